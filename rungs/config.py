@@ -1,0 +1,177 @@
+"""The one place that composes Hydra config (conf/) into typed dataclasses.
+
+Every key in conf/ must exist here with a type: OmegaConf checks the composed YAML against these
+dataclasses, so a typo or a wrong type fails at start-up instead of mid-training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from .errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = PROJECT_ROOT / "conf"
+STAGES = ("corpus", "base", "cpt", "sft", "index", "evaluate")
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny"
+    source: str = "random"  # random: a fresh model of the shape below; later: gguf, hf
+    tokenizer: str = "train"  # train: a BPE tokenizer trained on the corpus (tiny vocab = fast tests)
+    vocab_size: int = 2048
+    hidden_size: int = 64
+    intermediate_size: int = 256
+    num_layers: int = 2
+    num_heads: int = 2
+    num_kv_heads: int = 1
+    head_dim: int = 32
+    max_seq_len: int = 512
+    sliding_window: int = 128
+
+
+@dataclass
+class HardwareConfig:
+    name: str = "cpu"
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 0  # 0 = torch's default
+    processes: int = 1
+
+
+@dataclass
+class CorpusConfig:
+    paths: list[str] = field(default_factory=lambda: ["corpora/documents"])
+    text_field: str = "text"
+    id_field: str = "id"
+    title_field: str = "title"
+    url_field: str = "url"
+    min_chars: int = 20
+    heldout_fraction: float = 0.1
+    block_size: int = 128
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 60
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 5
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 20
+    log_every: int = 5
+
+
+@dataclass
+class CptConfig(TrainConfig):
+    method: str = "full"  # full | lora
+
+
+@dataclass
+class SftConfig(TrainConfig):
+    data: list[str] = field(default_factory=lambda: ["corpora/instructions/pairs.jsonl"])
+    question_field: str = "question"
+    answer_field: str = "answer"
+    messages_field: str = "messages"
+    system_prompt: str = ""
+    max_len: int = 256
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: str = "all-linear"
+
+
+@dataclass
+class IndexConfig:
+    embedder: str = "minilm"
+    type: str = "flat"
+    chunk_words: int = 120
+    overlap_words: int = 30
+    batch_size: int = 64
+
+
+@dataclass
+class EvaluateConfig:
+    text: str | None = None
+    text_field: str = "text"
+    questions: str | None = "corpora/eval/questions.jsonl"
+    question_field: str = "question"
+    relevant_field: str = "id"
+    ks: list[int] = field(default_factory=lambda: [1, 5, 10])
+    max_blocks: int = 64
+    batch_size: int = 8
+
+
+@dataclass
+class PipelineConfig:
+    name: str = "full"
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
+
+
+@dataclass
+class RungsConfig:
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    cpt: CptConfig = field(default_factory=CptConfig)
+    sft: SftConfig = field(default_factory=SftConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+
+
+def compose(overrides: list[str] | tuple[str, ...] = ()) -> RungsConfig:
+    """Compose conf/config.yaml with Hydra overrides into a validated RungsConfig."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            raw = hydra_compose(config_name="config", overrides=list(overrides))
+        merged = OmegaConf.merge(OmegaConf.structured(RungsConfig), raw)
+        cfg = OmegaConf.to_object(merged)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"bad configuration: {exc}") from exc
+    _check(cfg)
+    return cfg
+
+
+def _check(cfg: RungsConfig) -> None:
+    unknown = [s for s in cfg.pipeline.stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"pipeline.stages: unknown stage(s) {unknown}; expected some of {list(STAGES)}")
+    if not 0.0 < cfg.corpus.heldout_fraction < 1.0:
+        raise ConfigError("corpus.heldout_fraction must be between 0 and 1 (exclusive)")
+    if cfg.cpt.method not in ("full", "lora"):
+        raise ConfigError(f"cpt.method={cfg.cpt.method!r}: expected 'full' or 'lora'")
+
+
+def to_dict(obj: Any) -> Any:
+    """A plain, JSON-ready dict of a config dataclass (for manifests and fingerprints)."""
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def section(cfg: RungsConfig, keys: tuple[str, ...]) -> dict:
+    """The parts of the config that shape one stage's artifact, keyed by section name."""
+    return {key: to_dict(getattr(cfg, key)) for key in keys}
+
+
+def resolve_path(path: str | Path) -> Path:
+    """A path as the user wrote it: absolute, relative to the working directory, else to the project."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p.resolve()
+    candidate = PROJECT_ROOT / p
+    return candidate.resolve() if candidate.exists() else p.resolve()
