@@ -69,6 +69,10 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     checkpoint_every: int = 20
     log_every: int = 5
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: str = "all-linear"
 
 
 @dataclass
@@ -84,10 +88,6 @@ class SftConfig(TrainConfig):
     messages_field: str = "messages"
     system_prompt: str = ""
     max_len: int = 256
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    target_modules: str = "all-linear"
 
 
 @dataclass

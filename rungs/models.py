@@ -1,0 +1,94 @@
+"""Create, save and load the models every stage works with: full weights, and weights + LoRA adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .config import HardwareConfig, ModelConfig
+from .errors import InputError
+
+MODEL_DIR = "model"
+ADAPTER_DIR = "adapter"
+
+
+def torch_dtype(hardware: HardwareConfig) -> torch.dtype:
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[hardware.dtype]
+
+
+def setup_torch(hardware: HardwareConfig, seed: int) -> None:
+    """Threads and seeds: the same config and seed give the same weights."""
+    if hardware.threads:
+        torch.set_num_threads(hardware.threads)
+    torch.manual_seed(seed)
+
+
+def new_tiny_model(model: ModelConfig, tokenizer):
+    """A randomly initialised Gemma 3 text model whose vocabulary is the tokenizer's."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=model.hidden_size,
+        intermediate_size=model.intermediate_size,
+        num_hidden_layers=model.num_layers,
+        num_attention_heads=model.num_heads,
+        num_key_value_heads=model.num_kv_heads,
+        head_dim=model.head_dim,
+        max_position_embeddings=model.max_seq_len,
+        sliding_window=model.sliding_window,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    return Gemma3ForCausalLM(config)
+
+
+def save_model(model, tokenizer, out: Path) -> Path:
+    """model/ with safetensors weights, config, generation config and tokenizer: loadable on its own."""
+    target = out / MODEL_DIR
+    model.save_pretrained(target, safe_serialization=True)
+    tokenizer.save_pretrained(target)
+    return target
+
+
+def model_dir(artifact) -> Path:
+    path = Path(artifact.path) / MODEL_DIR
+    if not (path / "config.json").exists():
+        raise InputError(path / "config.json", f"artifact {getattr(artifact, 'id', '?')} holds no model; expected a base or cpt artifact")
+    return path
+
+
+def load_model(artifact, hardware: HardwareConfig):
+    """The full model stored in a base/cpt artifact, in the hardware's dtype."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(model_dir(artifact), dtype=torch_dtype(hardware))
+
+
+def load_tokenizer(artifact):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir(artifact))
+
+
+def load_with_adapter(model_artifact, adapter_artifact, hardware: HardwareConfig):
+    """Base/cpt weights with an sft artifact's LoRA adapter applied (plain PeftModel.from_pretrained)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(load_model(model_artifact, hardware), Path(adapter_artifact.path) / ADAPTER_DIR)
+
+
+def add_lora(model, train):
+    """Wrap `model` with LoRA adapters as configured (TrainConfig's lora_* keys); only adapters train."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=train.lora_r,
+        lora_alpha=train.lora_alpha,
+        lora_dropout=train.lora_dropout,
+        target_modules=train.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)

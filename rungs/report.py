@@ -1,0 +1,53 @@
+"""What people read: the end-of-run table and each stage's Markdown metrics card."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+KEY_METRICS = {
+    "corpus": ("documents_kept", "train_blocks", "heldout_blocks"),
+    "base": ("parameters", "vocab_size"),
+    "cpt": ("train_loss_first", "train_loss_final", "train_tokens_per_s"),
+    "sft": ("train_loss_first", "train_loss_final", "examples"),
+    "index": ("chunks", "dim"),
+    "evaluate": ("ppl_base", "ppl_cpt", "ppl_sft", "retrieval_recall@5", "retrieval_mrr"),
+}
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def key_metrics(kind: str, metrics: dict) -> str:
+    keys = KEY_METRICS.get(kind, ())
+    return "  ".join(f"{k}={_fmt(metrics[k])}" for k in keys if metrics.get(k) is not None)
+
+
+def summary_table(rows: list[dict], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("stage", "artifact", "", "wall s", "key metrics"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["stage"], f"{r['ref']}  {r['id']}", "cached" if r["cached"] else "built", f"{r['seconds']:.1f}", key_metrics(r["stage"], r["metrics"]))
+    return table
+
+
+def print_summary(rows: list[dict], title: str, console: Console | None = None) -> None:
+    (console or Console()).print(summary_table(rows, title))
+
+
+def metrics_markdown(row: dict) -> str:
+    """A stage's card in the Prefect UI: which artifact, built or reused, every metric."""
+    lines = [
+        f"## {row['stage']} — `{row['ref']}` (`{row['id']}`)",
+        "",
+        f"{'Reused from the store (same fingerprint)' if row['cached'] else 'Built'} in {row['seconds']:.1f} s.",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in row["metrics"].items()]
+    return "\n".join(lines) + "\n"
