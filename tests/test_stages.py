@@ -1,0 +1,117 @@
+"""Each stage on the tiny model, built through the runner into a fresh store: real training, real files."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from rungs.config import compose
+from rungs.errors import InputError
+from rungs.runner import build, resolve_inputs
+from rungs.store import Store
+
+FAST = ["cpt.max_steps=30", "sft.max_steps=30", "cpt.checkpoint_every=10", "sft.checkpoint_every=10"]
+
+
+def build_pipeline(store: Store, overrides: list[str], progress) -> dict:
+    cfg = compose(overrides)
+    built, results = {}, {}
+    for kind in cfg.pipeline.stages:
+        result = build(kind, cfg, resolve_inputs(kind, store, built=built), store, progress=progress)
+        built[kind] = result.artifact
+        results[kind] = result
+    return results
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory):
+    from rungs.progress import progress_factory
+
+    store = Store(tmp_path_factory.mktemp("store"))
+    return store, build_pipeline(store, FAST, progress_factory(False))
+
+
+def test_every_stage_publishes_a_verified_artifact(ladder):
+    store, results = ladder
+    assert [r.artifact.kind for r in results.values()] == ["corpus", "base", "cpt", "sft", "index", "evaluate"]
+    for result in results.values():
+        assert not result.cached
+        assert store.verify(result.artifact.id) == []
+        assert result.artifact.ref == f"{result.artifact.kind}:v1"
+
+
+def test_cpt_loss_goes_down(ladder):
+    _, results = ladder
+    m = results["cpt"].artifact.metrics
+    assert m["train_loss_final"] < m["train_loss_first"] - 1.0
+    path = results["cpt"].artifact.path
+    assert (path / "model" / "model.safetensors").exists() and (path / "loss.png").stat().st_size > 1000
+    history = json.loads((path / "history.json").read_text())
+    assert history[-1]["step"] == 30
+
+
+def test_sft_learns_answers_only_and_adapter_loads_with_plain_peft(ladder):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    _, results = ladder
+    m = results["sft"].artifact.metrics
+    assert m["train_loss_final"] < m["train_loss_first"]
+    assert results["sft"].artifact.inputs["model"] == results["cpt"].artifact.id
+    base = AutoModelForCausalLM.from_pretrained(results["cpt"].artifact.path / "model")
+    model = PeftModel.from_pretrained(base, results["sft"].artifact.path / "adapter")
+    assert any("lora_A" in name for name, _ in model.named_parameters())
+
+
+def test_sft_masks_prompt_tokens(ladder):
+    from rungs.models import load_tokenizer
+    from stages.sft import tokenize_conversation
+
+    _, results = ladder
+    tok = load_tokenizer(results["base"].artifact)
+    messages = [{"role": "user", "content": "Is a fever dangerous?"}, {"role": "assistant", "content": "Usually not."}]
+    sample = tokenize_conversation(tok, messages, 256)
+    learned = tok.decode([t for t, lab in zip(sample["input_ids"], sample["labels"]) if lab != -100])
+    assert learned.startswith("Usually not.") and "<end_of_turn>" in learned
+    assert "fever" not in learned
+
+
+def test_evaluate_shows_each_rung(ladder):
+    _, results = ladder
+    m = json.loads((results["evaluate"].artifact.path / "metrics.json").read_text())
+    assert m == results["evaluate"].artifact.metrics
+    assert m["ppl_cpt"] < m["ppl_base"] / 2  # continued pretraining on the domain helps a random model a lot
+    assert {"ppl_sft", "retrieval_recall@1", "retrieval_recall@10", "retrieval_mrr"} <= set(m)
+    assert m["retrieval_recall@10"] >= 0.8  # the sample questions name their documents
+
+
+def test_corpus_blocks_feed_training(ladder):
+    _, results = ladder
+    table = pq.read_table(results["corpus"].artifact.path / "blocks" / "train.parquet")
+    assert table.num_rows == results["corpus"].artifact.metrics["train_blocks"]
+    assert {len(ids) for ids in table.column("input_ids").to_pylist()} == {128}
+
+
+def test_second_run_is_all_cache_hits_and_sft_lr_rebuilds_only_sft_and_evaluate(ladder, progress):
+    store, first = ladder
+    again = build_pipeline(store, FAST, progress)
+    assert all(r.cached for r in again.values())
+    assert {k: r.artifact.id for k, r in again.items()} == {k: r.artifact.id for k, r in first.items()}
+    changed = build_pipeline(store, [*FAST, "sft.lr=1e-3"], progress)
+    assert [k for k, r in changed.items() if not r.cached] == ["sft", "evaluate"]
+    assert changed["sft"].artifact.ref == "sft:v2"
+
+
+def test_malformed_instruction_line_names_file_and_line_and_publishes_nothing(ladder, tmp_path, progress):
+    store, results = ladder
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"question": "q1", "answer": "a1"}\n{"question": "q2", "answer": \n')
+    cfg = compose([*FAST, f"sft.data=[{bad}]"])
+    before = {a.id for a in store.artifacts()}
+    with pytest.raises(InputError) as err:
+        build("sft", cfg, {"model": results["cpt"].artifact}, store, progress=progress)
+    assert f"{bad}:2:" in str(err.value)
+    assert {a.id for a in store.artifacts()} == before
+    assert not any((store.root / "_tmp").iterdir())
