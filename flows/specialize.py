@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import rungs  # noqa: F401  (offline, no-telemetry environment before Prefect reads its settings)
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
