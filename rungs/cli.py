@@ -24,7 +24,7 @@ DESCRIPTION = """\
 rungs specialises a language model for medicine one rung at a time:
 
   corpus ─► base ─► cpt (continued pretraining) ─► sft (LoRA instruction tuning)
-  corpus ─► index (retrieval for RAG)            ─► evaluate ─► promote ─► serve
+  corpus ─► index (retrieval for RAG)            ─► evaluate (perplexity per rung, recall@k)
 
 Every stage writes one immutable, versioned artifact into the store (./artifacts, or $RUNGS_STORE,
 or --store PATH): <kind>/<id>/ with a manifest.json recording its inputs, resolved config, the
@@ -494,11 +494,101 @@ def _add_log(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_log)
 
 
+def _split_inputs(words: list[str]) -> tuple[dict[str, str], list[str]]:
+    """`inputs.NAME=REF` words pick upstream artifacts; every other word is a Hydra override."""
+    refs, overrides = {}, []
+    for word in words:
+        if word.startswith("inputs."):
+            name, sep, ref = word[len("inputs.") :].partition("=")
+            if not sep or not name or not ref:
+                raise RungsError(f"{word!r}: expected inputs.NAME=REF, e.g. inputs.base=base:v1")
+            refs[name] = ref
+        else:
+            overrides.append(word)
+    return refs, overrides
+
+
+def _progress_flag(args: argparse.Namespace) -> bool | None:
+    return False if args.no_progress else None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.specialize import specialize
+
+    from .report import print_summary
+
+    rows = specialize(overrides=args.overrides, store_root=str(_store(args).root), show_progress=_progress_flag(args))
+    if args.json:
+        _print_json(rows)
+    else:
+        built = sum(not r["cached"] for r in rows)
+        print_summary(rows, f"rungs run: {built} built, {len(rows) - built} cached", _console())
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from flows.specialize import stage
+
+    from .report import print_summary
+
+    refs, overrides = _split_inputs(args.words)
+    row = stage(args.kind, overrides=overrides, input_refs=refs, store_root=str(_store(args).root), show_progress=_progress_flag(args))
+    if args.json:
+        _print_json(row)
+    else:
+        print_summary([row], f"rungs stage {args.kind}", _console())
+    return 0
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="build the whole ladder (the Prefect flow `specialize`)",
+        description=(
+            "Run the pipeline's stages in order (pipeline=full: corpus, base, cpt, sft, index, evaluate) as one "
+            "Prefect flow run. A stage whose fingerprint (stage version, resolved config, input fingerprints, "
+            "source file hashes) is already in the store is reused, so an unchanged run takes seconds. "
+            "Ends with a table: stage, artifact, built or cached, wall time, key metrics."
+        ),
+        epilog="examples:\n  rungs run\n  rungs run sft.lr=1e-3            # rebuilds only sft and evaluate\n"
+        "  rungs run corpus=medquad pipeline=sft\n  rungs run corpus=pubmedqa evaluate=pubmedqa",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides of conf/ (e.g. cpt.max_steps=100 model=tiny)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars only on a terminal)")
+    p.add_argument("--json", action="store_true", help="print the summary rows as JSON")
+    p.set_defaults(func=cmd_run)
+
+
+def _add_stage(sub: argparse._SubParsersAction) -> None:
+    from .config import STAGES
+
+    p = sub.add_parser(
+        "stage",
+        help="build one stage against chosen upstream artifacts",
+        description=(
+            "Run one stage as a Prefect flow run (`stage`). Pick its inputs with inputs.NAME=REF; inputs not "
+            "named default to the latest artifact of their kind. Other words are Hydra overrides. "
+            "Inputs per stage: base: corpus; cpt: base, corpus; sft: model (cpt or base); index: corpus; "
+            "evaluate: corpus, base, cpt, sft, index."
+        ),
+        epilog="example:\n  rungs stage cpt inputs.base=base:v1 inputs.corpus=corpus@latest cpt.max_steps=50",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("kind", choices=STAGES, metavar="STAGE", help=f"one of: {', '.join(STAGES)}")
+    p.add_argument("words", nargs="*", metavar="inputs.NAME=REF | KEY=VALUE", help="input artifacts and Hydra overrides")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars only on a terminal)")
+    p.add_argument("--json", action="store_true", help="print the result row as JSON")
+    p.set_defaults(func=cmd_stage)
+
+
 # --------------------------------------------------------------------------------------------------
 # parser and entry point
 
 # Each registers one subcommand on the subparsers action; add yours here (e.g. run, stage).
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_run,
+    _add_stage,
     _add_ls,
     _add_show,
     _add_lineage,
