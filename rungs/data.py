@@ -44,12 +44,13 @@ def display_path(path: Path) -> str:
         return path.as_posix()
 
 
-def expand_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] = DOCUMENT_SUFFIXES) -> list[Path]:
-    """The concrete files behind `paths`, in a deterministic order.
+def expand_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None = DOCUMENT_SUFFIXES) -> list[Path]:
+    """The concrete files behind `paths`, in a deterministic order, each once.
 
-    A named file must have one of `suffixes`; a folder is searched recursively (sorted by relative
-    path) for files with those suffixes, skipping README.md and hidden files or folders. A missing path
-    or a folder without any usable file raises InputError.
+    A folder is searched recursively (sorted by relative path) for files with one of `suffixes`
+    (any file when None), skipping hidden files and folders and, for document suffixes, README.md.
+    A named file must have one of `suffixes` (any when None). A missing path, or a folder without any
+    usable file, raises InputError.
     """
     files: list[Path] = []
     seen: set[Path] = set()
@@ -63,8 +64,9 @@ def expand_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] = DOCUME
                 key=lambda p: p.relative_to(path).as_posix(),
             )
             if not found:
-                raise InputError(path, f"folder holds no {'/'.join(suffixes)} files (README.md is skipped)")
-        elif path.suffix.lower() in suffixes:
+                kinds = "/".join(suffixes) + " files (README.md is skipped)" if suffixes else "files"
+                raise InputError(path, f"folder holds no {kinds}")
+        elif suffixes is None or path.suffix.lower() in suffixes:
             found = [path]
         else:
             raise InputError(path, f"unsupported file type {path.suffix or '(none)'!r}; expected {', '.join(suffixes)}")
@@ -75,13 +77,12 @@ def expand_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] = DOCUME
     return files
 
 
-def _usable_in_folder(p: Path, root: Path, suffixes: tuple[str, ...]) -> bool:
-    rel = p.relative_to(root)
-    if any(part.startswith(".") for part in rel.parts):
+def _usable_in_folder(p: Path, root: Path, suffixes: tuple[str, ...] | None) -> bool:
+    if any(part.startswith(".") for part in p.relative_to(root).parts) or not p.is_file():
         return False
-    if p.name.lower() == "readme.md":
-        return False
-    return p.suffix.lower() in suffixes and p.is_file()
+    if suffixes is None:
+        return True
+    return p.suffix.lower() in suffixes and p.name.lower() != "readme.md"
 
 
 def file_sha256(path: str | Path) -> str:
@@ -93,8 +94,12 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def sources_digest(paths: Iterable[str | Path], suffixes: tuple[str, ...] = DOCUMENT_SUFFIXES) -> dict[str, dict]:
-    """{file: {"sha256", "bytes"}} for every concrete file behind `paths` (folders expanded)."""
+def sources_digest(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None = None) -> dict[str, dict]:
+    """{file: {"sha256", "bytes"}} for every concrete file behind `paths`, keyed by `display_path`.
+
+    Named files are taken whatever their type; folders are expanded (all non-hidden files unless
+    `suffixes` narrows them). Stages pass `sources(cfg)`, already concrete files.
+    """
     return {
         display_path(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
         for p in expand_paths(paths, suffixes)

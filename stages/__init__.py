@@ -1,0 +1,1 @@
+"""Stages: one module per artifact kind, each a plain function from inputs and config to an artifact."""

@@ -1,0 +1,289 @@
+"""The corpus stage and its readers, on small corpora written by each test."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from rungs.config import compose
+from rungs.data import Doc, file_sha256, iter_documents, normalize_text, read_jsonl, sources_digest
+from rungs.errors import ConfigError, InputError
+from rungs.tokenizer import GEMMA_CHAT_TEMPLATE, load_tokenizer, train_tokenizer
+from stages import corpus as stage
+from tests.conftest import shared_data
+
+WORDS = ("asthma airway inhaler wheeze cough fever dose tablet nurse doctor kidney heart blood pressure "
+         "sugar insulin rest water sleep pain chest breath symptom treatment infection virus").split()
+METRICS = {"files", "documents_read", "documents_kept", "dropped_short", "dropped_duplicate", "train_documents",
+           "heldout_documents", "train_blocks", "heldout_blocks", "train_tokens", "vocab_size"}
+
+
+def sentence(rng: random.Random, n: int = 40) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def write_corpus(root: Path, n_md: int = 12, seed: int = 1) -> Path:
+    """A folder of Markdown files plus one duplicate, one fragment, a README and an ignored file."""
+    rng = random.Random(seed)
+    folder = root / "docs"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(n_md):
+        where = folder / "sub" if i % 3 == 0 else folder
+        (where / f"doc-{i:02d}.md").write_text(f"# Topic {i}\n\n{sentence(rng)}\n\n{sentence(rng)}\n")
+    (folder / "z-copy-of-doc-01.md").write_text((folder / "doc-01.md").read_text().replace("Topic 1", "Copy"))
+    (folder / "short.txt").write_text("Too short.")
+    (folder / "README.md").write_text("# About this folder\n\nNot a document, and long enough to count if read.\n")
+    (folder / "notes.csv").write_text("ignored,in,folders\n")
+    return folder
+
+
+def write_jsonl(path: Path, rows: list, raw_lines: dict[int, str] | None = None) -> Path:
+    lines = [json.dumps(r) for r in rows]
+    for index, text in (raw_lines or {}).items():
+        lines.insert(index, text)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def make_cfg(paths, *overrides: str):
+    listed = ",".join(f"'{p}'" for p in paths)
+    return compose([f"corpus.paths=[{listed}]", "corpus.block_size=32", "model.vocab_size=300", *overrides])
+
+
+def build(cfg, out: Path, progress) -> dict:
+    return stage.run(cfg, {}, out, progress, out.parent / f"{out.name}-scratch")
+
+
+@pytest.fixture
+def built(tmp_path, progress):
+    folder = write_corpus(tmp_path)
+    out = tmp_path / "out"
+    return folder, out, build(make_cfg([folder]), out, progress)
+
+
+# ---------------------------------------------------------------------------------------------- stage
+
+
+def test_outputs_columns_and_metrics(built):
+    folder, out, metrics = built
+    assert set(metrics) == METRICS
+    docs = pq.read_table(out / "documents.parquet")
+    assert docs.column_names == ["id", "source", "title", "url", "text", "split"]
+    assert set(docs.column("split").to_pylist()) == {"train", "heldout"}
+    blocks = pq.read_table(out / "blocks" / "train.parquet")
+    assert blocks.column_names == ["input_ids"]
+    assert str(blocks.schema.field("input_ids").type.value_type) == "int32"
+    assert (out / "tokenizer" / "tokenizer.json").exists()
+    assert metrics["files"] == 14  # 12 documents + copy + short.txt; README.md and notes.csv skipped
+    assert metrics["documents_read"] == 14
+    assert metrics["documents_kept"] == docs.num_rows == 12
+    assert metrics["train_documents"] + metrics["heldout_documents"] == 12
+    assert metrics["train_blocks"] == blocks.num_rows
+    assert metrics["heldout_blocks"] == pq.read_table(out / "blocks" / "heldout.parquet").num_rows
+    assert metrics["train_tokens"] == 32 * metrics["train_blocks"]
+    assert metrics["vocab_size"] <= 300
+    assert "About this folder" not in " ".join(docs.column("text").to_pylist())
+
+
+def test_duplicates_and_fragments_dropped_and_counted(built):
+    _, out, metrics = built
+    assert metrics["dropped_duplicate"] == 1 and metrics["dropped_short"] == 1
+    docs = pq.read_table(out / "documents.parquet").to_pylist()
+    ids = [d["id"] for d in docs]
+    assert "doc-01" in ids and "z-copy-of-doc-01" not in ids  # the first one read is kept
+    first = next(d for d in docs if d["id"] == "doc-00")
+    assert first["title"] == "Topic 0" and not first["text"].startswith("#")
+    assert first["source"].endswith("docs/sub/doc-00.md")
+
+
+def test_rerun_is_byte_identical(tmp_path, progress):
+    folder = write_corpus(tmp_path)
+    cfg = make_cfg([folder])
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert build(cfg, a, progress) == build(cfg, b, progress)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert {"documents.parquet", "blocks/train.parquet", "blocks/heldout.parquet"} <= {str(p) for p in files}
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+
+
+def test_blocks_are_full_and_decode_to_document_text(built):
+    _, out, _ = built
+    tok = load_tokenizer(out / "tokenizer")
+    texts = pq.read_table(out / "documents.parquet").column("text").to_pylist()
+    for split in ("train", "heldout"):
+        rows = pq.read_table(out / "blocks" / f"{split}.parquet").column("input_ids").to_pylist()
+        assert rows
+        for ids in rows:
+            assert len(ids) == 32
+            # between <bos>/<eos> markers every run of tokens is a piece of some document
+            piece: list[int] = []
+            for i in ids + [tok.eos_token_id]:
+                if i in (tok.bos_token_id, tok.eos_token_id):
+                    if piece:
+                        decoded = tok.decode(piece)
+                        assert any(decoded in t for t in texts), decoded
+                    piece = []
+                else:
+                    piece.append(i)
+    first = pq.read_table(out / "blocks" / "train.parquet").column("input_ids")[0].as_py()
+    assert first[0] == tok.bos_token_id
+
+
+def test_split_depends_on_seed_and_id_only():
+    scores = [stage.split_score(0, f"d{i}") for i in range(200)]
+    assert scores == [stage.split_score(0, f"d{i}") for i in range(200)]
+    assert scores != [stage.split_score(1, f"d{i}") for i in range(200)]
+    assert 5 < sum(stage.assign_splits(scores, 0.1)) < 40
+    # each split gets a document whenever there are two
+    assert sorted(stage.assign_splits([0.5, 0.7], 0.01)) == [0, 1]
+    assert sorted(stage.assign_splits([0.2, 0.3], 0.99)) == [0, 1]
+    assert list(stage.assign_splits([0.5], 0.1)) == [0]
+
+
+def test_corpus_too_small_for_block_size(tmp_path, progress):
+    folder = write_corpus(tmp_path, n_md=2)
+    with pytest.raises(InputError, match="block_size"):
+        build(make_cfg([folder], "corpus.block_size=512"), tmp_path / "out", progress)
+
+
+def test_model_tokenizer_not_yet_supported(tmp_path, progress):
+    folder = write_corpus(tmp_path, n_md=3)
+    with pytest.raises(ConfigError, match="real-model stage"):
+        build(make_cfg([folder], "model.tokenizer=gemma"), tmp_path / "out", progress)
+
+
+def test_jsonl_corpus_with_configured_fields(tmp_path, progress):
+    rng = random.Random(3)
+    rows = [{"key": f"k{i}", "name": f"Name {i}", "link": f"https://example.org/{i}",
+             "body": [sentence(rng), sentence(rng)] if i % 2 else sentence(rng)} for i in range(10)]
+    rows.append({"name": "no key", "body": sentence(rng)})
+    path = write_jsonl(tmp_path / "rows.jsonl", rows)
+    cfg = make_cfg([path], "corpus.text_field=body", "corpus.id_field=key",
+                   "corpus.title_field=name", "corpus.url_field=link")
+    out = tmp_path / "out"
+    metrics = build(cfg, out, progress)
+    assert metrics["files"] == 1 and metrics["documents_kept"] == 11
+    docs = {d["id"]: d for d in pq.read_table(out / "documents.parquet").to_pylist()}
+    assert docs["k1"]["title"] == "Name 1" and docs["k1"]["url"] == "https://example.org/1"
+    assert docs["k1"]["text"] == "\n".join(rows[1]["body"])
+    assert "rows.jsonl:11" in docs  # no id field: file name and line
+
+
+def test_shared_pubmedqa(tmp_path, progress):
+    path = shared_data("pubmedqa.jsonl")
+    cfg = make_cfg([path], "corpus.text_field=contexts", "corpus.block_size=128", "model.vocab_size=512")
+    metrics = build(cfg, tmp_path / "out", progress)
+    assert metrics["documents_read"] == 500 and metrics["documents_kept"] > 400
+    assert metrics["train_blocks"] > 100 and metrics["heldout_blocks"] > 0
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_malformed_jsonl_line_names_file_and_line(tmp_path, progress):
+    path = write_jsonl(tmp_path / "bad.jsonl", [{"text": "a" * 50}] * 3, raw_lines={2: '{"text": "unterminated'})
+    with pytest.raises(InputError) as err:
+        build(make_cfg([path]), tmp_path / "out", progress)
+    assert "bad.jsonl:3" in str(err.value) and "invalid JSON" in str(err.value)
+    assert err.value.line == 3
+
+
+@pytest.mark.parametrize("line, reason", [("[1, 2]", "array"), ('"text"', "string")])
+def test_jsonl_line_must_be_an_object(tmp_path, line, reason):
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"text": "x"}], raw_lines={1: line})
+    with pytest.raises(InputError, match=f"rows.jsonl:2: invalid JSON: found a {reason}"):
+        list(read_jsonl(path))
+
+
+def test_jsonl_not_utf8_and_empty(tmp_path):
+    bad = tmp_path / "latin.jsonl"
+    bad.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(InputError, match="latin.jsonl:2: invalid JSON: not UTF-8"):
+        list(read_jsonl(bad))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    with pytest.raises(InputError, match="empty file"):
+        list(read_jsonl(empty))
+
+
+def test_missing_text_field_names_field_and_fields_present(tmp_path, progress):
+    path = write_jsonl(tmp_path / "qa.jsonl", [{"question": "q", "answer": "a" * 40}])
+    with pytest.raises(InputError) as err:
+        build(make_cfg([path]), tmp_path / "out", progress)
+    message = str(err.value)
+    assert "qa.jsonl:1" in message and "'text'" in message and "answer, question" in message
+
+
+def test_missing_path(tmp_path, progress):
+    with pytest.raises(InputError, match="no-such-folder"):
+        build(make_cfg([tmp_path / "no-such-folder"]), tmp_path / "out", progress)
+    with pytest.raises(InputError, match="no such file"):
+        stage.sources(make_cfg([tmp_path / "nothing.jsonl"]))
+
+
+def test_unknown_extension_named_explicitly(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("a,b\n")
+    with pytest.raises(InputError, match="unsupported file type '.csv'"):
+        list(iter_documents([str(path)], text_field="text", id_field="id", title_field="title", url_field="url"))
+
+
+# ---------------------------------------------------------------------------------------------- readers
+
+
+def test_iter_documents_and_sources(tmp_path):
+    folder = write_corpus(tmp_path, n_md=4)
+    docs = list(iter_documents([str(folder)], text_field="text", id_field="id", title_field="title", url_field="url"))
+    assert [d.id for d in docs] == ["doc-01", "doc-02", "short", "doc-00", "doc-03", "z-copy-of-doc-01"]
+    assert all(isinstance(d, Doc) for d in docs)
+    plain = next(d for d in docs if d.id == "short")
+    assert plain.title == "short" and plain.text == "Too short."
+    digest = sources_digest(stage.sources(make_cfg([folder])))
+    assert len(digest) == 6 and not any(k.endswith(("README.md", ".csv")) for k in digest)
+    some = next(iter(digest))
+    assert digest[some]["sha256"] == file_sha256(some) and digest[some]["bytes"] == Path(some).stat().st_size
+
+
+def test_normalize_text():
+    assert normalize_text("  ﬁrst\u00a0line \t here  \r\nnext\r\n\r\n\r\n\n\nlast  ") == "first line here\nnext\n\nlast"
+    assert normalize_text("Ａ１") == "A1"
+
+
+# ---------------------------------------------------------------------------------------------- tokenizer
+
+
+def test_tokenizer_round_trip_ids_and_chat_template(tmp_path):
+    rng = random.Random(0)
+    tok = train_tokenizer((sentence(rng) for _ in range(50)), vocab_size=320)
+    assert [tok.pad_token_id, tok.eos_token_id, tok.bos_token_id, tok.unk_token_id] == [0, 1, 2, 3]
+    assert tok.convert_tokens_to_ids(["<start_of_turn>", "<end_of_turn>"]) == [4, 5]
+    text = "Fièvre 38.5°C — take 500 mg paracetamol 🩺\n\n  then rest."
+    assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+    ids = tok(text)["input_ids"]
+    assert ids[0] == 2 and ids.count(2) == 1
+    tok.save_pretrained(tmp_path / "tok")
+    again = load_tokenizer(tmp_path / "tok")
+    assert again(text)["input_ids"] == ids and again.chat_template == GEMMA_CHAT_TEMPLATE
+
+    chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": " What is asthma? "},
+            {"role": "assistant", "content": "A lung condition."}]
+    rendered = again.apply_chat_template(chat, tokenize=False)
+    assert rendered == ("<bos><start_of_turn>user\nBe brief.\n\nWhat is asthma?<end_of_turn>\n"
+                        "<start_of_turn>model\nA lung condition.<end_of_turn>\n")
+    prompt = again.apply_chat_template(chat[1:2], tokenize=False, add_generation_prompt=True)
+    assert prompt == "<bos><start_of_turn>user\nWhat is asthma?<end_of_turn>\n<start_of_turn>model\n"
+    encoded = again.apply_chat_template(chat, tokenize=True, return_dict=True)["input_ids"]
+    assert encoded[:2] == [2, 4] and encoded.count(2) == 1
+    assert again.decode(encoded) == rendered
+
+
+def test_tokenizer_is_deterministic_and_rejects_tiny_vocab():
+    texts = [sentence(random.Random(i)) for i in range(30)]
+    assert train_tokenizer(texts, 400).backend_tokenizer.to_str() == train_tokenizer(texts, 400).backend_tokenizer.to_str()
+    with pytest.raises(ConfigError, match="vocab_size"):
+        train_tokenizer(texts, 100)
