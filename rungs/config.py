@@ -26,12 +26,12 @@ class ModelConfig:
     source: str = "random"  # random: a fresh model of the shape below; later: gguf, hf
     tokenizer: str = "train"  # train: a BPE tokenizer trained on the corpus (tiny vocab = fast tests)
     vocab_size: int = 2048
-    hidden_size: int = 64
-    intermediate_size: int = 256
+    hidden_size: int = 128
+    intermediate_size: int = 512
     num_layers: int = 2
     num_heads: int = 2
     num_kv_heads: int = 1
-    head_dim: int = 32
+    head_dim: int = 64
     max_seq_len: int = 512
     sliding_window: int = 128
 
@@ -59,10 +59,10 @@ class CorpusConfig:
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 60
+    max_steps: int = 150
     batch_size: int = 8
     grad_accum: int = 1
-    lr: float = 1e-3
+    lr: float = 3e-3
     min_lr_ratio: float = 0.1
     warmup_steps: int = 5
     weight_decay: float = 0.0

@@ -9,6 +9,16 @@ import torch
 from .config import HardwareConfig, ModelConfig
 from .errors import InputError
 
+
+def _quiet_transformers() -> None:
+    """transformers' own bars (loading/saving shards) would drown the stage's progress bar."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
+_quiet_transformers()
+
 MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
 

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from rungs.config import resolve_path
-from rungs.data import iter_documents
+from rungs.data import iter_documents, normalize_text
 from rungs.errors import InputError
 from rungs.models import load_model, load_tokenizer, load_with_adapter, setup_torch
 from rungs.packing import pack
@@ -32,7 +32,7 @@ def heldout_blocks(cfg, inputs, tokenizer) -> list[dict]:
         path = resolve_path(cfg.evaluate.text)
         docs = iter_documents([str(path)], text_field=cfg.evaluate.text_field, id_field="id", title_field="title", url_field="url")
         block_size = len(corpus_blocks[0]["input_ids"]) if corpus_blocks else 128
-        blocks = [{"input_ids": b} for b in pack((d.text for d in docs), tokenizer, block_size)]
+        blocks = [{"input_ids": b} for b in pack((normalize_text(d.text) for d in docs), tokenizer, block_size)]
         if not blocks:
             raise InputError(path, f"too little text for one block of {block_size} tokens")
     else:

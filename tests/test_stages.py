@@ -12,7 +12,7 @@ from rungs.errors import InputError
 from rungs.runner import build, resolve_inputs
 from rungs.store import Store
 
-FAST = ["cpt.max_steps=30", "sft.max_steps=30", "cpt.checkpoint_every=10", "sft.checkpoint_every=10"]
+FAST = ["cpt.max_steps=60", "sft.max_steps=30", "cpt.checkpoint_every=10", "sft.checkpoint_every=10"]
 
 
 def build_pipeline(store: Store, overrides: list[str], progress) -> dict:
@@ -49,7 +49,7 @@ def test_cpt_loss_goes_down(ladder):
     path = results["cpt"].artifact.path
     assert (path / "model" / "model.safetensors").exists() and (path / "loss.png").stat().st_size > 1000
     history = json.loads((path / "history.json").read_text())
-    assert history[-1]["step"] == 30
+    assert history[-1]["step"] == 60
 
 
 def test_sft_learns_answers_only_and_adapter_loads_with_plain_peft(ladder):
