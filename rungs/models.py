@@ -11,10 +11,17 @@ from .errors import InputError
 
 
 def _quiet_transformers() -> None:
-    """transformers' own bars (loading/saving shards) would drown the stage's progress bar."""
-    from transformers.utils import logging
+    """Keep the stage's own progress bar readable: no shard bars, no notices that change nothing here."""
+    import logging
+    import warnings
 
-    logging.disable_progress_bar()
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    # peft calls a renamed transformers method; harmless until transformers 6
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    # bitsandbytes looks for an optional kernels package that a CPU run does not need
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 _quiet_transformers()

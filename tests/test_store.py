@@ -345,7 +345,7 @@ def _publish_many(root: str, n: int, start, tag: str) -> None:
 
 
 def test_concurrent_publish_from_two_processes(store_root):
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # fork would copy Prefect's threads and event loop from earlier tests
     start = ctx.Event()
     procs = [ctx.Process(target=_publish_many, args=(str(store_root), 4, start, tag), daemon=True) for tag in "ab"]
     try:
@@ -402,7 +402,7 @@ def _acquire(root: str, fingerprint: str, queue) -> None:
 
 def test_building_lock_excludes_a_second_process(store_root):
     store = Store()
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # fork would copy Prefect's threads and event loop from earlier tests
     queue = ctx.Queue()
     child = ctx.Process(target=_acquire, args=(str(store_root), "fp1", queue), daemon=True)
     try:
