@@ -6,7 +6,6 @@ or folders of them. Nothing is loaded whole; bad data raises `InputError(path, m
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import unicodedata
@@ -16,9 +15,9 @@ from typing import Any, Iterable, Iterator
 
 from .config import PROJECT_ROOT, resolve_path
 from .errors import InputError
+from .hashing import file_sha256
 
 DOCUMENT_SUFFIXES = (".jsonl", ".txt", ".md")
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -83,15 +82,6 @@ def _usable_in_folder(p: Path, root: Path, suffixes: tuple[str, ...] | None) -> 
     if suffixes is None:
         return True
     return p.suffix.lower() in suffixes and p.name.lower() != "readme.md"
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def sources_digest(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None = None) -> dict[str, dict]:

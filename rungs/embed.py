@@ -7,7 +7,6 @@ L2-normalised float32 vectors, so inner product = cosine similarity (FAISS `Inde
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import threading
@@ -20,6 +19,7 @@ import numpy as np
 import rungs  # noqa: F401  (offline environment before any Hugging Face import)
 
 from .errors import ConfigError
+from .hashing import file_sha256
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -124,14 +124,6 @@ def embed(
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def embedder_info(name: str) -> dict:
     """What an index records about its embedder: name, package and version, dimension, weights hash."""
     spec = _spec(name)
@@ -147,7 +139,7 @@ def embedder_info(name: str) -> dict:
         "package_version": importlib.metadata.version(spec.package),
         "dimension": embedding_dim(load_embedder(name)),
         "weights_file": spec.weights,
-        "weights_sha256": _sha256(weights),
+        "weights_sha256": file_sha256(weights),
         "normalized": True,
     }
     with _lock:

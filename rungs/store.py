@@ -36,12 +36,12 @@ from typing import Any
 
 from . import provenance
 from .errors import StoreError
+from .hashing import hash_file
 
 SCHEMA = "rungs.manifest/1"
 MANIFEST = "manifest.json"
 ID_LENGTH = 12
 MIN_PREFIX = 6
-_CHUNK = 4 * 1024 * 1024
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -161,19 +161,6 @@ def manifest_id(manifest: Mapping) -> str:
     """The id a manifest should have: sha256 of its canonical JSON without the ``id`` key."""
     body = {k: v for k, v in manifest.items() if k != "id"}
     return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()[:ID_LENGTH]
-
-
-def hash_file(path: Path, *, fsync: bool = False) -> tuple[str, int]:
-    """(sha256 hex, bytes) of one file, streamed; optionally fsync it on the way."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-        if fsync:
-            os.fsync(fh.fileno())
-    return digest.hexdigest(), size
 
 
 def _fsync_dir(path: Path) -> None:
