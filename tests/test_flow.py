@@ -84,3 +84,16 @@ def test_cli_run_prints_the_summary_table(first_run, capsys):
     for row in rows:
         assert row["ref"] in out and row["id"] in out
     assert out.count("cached") >= len(rows)
+
+
+def test_cli_reports_bad_input_with_file_and_line_and_publishes_nothing(first_run, tmp_path, capsys):
+    from rungs.cli import main
+    from rungs.store import Store
+
+    root, _ = first_run
+    bad = tmp_path / "notes.jsonl"
+    bad.write_text('{"text": "A first document about asthma inhalers and triggers."}\n{"text": oops}\n')
+    before = {a.id for a in Store(root).artifacts()}
+    assert main(["--store", str(root), "run", "--no-progress", f"corpus.paths=[{bad}]"]) == 2
+    assert f"{bad}:2:" in capsys.readouterr().err
+    assert {a.id for a in Store(root).artifacts()} == before

@@ -17,7 +17,7 @@ from rungs.rag import Hit, Retriever, load_questions, retrieval_metrics
 from stages import index as index_stage
 from stages.index import chunk_text, split_sentences
 
-from conftest import shared_data
+from tests.conftest import shared_data
 
 CHUNK_WORDS = 60
 OVERLAP = 15

@@ -115,3 +115,18 @@ def test_malformed_instruction_line_names_file_and_line_and_publishes_nothing(la
     assert f"{bad}:2:" in str(err.value)
     assert {a.id for a in store.artifacts()} == before
     assert not any((store.root / "_tmp").iterdir())
+
+
+def test_evaluate_on_your_own_heldout_text_and_questions(ladder, progress):
+    from tests.conftest import shared_data
+
+    store, results = ladder
+    general = shared_data("general.jsonl")
+    cfg = compose([*FAST, f"evaluate.text={general}", "evaluate.max_blocks=16"])
+    inputs = {k: results[k].artifact for k in ("corpus", "base", "cpt", "sft", "index")}
+    art = build("evaluate", cfg, inputs, store, progress=progress).artifact
+    m, default = art.metrics, results["evaluate"].artifact.metrics
+    assert m["heldout_blocks"] == 16
+    # general English is not what the tiny model was specialised on: worse than its own domain
+    assert m["ppl_cpt"] > default["ppl_cpt"]
+    assert any(path.endswith("general.jsonl") for path in art.manifest["sources"])
