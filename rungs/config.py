@@ -69,6 +69,8 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     checkpoint_every: int = 20
     log_every: int = 5
+    eval_every: int = 50
+    eval_examples: int = 16
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.0
@@ -86,8 +88,11 @@ class SftConfig(TrainConfig):
     question_field: str = "question"
     answer_field: str = "answer"
     messages_field: str = "messages"
+    dialogue_field: str = "dialogue"
+    assistant_speakers: list[str] = field(default_factory=lambda: ["Doctor", "Doctor_2", "Guest_clinician"])
     system_prompt: str = ""
     max_len: int = 256
+    heldout_fraction: float = 0.1
 
 
 @dataclass

@@ -14,6 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 def loss_curve(history: list[dict], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.plot([h["step"] for h in history], [h["loss"] for h in history], marker="o", markersize=3, label="train loss")
+    evals = [h for h in history if "eval_loss" in h]
+    if evals:
+        ax.plot([h["step"] for h in evals], [h["eval_loss"] for h in evals], marker="s", markersize=4, label="held-out loss")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (nats/token)")
     ax.set_title(title)

@@ -43,6 +43,7 @@ class TrainResult:
             f"{prefix}_tokens": self.tokens,
             f"{prefix}_tokens_per_s": round(self.tokens / self.seconds, 1) if self.seconds else None,
             "resumed_from_step": self.resumed_from,
+            **({"eval_loss_final": round(evals[-1], 4)} if (evals := [h["eval_loss"] for h in self.history if "eval_loss" in h]) else {}),
         }
 
 
@@ -111,8 +112,22 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, result: TrainResul
     return state["step"]
 
 
-def train(model, examples: Sequence[dict], cfg: TrainConfig, *, seed: int, pad_id: int, scratch: Path, progress, desc: str) -> TrainResult:
-    """Train the parameters of `model` that require grad for cfg.max_steps optimizer steps."""
+def train(
+    model,
+    examples: Sequence[dict],
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    pad_id: int,
+    scratch: Path,
+    progress,
+    desc: str,
+    eval_examples: Sequence[dict] = (),
+) -> TrainResult:
+    """Train the parameters of `model` that require grad for cfg.max_steps optimizer steps.
+
+    With eval_examples, the held-out loss is measured every cfg.eval_every steps and at the end.
+    """
     if not examples:
         raise ValueError("no training examples")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -142,8 +157,13 @@ def train(model, examples: Sequence[dict], cfg: TrainConfig, *, seed: int, pad_i
         optimizer.step()
         scheduler.step()
         result.seconds += time.perf_counter() - began
-        if step == 0 or (step + 1) % cfg.log_every == 0 or step + 1 == cfg.max_steps:
-            result.history.append({"step": step + 1, "loss": step_loss, "lr": scheduler.get_last_lr()[0]})
+        done = step + 1
+        if step == 0 or done % cfg.log_every == 0 or done == cfg.max_steps:
+            point = {"step": done, "loss": step_loss, "lr": scheduler.get_last_lr()[0]}
+            if eval_examples and (done == cfg.max_steps or (cfg.eval_every and done % cfg.eval_every == 0)):
+                point["eval_loss"] = mean_loss(model, eval_examples, pad_id=pad_id, batch_size=cfg.batch_size)
+                model.train()
+            result.history.append(point)
             bar.set_postfix(loss=f"{step_loss:.3f}")
         bar.update(1)
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.max_steps:

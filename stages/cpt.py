@@ -32,9 +32,12 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     if cfg.cpt.method == "lora":
         model = add_lora(model, cfg.cpt)
     blocks = load_blocks(inputs["corpus"], "train")
-    result = train(model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="cpt")
+    heldout = load_blocks(inputs["corpus"], "heldout")[: cfg.cpt.eval_examples]
+    result = train(
+        model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="cpt", eval_examples=heldout
+    )
     if cfg.cpt.method == "lora":
         model = model.merge_and_unload()  # downstream stages get plain full weights
     save_model(model, tokenizer, out)
-    write_training_report(out, result.history, f"cpt ({cfg.cpt.method}) loss")
+    write_training_report(out, result.history, f"cpt ({cfg.cpt.method}): domain text")
     return {**result.metrics(), "blocks": len(blocks), "method": cfg.cpt.method}

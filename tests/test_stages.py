@@ -67,7 +67,7 @@ def test_sft_learns_answers_only_and_adapter_loads_with_plain_peft(ladder):
 
 def test_sft_masks_prompt_tokens(ladder):
     from rungs.models import load_tokenizer
-    from stages.sft import tokenize_conversation
+    from rungs.chat import tokenize_conversation
 
     _, results = ladder
     tok = load_tokenizer(results["base"].artifact)

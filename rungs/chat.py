@@ -1,0 +1,110 @@
+"""Chat records: rows of any supported shape → role/content turns → token ids with answer-only labels.
+
+Three row shapes are read (first match wins): a `messages` list of {role, content}; a `dialogue` text of
+`Speaker: words` lines (MTS-Dialog); a question/answer pair (MedQuAD, the sample pairs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .config import SftConfig
+from .data import read_jsonl
+from .errors import InputError
+from .training import IGNORE_INDEX
+
+ROLES = ("system", "user", "assistant")
+_SPEAKER = re.compile(r"^\s*([A-Za-z][\w ]{0,30}?)\s*:\s*(.*)$")
+
+
+def parse_dialogue(text: str, assistant_speakers: Iterable[str]) -> list[dict]:
+    """`Doctor: ...` / `Patient: ...` lines → turns; the assistant speaks for the listed speakers.
+
+    Consecutive lines of the same role merge into one turn (two clinicians, or a line break mid-turn).
+    """
+    assistant = {s.lower() for s in assistant_speakers}
+    turns: list[dict] = []
+    for line in text.splitlines():
+        match = _SPEAKER.match(line)
+        if match:
+            role = "assistant" if match.group(1).strip().lower() in assistant else "user"
+            content = match.group(2).strip()
+        elif turns and line.strip():
+            role, content = turns[-1]["role"], line.strip()
+        else:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] = f"{turns[-1]['content']} {content}".strip()
+        else:
+            turns.append({"role": role, "content": content})
+    return [t for t in turns if t["content"]]
+
+
+def conversation(row: dict, s: SftConfig, path: Path, line: int) -> list[dict]:
+    """One row as chat turns, or an InputError naming the file, the line and the shapes expected."""
+    if s.messages_field in row:
+        messages = row[s.messages_field]
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and m.get("role") in ROLES and isinstance(m.get("content"), str) for m in messages
+        ):
+            raise InputError(path, f"field {s.messages_field!r}: expected a list of {{role, content}} with role in {ROLES}", line)
+    elif isinstance(row.get(s.dialogue_field), str):
+        messages = parse_dialogue(row[s.dialogue_field], s.assistant_speakers)
+    elif isinstance(row.get(s.question_field), str) and isinstance(row.get(s.answer_field), str):
+        messages = [{"role": "user", "content": row[s.question_field]}, {"role": "assistant", "content": row[s.answer_field]}]
+    else:
+        raise InputError(
+            path,
+            f"expected string fields {s.question_field!r} and {s.answer_field!r}, a {s.dialogue_field!r} text or a "
+            f"{s.messages_field!r} list; found fields {sorted(row)}",
+            line,
+        )
+    if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
+        raise InputError(path, "conversation has no assistant turn to learn from", line)
+    if s.system_prompt and messages[0]["role"] != "system":
+        messages = [{"role": "system", "content": s.system_prompt}, *messages]
+    return messages
+
+
+def read_conversations(paths: Iterable[Path], s: SftConfig) -> Iterator[list[dict]]:
+    for path in paths:
+        for line, row in read_jsonl(path):
+            yield conversation(row, s, path, line)
+
+
+def is_heldout(messages: list[dict], seed: int, fraction: float) -> bool:
+    """A stable, content-keyed split: the same conversation is held out whatever file order or count."""
+    key = hashlib.sha256(f"{seed}\n{json.dumps(messages, sort_keys=True)}".encode()).digest()
+    return int.from_bytes(key[:8], "big") / 2**64 < fraction
+
+
+def tokenize_conversation(tokenizer, messages: list[dict], max_len: int) -> dict:
+    """input_ids and labels where only the assistant turns (and their end-of-turn) carry loss.
+
+    The chat template renders prefix-consistently, so each turn's text is the difference between
+    renderings of successive prefixes; the same code serves single Q/A pairs and multi-turn dialogues.
+    """
+    ids: list[int] = []
+    labels: list[int] = []
+    rendered = ""
+    for k, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        head = tokenizer.apply_chat_template(messages[:k], tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(messages[: k + 1], tokenize=False)
+        prompt_ids = tokenizer(head[len(rendered) :], add_special_tokens=False)["input_ids"]
+        answer_ids = tokenizer(full[len(head) :], add_special_tokens=False)["input_ids"]
+        ids += prompt_ids + answer_ids
+        labels += [IGNORE_INDEX] * len(prompt_ids) + answer_ids
+        rendered = full
+    return {"input_ids": ids[:max_len], "labels": labels[:max_len]}
+
+
+def tokenize_all(tokenizer, conversations: Iterable[list[dict]], max_len: int) -> list[dict]:
+    """Tokenized samples that keep at least one answer token after truncation."""
+    samples = (tokenize_conversation(tokenizer, m, max_len) for m in conversations)
+    return [s for s in samples if any(t != IGNORE_INDEX for t in s["labels"])]
