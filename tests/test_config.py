@@ -19,10 +19,21 @@ def test_every_group_has_an_option():
 def test_every_group_option_composes(group, option):
     cfg = compose([f"{group}={option}"])
     assert isinstance(cfg, RungsConfig)
-    expected = yaml.safe_load((CONF_DIR / group / f"{option}.yaml").read_text())
-    actual = to_dict(getattr(cfg, group))
-    for key, value in expected.items():
-        assert actual[key] == value, f"{group}/{option}.yaml: {key}"
+    text = (CONF_DIR / group / f"{option}.yaml").read_text()
+    loaded = yaml.safe_load(text)
+    # model and hardware files are global: they also tune the stages they shape
+    sections = loaded if text.startswith("# @package _global_") else {group: loaded}
+    # keys the default model and hardware files set win over stage groups by design
+    tuned = {} if group in ("model", "hardware") else _global_keys("model/tiny.yaml") | _global_keys("hardware/cpu.yaml")
+    for name, expected in sections.items():
+        actual = to_dict(getattr(cfg, name))
+        for key, value in expected.items():
+            if (name, key) not in tuned:
+                assert actual[key] == value, f"{group}/{option}.yaml: {name}.{key}"
+
+
+def _global_keys(rel: str) -> set[tuple[str, str]]:
+    return {(section, key) for section, values in yaml.safe_load((CONF_DIR / rel).read_text()).items() for key in values}
 
 
 def test_overrides_are_typed():
@@ -45,10 +56,26 @@ def test_bad_config_fails_clearly(override, needle):
 def test_every_default_has_a_why_comment():
     for path in CONF_DIR.rglob("*.yaml"):
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            if line and not line.startswith(("#", " ", "-", "defaults")) and ":" in line and not line.rstrip().endswith(":"):
-                assert "#" in line or line.startswith("name:"), f"{path}:{number}: default without a comment"
+            if line and not line.lstrip().startswith(("#", "-")) and ":" in line and not line.rstrip().endswith(":"):
+                assert "#" in line or line.strip().startswith("name:"), f"{path}:{number}: default without a comment"
 
 
 def test_pipelines_name_known_stages():
     for option in ("full", "sft", "rag"):
         assert set(compose([f"pipeline={option}"]).pipeline.stages) <= set(STAGES)
+
+
+def test_model_and_hardware_bring_their_training_settings_and_overrides_still_win():
+    tiny = compose(["model=tiny"])
+    assert tiny.cpt.lr == pytest.approx(3e-3) and tiny.cpt.method == "full"
+    real = compose(["model=gemma3-270m"])
+    assert real.cpt.method == "lora" and real.cpt.lr == pytest.approx(2e-4) and real.model.tokenizer == "model"
+    qlora = compose(["model=gemma3-27b", "hardware=gpu-24gb"])
+    assert (qlora.hardware.quant, qlora.hardware.optimizer, qlora.cpt.method) == ("nf4", "paged_adamw_8bit", "lora")
+    assert qlora.hardware.gradient_checkpointing
+    assert compose(["model=tiny", "cpt.lr=1e-4"]).cpt.lr == pytest.approx(1e-4)
+
+
+def test_nf4_with_full_cpt_is_refused():
+    with pytest.raises(ConfigError, match="cpt.method=lora"):
+        compose(["model=tiny", "hardware.quant=nf4"])
