@@ -19,7 +19,7 @@ def _quiet_transformers() -> None:
 
     hf_logging.disable_progress_bar()
     # peft calls a renamed transformers method; harmless until transformers 6
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*", category=FutureWarning)
     # bitsandbytes looks for an optional kernels package that a CPU run does not need
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
@@ -27,6 +27,7 @@ def _quiet_transformers() -> None:
 _quiet_transformers()
 
 MODEL_DIR = "model"
+NON_REENTRANT = {"use_reentrant": False}  # the checkpointing mode torch recommends; works with frozen inputs
 ADAPTER_DIR = "adapter"
 
 
@@ -77,11 +78,39 @@ def model_dir(artifact) -> Path:
     return path
 
 
-def load_model(artifact, hardware: HardwareConfig):
-    """The full model stored in a base/cpt artifact, in the hardware's dtype."""
+def load_model(artifact, hardware: HardwareConfig, *, quantize: bool = False):
+    """The full model stored in a base/cpt artifact, in the hardware's dtype (NF4 4-bit when asked)."""
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(model_dir(artifact), dtype=torch_dtype(hardware))
+    kwargs = {"dtype": torch_dtype(hardware)}
+    if quantize and hardware.quant == "nf4":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,  # quantises the quantisation constants too: ~0.4 bit/param saved
+            bnb_4bit_compute_dtype=torch_dtype(hardware),
+        )
+        kwargs["device_map"] = {"": hardware.device if hardware.device != "cuda" else 0}
+    return AutoModelForCausalLM.from_pretrained(model_dir(artifact), **kwargs)
+
+
+def trainable_model(artifact, hardware: HardwareConfig, train, *, lora: bool):
+    """The model a training stage optimises: LoRA adapters (on NF4 weights under QLoRA) or all weights."""
+    model = load_model(artifact, hardware, quantize=lora)
+    if lora and hardware.quant == "nf4":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=hardware.gradient_checkpointing, gradient_checkpointing_kwargs=NON_REENTRANT
+        )
+    elif hardware.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=NON_REENTRANT)
+        model.enable_input_require_grads()
+    if hardware.device != "cpu" and hardware.quant != "nf4":
+        model.to(hardware.device)
+    return add_lora(model, train) if lora else model
 
 
 def load_tokenizer(artifact):
@@ -90,11 +119,28 @@ def load_tokenizer(artifact):
     return AutoTokenizer.from_pretrained(model_dir(artifact))
 
 
-def load_with_adapter(model_artifact, adapter_artifact, hardware: HardwareConfig):
-    """Base/cpt weights with an sft artifact's LoRA adapter applied (plain PeftModel.from_pretrained)."""
+def adapter_dir(artifact) -> Path:
+    return Path(artifact.path) / ADAPTER_DIR
+
+
+def load_with_adapter(model_artifact, adapter: Path, hardware: HardwareConfig):
+    """Base/cpt weights with a LoRA adapter directory applied (plain PeftModel.from_pretrained)."""
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(load_model(model_artifact, hardware), Path(adapter_artifact.path) / ADAPTER_DIR)
+    return PeftModel.from_pretrained(load_model(model_artifact, hardware), adapter)
+
+
+def merged(peft_model, base_artifact, hardware: HardwareConfig, scratch: Path):
+    """Full weights with the trained adapter folded in.
+
+    Under QLoRA the trained weights are 4-bit: the adapter is merged into a full-precision reload of
+    the base instead, so the published model loses nothing to quantisation.
+    """
+    if hardware.quant != "nf4":
+        return peft_model.merge_and_unload()
+    adapter = Path(scratch) / "adapter-to-merge"
+    peft_model.save_pretrained(adapter)
+    return load_with_adapter(base_artifact, adapter, hardware).merge_and_unload()
 
 
 def add_lora(model, train):

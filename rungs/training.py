@@ -112,11 +112,22 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, result: TrainResul
     return state["step"]
 
 
+def make_optimizer(params, cfg: TrainConfig, kind: str = "adamw"):
+    """AdamW, or bitsandbytes' 8-bit AdamW (paged: states spill to host memory under GPU pressure)."""
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    import bitsandbytes as bnb
+
+    cls = {"adamw_8bit": bnb.optim.AdamW8bit, "paged_adamw_8bit": bnb.optim.PagedAdamW8bit}[kind]
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
 def train(
     model,
     examples: Sequence[dict],
     cfg: TrainConfig,
     *,
+    optimizer_kind: str = "adamw",
     seed: int,
     pad_id: int,
     scratch: Path,
@@ -131,7 +142,7 @@ def train(
     if not examples:
         raise ValueError("no training examples")
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(params, cfg, optimizer_kind)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(cfg))
     result = TrainResult()
     checkpoint = Path(scratch) / CHECKPOINT

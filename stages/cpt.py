@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from rungs.models import add_lora, load_model, load_tokenizer, save_model, setup_torch
+from rungs.models import load_tokenizer, merged, save_model, setup_torch, trainable_model
 from rungs.plots import write_training_report
 from rungs.training import train
 
@@ -28,16 +28,16 @@ def load_blocks(corpus_artifact, split: str) -> list[dict]:
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     setup_torch(cfg.hardware, cfg.seed)
     tokenizer = load_tokenizer(inputs["base"])
-    model = load_model(inputs["base"], cfg.hardware)
-    if cfg.cpt.method == "lora":
-        model = add_lora(model, cfg.cpt)
+    lora = cfg.cpt.method == "lora"
+    model = trainable_model(inputs["base"], cfg.hardware, cfg.cpt, lora=lora)
     blocks = load_blocks(inputs["corpus"], "train")
     heldout = load_blocks(inputs["corpus"], "heldout")[: cfg.cpt.eval_examples]
     result = train(
-        model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="cpt", eval_examples=heldout
+        model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="cpt", eval_examples=heldout,
+        optimizer_kind=cfg.hardware.optimizer,
     )
-    if cfg.cpt.method == "lora":
-        model = model.merge_and_unload()  # downstream stages get plain full weights
+    if lora:
+        model = merged(model, inputs["base"], cfg.hardware, scratch)  # downstream stages get plain full weights
     save_model(model, tokenizer, out)
     write_training_report(out, result.history, f"cpt ({cfg.cpt.method}): domain text")
     return {**result.metrics(), "blocks": len(blocks), "method": cfg.cpt.method}

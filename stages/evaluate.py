@@ -9,7 +9,7 @@ from pathlib import Path
 from rungs.config import resolve_path
 from rungs.data import iter_documents, normalize_text
 from rungs.errors import InputError
-from rungs.models import load_model, load_tokenizer, load_with_adapter, setup_torch
+from rungs.models import adapter_dir, load_model, load_tokenizer, load_with_adapter, setup_torch
 from rungs.packing import pack
 from rungs.training import mean_loss
 from stages.cpt import load_blocks
@@ -51,7 +51,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         if "cpt" in inputs:
             models["cpt"] = lambda: load_model(inputs["cpt"], cfg.hardware)
         if "sft" in inputs:
-            models["sft"] = lambda: load_with_adapter(trunk, inputs["sft"], cfg.hardware)
+            models["sft"] = lambda: load_with_adapter(trunk, adapter_dir(inputs["sft"]), cfg.hardware)
         for name, load in progress(list(models.items()), desc="perplexity"):
             loss = mean_loss(load(), blocks, pad_id=tokenizer.pad_token_id, batch_size=cfg.evaluate.batch_size)
             metrics[f"loss_{name}"] = round(loss, 4)

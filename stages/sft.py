@@ -8,7 +8,7 @@ from pathlib import Path
 from rungs.chat import is_heldout, read_conversations, tokenize_all
 from rungs.config import resolve_path
 from rungs.errors import InputError
-from rungs.models import ADAPTER_DIR, add_lora, load_model, load_tokenizer, setup_torch
+from rungs.models import ADAPTER_DIR, load_tokenizer, setup_torch, trainable_model
 from rungs.plots import write_training_report
 from rungs.training import train
 
@@ -34,9 +34,10 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     tokenizer = load_tokenizer(inputs["model"])
     examples = tokenize_all(tokenizer, train_set, s.max_len)
     eval_examples = tokenize_all(tokenizer, heldout, s.max_len)[: s.eval_examples]
-    model = add_lora(load_model(inputs["model"], cfg.hardware), s)
+    model = trainable_model(inputs["model"], cfg.hardware, s, lora=True)
     result = train(
-        model, examples, s, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="sft", eval_examples=eval_examples
+        model, examples, s, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="sft", eval_examples=eval_examples,
+        optimizer_kind=cfg.hardware.optimizer,
     )
     model.save_pretrained(out / ADAPTER_DIR)
     (out / HELDOUT).write_text("".join(json.dumps({"messages": c}) + "\n" for c in heldout))
