@@ -47,7 +47,7 @@ def specialize(overrides: list[str] | None = None, store_root: str | None = None
     cfg = compose(overrides)
     built, rows = {}, []
     for kind in cfg.pipeline.stages:
-        inputs = resolve_inputs(kind, store, built=built)
+        inputs = resolve_inputs(kind, store, built=built, cfg=cfg)
         row = _task(kind)(kind, overrides, {n: a.id for n, a in inputs.items()}, str(store.root), show_progress)
         built[kind] = store.get(row["id"])
         rows.append(row)
@@ -58,5 +58,5 @@ def specialize(overrides: list[str] | None = None, store_root: str | None = None
 def stage(kind: str, overrides: list[str] | None = None, input_refs: dict[str, str] | None = None, store_root: str | None = None, show_progress: bool | None = None) -> dict:
     """One rung against chosen upstream artifacts (refs), the latest of each kind otherwise."""
     store = Store(store_root)
-    inputs = resolve_inputs(kind, store, refs=input_refs or {})
+    inputs = resolve_inputs(kind, store, refs=input_refs or {}, cfg=compose(list(overrides or [])))
     return _task(kind)(kind, list(overrides or []), {n: a.id for n, a in inputs.items()}, str(store.root), show_progress)

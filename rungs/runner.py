@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from types import ModuleType
 
+from . import distributed
 from .config import STAGES, RungsConfig, section
 from .data import sources_digest
 from .errors import StoreError
@@ -51,7 +52,9 @@ def fingerprint(kind: str, cfg: RungsConfig, inputs: dict[str, Artifact], source
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def resolve_inputs(kind: str, store: Store, *, built: dict[str, Artifact] | None = None, refs: dict[str, str] | None = None) -> dict[str, Artifact]:
+def resolve_inputs(
+    kind: str, store: Store, *, built: dict[str, Artifact] | None = None, refs: dict[str, str] | None = None, cfg: RungsConfig | None = None
+) -> dict[str, Artifact]:
     """Input artifacts for a stage: explicit refs first, then this run's outputs, else the store's latest.
 
     A flow passes `built` only, so a pipeline never mixes in artifacts it did not build; a researcher's
@@ -63,7 +66,11 @@ def resolve_inputs(kind: str, store: Store, *, built: dict[str, Artifact] | None
     if unknown:
         raise StoreError(f"stage {kind} has no input(s) {sorted(unknown)}; its inputs are {sorted(module.INPUTS)}")
     inputs: dict[str, Artifact] = {}
+    # a stage may use fewer inputs for some configs (base only needs a corpus for a trained tokenizer)
+    wanted = module.needs(cfg) if cfg is not None and hasattr(module, "needs") else set(module.INPUTS)
     for name, kinds in module.INPUTS.items():
+        if name not in wanted and name not in refs:
+            continue
         if name in refs:
             art = store.resolve(refs[name])
             if art.kind not in kinds:
@@ -97,7 +104,10 @@ def build(kind: str, cfg: RungsConfig, inputs: dict[str, Artifact], store: Store
             return BuildResult(hit, True, time.perf_counter() - began)
         scratch = store.scratch(fp)
         with store.staging(kind) as out:
-            metrics = module.run(cfg, inputs, out, progress or progress_factory(), scratch)
+            if distributed.wanted(kind, cfg):  # hardware.processes > 1: one worker per device, via torchrun
+                metrics = distributed.launch(kind, cfg, inputs, out, scratch)
+            else:
+                metrics = module.run(cfg, inputs, out, progress or progress_factory(), scratch)
             artifact = store.publish(
                 kind,
                 out,

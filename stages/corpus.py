@@ -47,8 +47,11 @@ PARQUET_OPTIONS = dict(
 
 
 def sources(cfg) -> list[Path]:
-    """The concrete files the stage reads: corpus.paths with folders expanded."""
-    return expand_paths(cfg.corpus.paths)
+    """The concrete files the stage reads: corpus.paths with folders expanded, and a model's tokenizer."""
+    from rungs.weights import source_files
+
+    tokenizer_files = source_files(cfg.model) if cfg.model.tokenizer == "model" else []
+    return expand_paths(cfg.corpus.paths) + tokenizer_files
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
@@ -57,7 +60,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     out = Path(out)
     scratch = Path(scratch)
     scratch.mkdir(parents=True, exist_ok=True)
-    files = sources(cfg)
+    files = expand_paths(c.paths)
 
     # 1. Read, normalise, filter and de-duplicate into a scratch file; remember each doc's split score.
     kept_path = scratch / "kept.parquet"
@@ -133,11 +136,6 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
 
 def _check_config(cfg) -> None:
     c = cfg.corpus
-    if cfg.model.tokenizer != "train":
-        raise ConfigError(
-            f"model.tokenizer={cfg.model.tokenizer!r}: the corpus stage can only train a tokenizer "
-            "(model.tokenizer=train); model tokenizers arrive with the real-model stage"
-        )
     if c.block_size < 2:
         raise ConfigError(f"corpus.block_size={c.block_size}: expected at least 2 tokens")
     if c.block_size > cfg.model.max_seq_len:
@@ -171,8 +169,13 @@ def _iter_split_texts(documents_path: Path, split: str) -> Iterator[tuple[str, s
 
 
 def _tokenizer(cfg, documents_path: Path):
+    """The model's own tokenizer, or (tiny) one trained on the train split."""
     from rungs.tokenizer import train_tokenizer
 
+    if cfg.model.tokenizer == "model":
+        from rungs.weights import source_tokenizer
+
+        return source_tokenizer(cfg.model)
     texts = (text for _, text in _iter_split_texts(documents_path, "train"))
     return train_tokenizer(texts, cfg.model.vocab_size)
 

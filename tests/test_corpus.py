@@ -151,10 +151,10 @@ def test_corpus_too_small_for_block_size(tmp_path, progress):
         build(make_cfg([folder], "corpus.block_size=512"), tmp_path / "out", progress)
 
 
-def test_model_tokenizer_not_yet_supported(tmp_path, progress):
+def test_a_random_model_has_no_tokenizer_of_its_own(tmp_path, progress):
     folder = write_corpus(tmp_path, n_md=3)
-    with pytest.raises(ConfigError, match="real-model stage"):
-        build(make_cfg([folder], "model.tokenizer=gemma"), tmp_path / "out", progress)
+    with pytest.raises(ConfigError, match="model.tokenizer=train"):
+        build(make_cfg([folder], "model.tokenizer=model"), tmp_path / "out", progress)
 
 
 def test_jsonl_corpus_with_configured_fields(tmp_path, progress):

@@ -19,7 +19,7 @@ def build_pipeline(store: Store, overrides: list[str], progress) -> dict:
     cfg = compose(overrides)
     built, results = {}, {}
     for kind in cfg.pipeline.stages:
-        result = build(kind, cfg, resolve_inputs(kind, store, built=built), store, progress=progress)
+        result = build(kind, cfg, resolve_inputs(kind, store, built=built, cfg=cfg), store, progress=progress)
         built[kind] = result.artifact
         results[kind] = result
     return results
