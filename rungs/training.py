@@ -2,6 +2,11 @@
 
 Batches are a pure function of (seed, step), so a resumed run sees exactly the data an uninterrupted
 run would have seen; checkpoints carry optimizer, scheduler and RNG state for the same reason.
+
+Under torch.distributed (see rungs/distributed.py) the model trains wrapped in DistributedDataParallel
+and every micro-batch of `batch_size` examples, the same one a single process would draw, is split into
+equal contiguous slices, one per rank: the global batch and the data order do not depend on the number
+of processes. Rank 0 alone writes checkpoints.
 """
 
 from __future__ import annotations
@@ -9,13 +14,16 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
+from . import distributed
 from .config import TrainConfig
+from .errors import ConfigError
 
 IGNORE_INDEX = -100
 CHECKPOINT = "checkpoint.pt"
@@ -90,6 +98,7 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, result:
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
         "history": result.history,
         "tokens": result.tokens,
         "seconds": result.seconds,
@@ -108,6 +117,8 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler, result: TrainResul
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda_rng"])
     result.history, result.tokens, result.seconds = state["history"], state["tokens"], state["seconds"]
     return state["step"]
 
@@ -141,6 +152,10 @@ def train(
     """
     if not examples:
         raise ValueError("no training examples")
+    world, rank = distributed.world_size(), distributed.rank()
+    if cfg.batch_size % world:
+        raise ConfigError(f"batch_size={cfg.batch_size} must be a multiple of the {world} processes: each trains on an equal slice of every batch")
+    share = cfg.batch_size // world
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg, optimizer_kind)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(cfg))
@@ -150,6 +165,7 @@ def train(
     if checkpoint.exists():
         start = result.resumed_from = _load_checkpoint(checkpoint, model, optimizer, scheduler, result)
 
+    net = _data_parallel(model) if world > 1 else model
     model.train()
     bar = progress(total=cfg.max_steps, initial=start, desc=desc)
     for step in range(start, cfg.max_steps):
@@ -158,11 +174,14 @@ def train(
         step_loss = 0.0
         for micro in range(cfg.grad_accum):
             first = (step * cfg.grad_accum + micro) * cfg.batch_size
-            batch = collate([examples[i] for i in batch_indices(len(examples), seed, first, cfg.batch_size)], pad_id)
-            loss = model(**batch).loss / cfg.grad_accum
-            loss.backward()
+            drawn = batch_indices(len(examples), seed, first, cfg.batch_size)
+            batch = collate([examples[i] for i in drawn[rank * share : (rank + 1) * share]], pad_id)
+            # gradients are all-reduced on the last micro-batch only
+            with net.no_sync() if net is not model and micro + 1 < cfg.grad_accum else nullcontext():
+                loss = net(**batch).loss / cfg.grad_accum
+                loss.backward()
             step_loss += loss.item()
-            result.tokens += int(batch["attention_mask"].sum())
+            result.tokens += sum(len(examples[i]["input_ids"]) for i in drawn)  # every rank counts the global batch
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
@@ -170,6 +189,8 @@ def train(
         result.seconds += time.perf_counter() - began
         done = step + 1
         if step == 0 or done % cfg.log_every == 0 or done == cfg.max_steps:
+            if world > 1:
+                step_loss = _mean_over_ranks(step_loss)
             point = {"step": done, "loss": step_loss, "lr": scheduler.get_last_lr()[0]}
             if eval_examples and (done == cfg.max_steps or (cfg.eval_every and done % cfg.eval_every == 0)):
                 point["eval_loss"] = mean_loss(model, eval_examples, pad_id=pad_id, batch_size=cfg.batch_size)
@@ -177,11 +198,34 @@ def train(
             result.history.append(point)
             bar.set_postfix(loss=f"{step_loss:.3f}")
         bar.update(1)
-        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.max_steps:
+        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.max_steps and rank == 0:
             _save_checkpoint(checkpoint, model, optimizer, scheduler, step + 1, result)
     bar.close()
     model.eval()
     return result
+
+
+def _data_parallel(model):
+    """`model` in DistributedDataParallel, on this rank's GPU when there is one.
+
+    Frozen weights (the base under LoRA, 4-bit or not) are loaded identically by every rank and never
+    synchronised; buffers are constants (rotary tables), so forward passes need no collective.
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, frozen)
+    device = next(p.device for p in model.parameters() if p.requires_grad)
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None, forward_sync_buffers=False)
+
+
+def _mean_over_ranks(value: float) -> float:
+    import torch.distributed as dist
+
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"
+    total = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total) / dist.get_world_size()
 
 
 @torch.no_grad()

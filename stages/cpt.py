@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from rungs.distributed import is_main
 from rungs.models import load_tokenizer, merged, save_model, setup_torch, trainable_model
 from rungs.plots import write_training_report
 from rungs.training import train
@@ -36,6 +37,8 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="cpt", eval_examples=heldout,
         optimizer_kind=cfg.hardware.optimizer,
     )
+    if not is_main():
+        return {}  # under torchrun, rank 0 alone writes the artifact
     if lora:
         model = merged(model, inputs["base"], cfg.hardware, scratch)  # downstream stages get plain full weights
     save_model(model, tokenizer, out)

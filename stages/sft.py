@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rungs.chat import is_heldout, read_conversations, tokenize_all
 from rungs.config import resolve_path
+from rungs.distributed import is_main
 from rungs.errors import InputError
 from rungs.models import ADAPTER_DIR, load_tokenizer, setup_torch, trainable_model
 from rungs.plots import write_training_report
@@ -39,6 +40,8 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         model, examples, s, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="sft", eval_examples=eval_examples,
         optimizer_kind=cfg.hardware.optimizer,
     )
+    if not is_main():
+        return {}  # under torchrun, rank 0 alone writes the artifact
     model.save_pretrained(out / ADAPTER_DIR)
     (out / HELDOUT).write_text("".join(json.dumps({"messages": c}) + "\n" for c in heldout))
     write_training_report(out, result.history, "sft (LoRA): answer tokens")

@@ -1,0 +1,103 @@
+"""hardware.processes=N: cpt/sft run under torchrun (DDP over gloo on this CPU) and publish one artifact."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rungs import training
+from rungs.config import TrainConfig, compose
+from rungs.distributed import WorkerError
+from rungs.errors import ConfigError
+from rungs.runner import build
+from rungs.store import Store
+
+# model=tiny always (the default model becomes a real one); 4 blocks per step, 2 per process
+FAST = ["model=tiny", "cpt.max_steps=20", "cpt.batch_size=4", "cpt.checkpoint_every=10", "sft.batch_size=4"]
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    from rungs.progress import progress_factory
+
+    store = Store(tmp_path_factory.mktemp("distributed"))
+    cfg, quiet = compose(FAST), progress_factory(False)
+    corpus = build("corpus", cfg, {}, store, progress=quiet).artifact
+    base = build("base", cfg, {"corpus": corpus}, store, progress=quiet).artifact
+    return store, {"base": base, "corpus": corpus}
+
+
+def test_two_gloo_processes_publish_one_cpt_artifact_that_matches_one_process(upstream, progress):
+    from safetensors.torch import load_file
+
+    store, inputs = upstream
+    result = build("cpt", compose([*FAST, "hardware.processes=2"]), inputs, store, progress=progress)
+    art = result.artifact
+    assert not result.cached and store.artifacts("cpt") == [art]
+    assert art.config["hardware"]["processes"] == 2 and art.config["hardware"]["backend"] == "gloo"
+    assert art.metrics["train_loss_final"] < art.metrics["train_loss_first"] - 0.5
+    assert store.verify(art.id) == []
+    assert not any((store.root / "_tmp").iterdir())
+    assert not (store.root / "_scratch" / art.fingerprint).exists()
+
+    # the same global batches, split across ranks: full-length blocks make it the one-process computation
+    single = build("cpt", compose(FAST), inputs, store, progress=progress).artifact
+    assert single.fingerprint != art.fingerprint  # hardware.processes is part of the fingerprint
+    assert single.metrics["train_tokens"] == art.metrics["train_tokens"]
+    assert single.metrics["train_loss_final"] == pytest.approx(art.metrics["train_loss_final"], abs=1e-3)
+    two, one = load_file(art.path / "model" / "model.safetensors"), load_file(single.path / "model" / "model.safetensors")
+    assert max(float((two[k] - one[k]).abs().max()) for k in one) < 1e-3
+
+
+def test_a_failing_worker_raises_its_error_and_publishes_nothing(upstream, tmp_path, progress):
+    store, inputs = upstream
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"question": "q1", "answer": "a1"}\n{"question": "q2", "answer": \n')
+    before = store.artifacts()
+    with pytest.raises(WorkerError, match=rf"rank \d: InputError: {bad}:2:"):
+        build("sft", compose([*FAST, "hardware.processes=2", f"sft.data=[{bad}]"]), {"model": inputs["base"]}, store, progress=progress)
+    assert store.artifacts() == before
+    assert not any((store.root / "_tmp").iterdir())
+
+
+def test_batch_size_must_split_evenly_across_processes(upstream, progress):
+    store, inputs = upstream
+    with pytest.raises(ConfigError, match="cpt.batch_size=3 must be a multiple of hardware.processes=2"):
+        build("cpt", compose([*FAST, "hardware.processes=2", "cpt.batch_size=3"]), inputs, store, progress=progress)
+    assert store.artifacts("cpt") == [] or all(a.config["cpt"]["batch_size"] != 3 for a in store.artifacts("cpt"))
+
+
+class Recorder(torch.nn.Module):
+    """Stands in for a causal LM: records the rows it trains on, returns a differentiable loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.seen: list[list[int]] = []
+
+    def forward(self, input_ids, labels, attention_mask):
+        self.seen.extend(row[0] for row in input_ids.tolist())
+        return type("Out", (), {"loss": (self.w - 1.0) ** 2})()
+
+
+def test_each_rank_trains_on_its_own_slice_of_the_one_process_batch(monkeypatch, tmp_path, progress):
+    examples = [{"input_ids": [i, i]} for i in range(10)]
+    cfg = TrainConfig(max_steps=3, batch_size=4, grad_accum=2, checkpoint_every=1, eval_every=0)
+
+    def run(world: int, rank: int) -> list[int]:
+        monkeypatch.setattr(training.distributed, "world_size", lambda: world)
+        monkeypatch.setattr(training.distributed, "rank", lambda: rank)
+        monkeypatch.setattr(training, "_data_parallel", lambda model: model)
+        monkeypatch.setattr(training, "_mean_over_ranks", lambda value: value)
+        model, scratch = Recorder(), tmp_path / f"{world}-{rank}"
+        scratch.mkdir()
+        result = training.train(model, examples, cfg, seed=3, pad_id=0, scratch=scratch, progress=progress, desc="t")
+        assert result.tokens == 3 * 2 * 4 * 2  # every rank counts the global batch
+        assert (scratch / training.CHECKPOINT).exists() == (rank == 0)  # rank 0 alone checkpoints
+        return model.seen
+
+    whole = run(1, 0)
+    first, second = run(2, 0), run(2, 1)
+    assert len(first) == len(second) == len(whole) // 2
+    halves = [whole[i : i + 4] for i in range(0, len(whole), 4)]  # one micro-batch of 4: rank 0 the first 2
+    assert first == [x for h in halves for x in h[:2]] and second == [x for h in halves for x in h[2:]]
