@@ -540,6 +540,42 @@ def cmd_stage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from flows.specialize import stage
+
+    from .report import print_summary
+
+    store = _store(args)
+    adapter = store.resolve(args.ref)
+    if adapter.kind != "sft":
+        raise RungsError(f"{args.ref} is a {adapter.kind} artifact; `rungs merge` takes an sft adapter")
+    refs = {"sft": adapter.id, "model": adapter.inputs["model"]}
+    row = stage("merge", overrides=args.overrides, input_refs=refs, store_root=str(store.root), show_progress=_progress_flag(args))
+    if args.json:
+        _print_json(row)
+    else:
+        print_summary([row], f"rungs merge {adapter.ref}", _console())
+    return 0
+
+
+def _add_merge(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "merge",
+        help="fold an sft adapter into its model and publish the full weights",
+        description=(
+            "Merge a LoRA adapter (an sft artifact) into the model it was trained on and publish a `merge` "
+            "artifact holding plain full weights (model/). Its lineage names both the model and the adapter."
+        ),
+        epilog="example:\n  rungs merge sft@production",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("ref", metavar="REF", help="the sft artifact (id, sft:vN, sft@alias)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides (e.g. hardware=gpu-24gb)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print the result row as JSON")
+    p.set_defaults(func=cmd_merge)
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -570,7 +606,7 @@ def _add_stage(sub: argparse._SubParsersAction) -> None:
             "Run one stage as a Prefect flow run (`stage`). Pick its inputs with inputs.NAME=REF; inputs not "
             "named default to the latest artifact of their kind. Other words are Hydra overrides. "
             "Inputs per stage: base: corpus; cpt: base, corpus; sft: model (cpt or base); index: corpus; "
-            "evaluate: corpus, base, cpt, sft, index."
+            "evaluate: corpus, base, cpt, sft, index; merge: model, sft."
         ),
         epilog="example:\n  rungs stage cpt inputs.base=base:v1 inputs.corpus=corpus@latest cpt.max_steps=50",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -589,6 +625,7 @@ def _add_stage(sub: argparse._SubParsersAction) -> None:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_stage,
+    _add_merge,
     _add_ls,
     _add_show,
     _add_lineage,

@@ -17,7 +17,8 @@ from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
-STAGES = ("corpus", "base", "cpt", "sft", "index", "evaluate")
+STAGES = ("corpus", "base", "cpt", "sft", "index", "evaluate", "merge")
+PIPELINE_STAGES = STAGES[:6]  # merge runs on demand (`rungs merge`), not in a pipeline
 
 
 @dataclass
@@ -63,6 +64,9 @@ class CorpusConfig:
     min_chars: int = 20
     heldout_fraction: float = 0.1
     block_size: int = 128
+    replay_paths: list[str] = field(default_factory=lambda: ["corpora/general"])
+    replay_text_field: str = "text"
+    replay_ratio: float = 0.05
 
 
 @dataclass
@@ -121,13 +125,14 @@ class EvaluateConfig:
     relevant_field: str = "id"
     ks: list[int] = field(default_factory=lambda: [1, 5, 10])
     max_blocks: int = 64
+    answer_max_len: int = 256
     batch_size: int = 8
 
 
 @dataclass
 class PipelineConfig:
     name: str = "full"
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    stages: list[str] = field(default_factory=lambda: list(PIPELINE_STAGES))
 
 
 @dataclass
@@ -162,9 +167,9 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> RungsConfig:
 
 
 def _check(cfg: RungsConfig) -> None:
-    unknown = [s for s in cfg.pipeline.stages if s not in STAGES]
+    unknown = [s for s in cfg.pipeline.stages if s not in PIPELINE_STAGES]
     if unknown:
-        raise ConfigError(f"pipeline.stages: unknown stage(s) {unknown}; expected some of {list(STAGES)}")
+        raise ConfigError(f"pipeline.stages: unknown stage(s) {unknown}; expected some of {list(PIPELINE_STAGES)}")
     if not 0.0 < cfg.corpus.heldout_fraction < 1.0:
         raise ConfigError("corpus.heldout_fraction must be between 0 and 1 (exclusive)")
     if cfg.cpt.method not in ("full", "lora"):

@@ -28,6 +28,25 @@ def loss_curve(history: list[dict], path: Path, title: str) -> Path:
     return path
 
 
+def rung_chart(metrics: dict, path: Path) -> Path | None:
+    """One panel per measure (domain ppl, general ppl, answer NLL), one bar per rung: the ladder at a glance."""
+    panels = [(title, {r: metrics[f"{key}_{r}"] for r in ("base", "cpt", "sft") if f"{key}_{r}" in metrics})
+              for key, title in (("domain_ppl", "domain perplexity"), ("general_ppl", "general perplexity"), ("answer_nll", "answer NLL"))]
+    panels = [(t, values) for t, values in panels if values]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), dpi=100, squeeze=False)
+    for ax, (title, values) in zip(axes[0], panels):
+        bars = ax.bar(list(values), list(values.values()), color=["#8c8c8c", "#4c72b0", "#55a868"][: len(values)])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+        ax.set_title(title + " (lower is better)", fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
 def write_training_report(out: Path, history: list[dict], title: str) -> None:
     """history.json and loss.png beside a trained model, so the artifact explains itself."""
     (out / "history.json").write_text(json.dumps(history, indent=1))

@@ -11,7 +11,10 @@ KEY_METRICS = {
     "cpt": ("train_loss_first", "train_loss_final", "train_tokens_per_s"),
     "sft": ("train_loss_first", "train_loss_final", "examples"),
     "index": ("chunks", "dim"),
-    "evaluate": ("ppl_base", "ppl_cpt", "ppl_sft", "retrieval_recall@5", "retrieval_mrr"),
+    "evaluate": (
+        "domain_ppl_base", "domain_ppl_cpt", "general_ppl_base", "general_ppl_cpt",
+        "answer_nll_base", "answer_nll_sft", "retrieval_recall@5",
+    ),
 }
 
 

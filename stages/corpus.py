@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from rungs.data import expand_paths, iter_documents, normalize_text
 from rungs.errors import ConfigError, InputError
 
-VERSION = 1
+VERSION = 2  # 2: general-domain replay and held-out general blocks
 INPUTS: dict[str, tuple[str, ...]] = {}  # reads raw files only
 OPTIONAL = frozenset()
 CONFIG = ("seed", "model", "corpus")
@@ -51,7 +51,12 @@ def sources(cfg) -> list[Path]:
     from rungs.weights import source_files
 
     tokenizer_files = source_files(cfg.model) if cfg.model.tokenizer == "model" else []
-    return expand_paths(cfg.corpus.paths) + tokenizer_files
+    replay_files = expand_paths(cfg.corpus.replay_paths) if _replaying(cfg) else []
+    return expand_paths(cfg.corpus.paths) + replay_files + tokenizer_files
+
+
+def _replaying(cfg) -> bool:
+    return bool(cfg.corpus.replay_paths) and cfg.corpus.replay_ratio > 0
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
@@ -119,6 +124,9 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
                                     f"({counts[name]} document(s)) does not fill one block; add documents, "
                                     "lower corpus.block_size or change corpus.heldout_fraction")
 
+    # 5. Replay: general text mixed into training at replay_ratio; its held-out part measures forgetting.
+    replay = _replay(cfg, tokenizer, out / "blocks", packed["train"]) if _replaying(cfg) else {}
+
     return {
         "files": len(files),
         "documents_read": read,
@@ -131,8 +139,35 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         "heldout_blocks": packed["heldout"],
         "train_tokens": packed["train"] * c.block_size,
         "vocab_size": len(tokenizer),
+        **replay,
     }
 
+
+def _replay(cfg, tokenizer, folder: Path, domain_blocks: int) -> dict:
+    """blocks/replay.parquet (train share) and blocks/general.parquet (held out), split like the corpus.
+
+    Replay text is small by design (a few percent of training), so it is read in memory.
+    """
+    from rungs.packing import pack
+
+    c = cfg.corpus
+    docs = [(d.id, normalize_text(d.text)) for d in iter_documents(expand_paths(c.replay_paths), text_field=c.replay_text_field)]
+    docs = [(i, t) for i, t in docs if len(t) >= c.min_chars]
+    where = ", ".join(c.replay_paths)
+    if len(docs) < 2:
+        raise InputError(where, f"{len(docs)} usable replay document(s); need at least 2 (one to replay, one held out)")
+    splits = assign_splits([split_score(cfg.seed, i) for i, _ in docs], c.heldout_fraction)
+    train = list(pack((t for (_, t), s in zip(docs, splits) if not s), tokenizer, c.block_size))
+    general = list(pack((t for (_, t), s in zip(docs, splits) if s), tokenizer, c.block_size))
+    if not train or not general:
+        raise InputError(where, f"too little replay text for corpus.block_size={c.block_size}: add general documents")
+    wanted = round(domain_blocks * c.replay_ratio / (1 - c.replay_ratio))
+    replay = [train[i % len(train)] for i in range(wanted)]  # cycle when the replay text is short
+    for name, rows in (("replay", replay), ("general", general)):
+        with _Writer(folder / f"{name}.parquet", BLOCKS_SCHEMA) as writer:
+            for block in rows:
+                writer.add({"input_ids": block})
+    return {"replay_blocks": len(replay), "replay_unique_blocks": min(len(train), wanted), "general_heldout_blocks": len(general)}
 
 def _check_config(cfg) -> None:
     c = cfg.corpus

@@ -19,7 +19,8 @@ from tests.conftest import shared_data
 WORDS = ("asthma airway inhaler wheeze cough fever dose tablet nurse doctor kidney heart blood pressure "
          "sugar insulin rest water sleep pain chest breath symptom treatment infection virus").split()
 METRICS = {"files", "documents_read", "documents_kept", "dropped_short", "dropped_duplicate", "train_documents",
-           "heldout_documents", "train_blocks", "heldout_blocks", "train_tokens", "vocab_size"}
+           "heldout_documents", "train_blocks", "heldout_blocks", "train_tokens", "vocab_size",
+           "replay_blocks", "replay_unique_blocks", "general_heldout_blocks"}
 
 
 def sentence(rng: random.Random, n: int = 40) -> str:
@@ -243,7 +244,7 @@ def test_iter_documents_and_sources(tmp_path):
     assert all(isinstance(d, Doc) for d in docs)
     plain = next(d for d in docs if d.id == "short")
     assert plain.title == "short" and plain.text == "Too short."
-    digest = sources_digest(stage.sources(make_cfg([folder])))
+    digest = sources_digest(stage.sources(make_cfg([folder], "corpus.replay_ratio=0")))
     assert len(digest) == 6 and not any(k.endswith(("README.md", ".csv")) for k in digest)
     some = next(iter(digest))
     assert digest[some]["sha256"] == file_sha256(some) and digest[some]["bytes"] == Path(some).stat().st_size
@@ -287,3 +288,17 @@ def test_tokenizer_is_deterministic_and_rejects_tiny_vocab():
     assert train_tokenizer(texts, 400).backend_tokenizer.to_str() == train_tokenizer(texts, 400).backend_tokenizer.to_str()
     with pytest.raises(ConfigError, match="vocab_size"):
         train_tokenizer(texts, 100)
+
+
+def test_general_replay_share_and_heldout_general_blocks(tmp_path, progress):
+    folder = write_corpus(tmp_path, n_md=40)
+    out = tmp_path / "out"
+    metrics = build(make_cfg([folder], "corpus.replay_ratio=0.1"), out, progress)
+    replay = pq.read_table(out / "blocks" / "replay.parquet").column("input_ids").to_pylist()
+    general = pq.read_table(out / "blocks" / "general.parquet").column("input_ids").to_pylist()
+    share = len(replay) / (len(replay) + metrics["train_blocks"])
+    assert abs(share - 0.1) < 0.02 and metrics["replay_blocks"] == len(replay)
+    assert general and metrics["general_heldout_blocks"] == len(general)
+    assert not {tuple(b) for b in replay} & {tuple(b) for b in general}  # held-out general text is never trained on
+    off = build(make_cfg([folder], "corpus.replay_ratio=0"), tmp_path / "off", progress)
+    assert "replay_blocks" not in off and not (tmp_path / "off" / "blocks" / "replay.parquet").exists()

@@ -82,8 +82,11 @@ def test_evaluate_shows_each_rung(ladder):
     _, results = ladder
     m = json.loads((results["evaluate"].artifact.path / "metrics.json").read_text())
     assert m == results["evaluate"].artifact.metrics
-    assert m["ppl_cpt"] < m["ppl_base"] / 2  # continued pretraining on the domain helps a random model a lot
-    assert {"ppl_sft", "retrieval_recall@1", "retrieval_recall@10", "retrieval_mrr"} <= set(m)
+    assert m["domain_ppl_cpt"] < m["domain_ppl_base"] / 2  # continued pretraining helps a random model a lot
+    assert m["general_ppl_cpt"] < m["general_ppl_base"]  # and, from random, general English too
+    assert m["answer_nll_sft"] < m["answer_nll_cpt"]  # LoRA on the answers lowers held-out answer NLL
+    assert {"domain_ppl_sft", "retrieval_recall@1", "retrieval_recall@10", "retrieval_mrr"} <= set(m)
+    assert (results["evaluate"].artifact.path / "rungs.png").stat().st_size > 1000
     assert m["retrieval_recall@10"] >= 0.8  # the sample questions name their documents
 
 
@@ -126,7 +129,26 @@ def test_evaluate_on_your_own_heldout_text_and_questions(ladder, progress):
     inputs = {k: results[k].artifact for k in ("corpus", "base", "cpt", "sft", "index")}
     art = build("evaluate", cfg, inputs, store, progress=progress).artifact
     m, default = art.metrics, results["evaluate"].artifact.metrics
-    assert m["heldout_blocks"] == 16
+    assert m["domain_samples"] == 16
     # general English is not what the tiny model was specialised on: worse than its own domain
-    assert m["ppl_cpt"] > default["ppl_cpt"]
+    assert m["domain_ppl_cpt"] > default["domain_ppl_cpt"]
     assert any(path.endswith("general.jsonl") for path in art.manifest["sources"])
+
+
+def test_merge_folds_the_adapter_into_its_model_and_names_both(ladder, progress):
+    import torch
+
+    from rungs.models import adapter_dir, load_model, load_with_adapter
+
+    store, results = ladder
+    cpt, sft = results["cpt"].artifact, results["sft"].artifact
+    cfg = compose(FAST)
+    merged = build("merge", cfg, {"model": cpt, "sft": sft}, store, progress=progress).artifact
+    assert merged.inputs == {"model": cpt.id, "sft": sft.id}
+    ids = torch.tensor([[2, 10, 20, 30, 40, 50]])
+    with torch.no_grad():
+        expected = load_with_adapter(cpt, adapter_dir(sft), cfg.hardware)(input_ids=ids).logits
+        actual = load_model(merged, cfg.hardware)(input_ids=ids).logits
+    assert torch.allclose(expected, actual, atol=1e-4)
+    with pytest.raises(InputError, match="trained on"):
+        build("merge", cfg, {"model": results["base"].artifact, "sft": sft}, store, progress=progress)
