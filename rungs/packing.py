@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Iterator
+
+import pyarrow.parquet as pq
 
 
 def pack(texts: Iterable[str], tokenizer, block_size: int) -> Iterator[list[int]]:
@@ -17,3 +20,14 @@ def pack(texts: Iterable[str], tokenizer, block_size: int) -> Iterator[list[int]
         while len(buffer) >= block_size:
             yield buffer[:block_size]
             buffer = buffer[block_size:]
+
+
+def load_blocks(corpus_artifact, split: str) -> list[dict]:
+    """Token blocks of a corpus artifact: train, heldout, and (with replay) replay and general.
+
+    A split the corpus did not write (replay switched off) is simply empty.
+    """
+    path = Path(corpus_artifact.path) / "blocks" / f"{split}.parquet"
+    if not path.exists():
+        return []
+    return [{"input_ids": ids} for ids in pq.read_table(path, columns=["input_ids"]).column("input_ids").to_pylist()]

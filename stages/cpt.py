@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from rungs.distributed import is_main
 from rungs.models import load_tokenizer, merged, save_model, setup_torch, trainable_model
+from rungs.packing import load_blocks
 from rungs.plots import write_training_report
 from rungs.training import train
 
@@ -21,17 +20,12 @@ def sources(cfg) -> list[Path]:
     return []
 
 
-def load_blocks(corpus_artifact, split: str) -> list[dict]:
-    path = Path(corpus_artifact.path) / "blocks" / f"{split}.parquet"
-    return [{"input_ids": ids} for ids in pq.read_table(path, columns=["input_ids"]).column("input_ids").to_pylist()]
-
-
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     setup_torch(cfg.hardware, cfg.seed)
     tokenizer = load_tokenizer(inputs["base"])
     lora = cfg.cpt.method == "lora"
     model = trainable_model(inputs["base"], cfg.hardware, cfg.cpt, lora=lora)
-    blocks = load_blocks(inputs["corpus"], "train")
+    blocks = load_blocks(inputs["corpus"], "train") + load_blocks(inputs["corpus"], "replay")  # domain + general replay
     heldout = load_blocks(inputs["corpus"], "heldout")[: cfg.cpt.eval_examples]
     result = train(
         model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="cpt", eval_examples=heldout,

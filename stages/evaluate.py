@@ -15,11 +15,16 @@ from rungs.chat import read_conversations, tokenize_all
 from rungs.config import resolve_path
 from rungs.data import iter_documents, normalize_text
 from rungs.errors import InputError
-from rungs.models import adapter_dir, load_model, load_tokenizer, load_with_adapter, setup_torch
-from rungs.packing import pack
+from rungs.models import (
+    adapter_dir,
+    load_model,
+    load_tokenizer,
+    load_with_adapter,
+    setup_torch,
+)
+from rungs.packing import load_blocks, pack
 from rungs.plots import rung_chart
 from rungs.training import mean_loss
-from stages.cpt import load_blocks
 
 VERSION = 2  # 2: general perplexity, answer NLL, chart
 INPUTS = {"corpus": ("corpus",), "base": ("base",), "cpt": ("cpt",), "sft": ("sft",), "index": ("index",)}
