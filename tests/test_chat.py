@@ -1,0 +1,49 @@
+"""Chat records: the three row shapes, answer-only labels, the MTS-Dialog dialogues."""
+
+from __future__ import annotations
+
+import pytest
+
+from rungs.chat import conversation, is_heldout, parse_dialogue, read_conversations
+from rungs.config import compose
+from rungs.errors import InputError
+from tests.conftest import shared_data
+
+SFT = compose(["model=tiny"]).sft
+
+
+def test_dialogue_lines_become_alternating_turns():
+    text = "Doctor: What brings you in?\nPatient: My knee hurts.\nIt swells at night.\nDoctor_2: Since when?\nDoctor: Any fever?\nGuest_family: She had one."
+    turns = parse_dialogue(text, SFT.assistant_speakers)
+    assert [t["role"] for t in turns] == ["assistant", "user", "assistant", "user"]
+    assert turns[1]["content"] == "My knee hurts. It swells at night."
+    assert turns[2]["content"] == "Since when? Any fever?"
+
+
+def test_row_shapes_and_errors(tmp_path):
+    path = tmp_path / "x.jsonl"
+    qa = conversation({"question": "q?", "answer": "a."}, SFT, path, 1)
+    assert qa == [{"role": "user", "content": "q?"}, {"role": "assistant", "content": "a."}]
+    msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    assert conversation({"messages": msgs}, SFT, path, 2) == msgs
+    with pytest.raises(InputError, match=r"x.jsonl:3: .*'question'"):
+        conversation({"prompt": "q"}, SFT, path, 3)
+    with pytest.raises(InputError, match=r"x.jsonl:4: .*role"):
+        conversation({"messages": [{"role": "doctor", "content": "x"}]}, SFT, path, 4)
+    with pytest.raises(InputError, match="no assistant turn"):
+        conversation({"dialogue": "Patient: hello"}, SFT, path, 5)
+
+
+def test_heldout_split_is_stable_and_near_its_fraction():
+    convs = [[{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}] for i in range(2000)]
+    held = [is_heldout(c, 0, 0.1) for c in convs]
+    assert 0.08 < sum(held) / len(held) < 0.12
+    assert held == [is_heldout(c, 0, 0.1) for c in convs]
+
+
+def test_mtsdialog_reads_as_multi_turn_conversations():
+    path = shared_data("mtsdialog.jsonl")
+    convs = list(read_conversations([path], SFT))
+    assert len(convs) == 1301
+    multi = [c for c in convs if sum(m["role"] == "assistant" for m in c) >= 2]
+    assert len(multi) > 1000  # most dialogues have several doctor turns, each one learned from
