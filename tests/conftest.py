@@ -26,8 +26,8 @@ def progress():
 
 @pytest.fixture
 def tiny_cfg():
-    """The default composition: model=tiny on the embedded sample corpus."""
-    return compose([])
+    """model=tiny on the embedded sample corpus."""
+    return compose(["model=tiny"])
 
 
 def shared_data(name: str) -> Path:

@@ -52,7 +52,7 @@ def write_jsonl(path: Path, rows: list, raw_lines: dict[int, str] | None = None)
 
 def make_cfg(paths, *overrides: str):
     listed = ",".join(f"'{p}'" for p in paths)
-    return compose([f"corpus.paths=[{listed}]", "corpus.block_size=32", "model.vocab_size=300", *overrides])
+    return compose(["model=tiny", f"corpus.paths=[{listed}]", "corpus.block_size=32", "model.vocab_size=300", *overrides])
 
 
 def build(cfg, out: Path, progress) -> dict:

@@ -58,7 +58,7 @@ def test_stage_run_is_recorded_on_the_configured_server(prefect_server, tmp_path
     env = {**os.environ, "PREFECT_API_URL": prefect_server, "PREFECT_HOME": str(tmp_path / "client-home")}
     store = tmp_path / "store"
     done = subprocess.run(
-        [str(BIN / "rungs"), "--store", str(store), "stage", "corpus", "--no-progress"],
+        [str(BIN / "rungs"), "--store", str(store), "stage", "corpus", "--no-progress", "model=tiny"],
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -12,7 +12,7 @@ from rungs.errors import InputError
 from rungs.runner import build, resolve_inputs
 from rungs.store import Store
 
-FAST = ["cpt.max_steps=60", "sft.max_steps=30", "cpt.checkpoint_every=10", "sft.checkpoint_every=10"]
+FAST = ["model=tiny", "cpt.max_steps=60", "sft.max_steps=30", "cpt.checkpoint_every=10", "sft.checkpoint_every=10"]
 
 
 def build_pipeline(store: Store, overrides: list[str], progress) -> dict:
