@@ -13,7 +13,7 @@ from rungs.models import ADAPTER_DIR, load_tokenizer, setup_torch, trainable_mod
 from rungs.plots import write_training_report
 from rungs.training import train
 
-VERSION = 1
+VERSION = 2  # 2: batches bucketed by length (rungs.training.batch_sampler)
 INPUTS = {"model": ("cpt", "base")}  # the full pipeline tunes the cpt model, pipeline=sft the base model
 OPTIONAL = frozenset()
 CONFIG = ("seed", "hardware", "sft")

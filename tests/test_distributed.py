@@ -68,16 +68,19 @@ def test_batch_size_must_split_evenly_across_processes(upstream, progress):
 
 
 class Recorder(torch.nn.Module):
-    """Stands in for a causal LM: records the rows it trains on, returns a differentiable loss."""
+    """Stands in for a causal LM: records the rows it trains on, returns differentiable logits.
+
+    Like a transformers model, it projects only the positions `logits_to_keep` selects (a boolean mask).
+    """
 
     def __init__(self):
         super().__init__()
         self.w = torch.nn.Parameter(torch.zeros(()))
         self.seen: list[list[int]] = []
 
-    def forward(self, input_ids, labels, attention_mask):
+    def forward(self, input_ids, attention_mask, logits_to_keep):
         self.seen.extend(row[0] for row in input_ids.tolist())
-        return type("Out", (), {"loss": (self.w - 1.0) ** 2})()
+        return type("Out", (), {"logits": self.w.expand(int(logits_to_keep.sum()), 16)})()
 
 
 def test_each_rank_trains_on_its_own_slice_of_the_one_process_batch(monkeypatch, tmp_path, progress):
