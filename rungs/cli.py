@@ -42,6 +42,7 @@ examples:
   rungs lineage corpus:v1 --down what was built from a corpus
   rungs verify --all             re-hash everything; exit 1 naming any changed file
   rungs alias set production sft:v4 --reason "beats v3 on the eval set"
+  rungs plan model=gemma3-27b hardware=gpu-24gb   peak memory per stage, and what would fit
 """
 
 
@@ -512,7 +513,33 @@ def _progress_flag(args: argparse.Namespace) -> bool | None:
     return False if args.no_progress else None
 
 
+def _plan_allows(overrides: list[str], stages: list[str] | None, force: bool) -> bool:
+    """The memory plan of the configured stages fits hardware.memory_gb, or --force was given.
+
+    Runs before the flow is imported or any stage starts: a run that cannot fit is refused with the
+    numbers and the overrides that would fit (rungs.plan).
+    """
+    from .config import compose
+    from .plan import estimate, fits
+
+    cfg = compose(overrides)
+    ok, message = fits(estimate(cfg, stages), cfg)
+    if ok:
+        return True
+    if force:
+        print(f"warning: {message}\n--force: running anyway", file=sys.stderr)
+        return True
+    words = " ".join(overrides)
+    print(
+        f"error: {message}\nthe full table: `rungs plan{' ' + words if words else ''}`; add --force to run anyway",
+        file=sys.stderr,
+    )
+    return False
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if not _plan_allows(args.overrides, None, args.force):
+        return 2
     from flows.specialize import specialize
 
     from .report import print_summary
@@ -527,11 +554,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from flows.specialize import stage
-
     from .report import print_summary
 
     refs, overrides = _split_inputs(args.words)
+    if not _plan_allows(overrides, [args.kind], args.force):
+        return 2
+    from flows.specialize import stage
+
     row = stage(args.kind, overrides=overrides, input_refs=refs, store_root=str(_store(args).root), show_progress=_progress_flag(args))
     if args.json:
         _print_json(row)
@@ -584,7 +613,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
             "Run the pipeline's stages in order (pipeline=full: corpus, base, cpt, sft, index, evaluate) as one "
             "Prefect flow run. A stage whose fingerprint (stage version, resolved config, input fingerprints, "
             "source file hashes) is already in the store is reused, so an unchanged run takes seconds. "
-            "Ends with a table: stage, artifact, built or cached, wall time, key metrics."
+            "Ends with a table: stage, artifact, built or cached, wall time, key metrics. Before anything runs, "
+            "the memory plan (`rungs plan`) is checked: a run that cannot fit hardware.memory_gb is refused "
+            "(exit 2) with the overrides that would fit, unless --force."
         ),
         epilog="examples:\n  rungs run\n  rungs run sft.lr=1e-3            # rebuilds only sft and evaluate\n"
         "  rungs run corpus=medquad pipeline=sft\n  rungs run corpus=pubmedqa evaluate=pubmedqa",
@@ -592,6 +623,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides of conf/ (e.g. cpt.max_steps=100 model=tiny)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars only on a terminal)")
+    p.add_argument("--force", action="store_true", help="run even when the memory plan (`rungs plan`) does not fit hardware.memory_gb")
     p.add_argument("--json", action="store_true", help="print the summary rows as JSON")
     p.set_defaults(func=cmd_run)
 
@@ -614,8 +646,99 @@ def _add_stage(sub: argparse._SubParsersAction) -> None:
     p.add_argument("kind", choices=STAGES, metavar="STAGE", help=f"one of: {', '.join(STAGES)}")
     p.add_argument("words", nargs="*", metavar="inputs.NAME=REF | KEY=VALUE", help="input artifacts and Hydra overrides")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars only on a terminal)")
+    p.add_argument("--force", action="store_true", help="run even when the memory plan (`rungs plan`) does not fit hardware.memory_gb")
     p.add_argument("--json", action="store_true", help="print the result row as JSON")
     p.set_defaults(func=cmd_stage)
+
+
+# --------------------------------------------------------------------------------------------------
+# plan
+
+
+def _gib(n: float | None) -> str:
+    return "-" if n is None else f"{n / 2**30:.2f}"
+
+
+def _plan_intro(cfg) -> list[str]:
+    from .plan import count_params
+
+    m, hw = cfg.model, cfg.hardware
+    p = count_params(m)
+    embedding = f"embedding {p.embedding / 1e9:.2f}B{' tied' if m.tie_embeddings else f' + lm_head {p.lm_head / 1e9:.2f}B'}"
+    model = (
+        f"model {m.name}: {p.total / 1e9:.2f}B parameters ({embedding}, linear {p.linear / 1e9:.2f}B), "
+        f"{m.num_layers} layers, hidden {m.hidden_size}, vocab {m.vocab_size:,}"
+    )
+    per = f"{hw.memory_gb:g} GiB" + (f" per process × {hw.processes}" if hw.processes > 1 else "")
+    hardware = (
+        f"hardware {hw.name}: {hw.device}, {hw.dtype}, quant {hw.quant}, gradient checkpointing "
+        f"{'on' if hw.gradient_checkpointing else 'off'}, {hw.optimizer}; budget {per}"
+    )
+    return [model, hardware]
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .config import compose
+    from .plan import COMPONENTS, estimate, fits, suggest
+
+    cfg = compose(args.overrides)
+    plans = estimate(cfg)
+    ok, message = fits(plans, cfg)
+    if args.json:
+        _print_json(
+            {
+                "model": cfg.model.name,
+                "hardware": cfg.hardware.name,
+                "budget_bytes": int(cfg.hardware.memory_gb * 2**30),
+                "fits": ok,
+                "stages": [p.to_dict() for p in plans],
+                "suggestions": [] if ok else [s.words for s in suggest(cfg)],
+                "message": message,
+            }
+        )
+        return 0 if ok else 1
+    console = _console()
+    for line in _plan_intro(cfg):
+        console.print(escape(line))
+    table = Table(title="estimated peak memory per stage (GiB)", title_justify="left")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("what", overflow="fold")
+    table.add_column("batch×seq", justify="right", no_wrap=True)
+    for c in COMPONENTS:
+        table.add_column(c, justify="right")
+    for col in ("total", "budget", "fits"):
+        table.add_column(col, justify="right")
+    for p in plans:
+        mark = "[dim]host[/dim]" if p.fits is None else ("[green]✓[/green]" if p.fits else "[red]✗[/red]")
+        shape = f"{p.batch}×{p.seq_len}" if p.seq_len else "-"
+        table.add_row(
+            escape(p.label), escape(p.what), shape, *(_gib(getattr(p, c)) for c in COMPONENTS),
+            f"[bold]{_gib(p.total)}[/bold]", _gib(p.budget), mark,
+        )
+    console.print(table)
+    if any(p.fits is None for p in plans):
+        console.print("[dim]host: runs in host memory on this GPU profile; not checked against the GPU budget[/dim]")
+    console.print(("[green]" if ok else "[red]") + escape(message) + ("[/green]" if ok else "[/red]"))
+    return 0 if ok else 1
+
+
+def _add_plan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="estimate each stage's peak memory for the chosen model × hardware",
+        description=(
+            "Estimate, for every memory-heavy stage of the pipeline (base, cpt, sft, evaluate), the peak memory "
+            "split into weights, trainable parameters, optimizer state, gradients, activations, logits and runtime, "
+            "and compare it with hardware.memory_gb. When a stage does not fit, print the overrides that would "
+            "make it fit (each re-estimated). Exit 0 when the plan fits, 1 when it does not. `rungs run` and "
+            "`rungs stage` run the same check first."
+        ),
+        epilog="examples:\n  rungs plan model=gemma3-27b hardware=gpu-24gb\n  rungs plan model=gemma3-270m cpt.batch_size=16 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides of conf/ (e.g. model=gemma3-27b hardware=gpu-24gb)")
+    p.add_argument("--json", action="store_true", help="print {model, hardware, fits, stages, suggestions, message} as JSON")
+    p.set_defaults(func=cmd_plan)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -625,6 +748,7 @@ def _add_stage(sub: argparse._SubParsersAction) -> None:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_stage,
+    _add_plan,
     _add_merge,
     _add_ls,
     _add_show,
