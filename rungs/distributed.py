@@ -15,8 +15,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .errors import ConfigError, RungsError
@@ -61,6 +64,8 @@ def launch(kind: str, cfg, inputs: dict, out: Path, scratch: Path, *, processes:
     """Run stage `kind` on `processes` workers (default cfg.hardware.processes); return rank 0's metrics.
 
     Blocks until every worker has exited. Workers inherit stdout/stderr, so rank 0's progress bar shows.
+    If this process is interrupted, the workers are stopped; if it dies, they exit within a second, so a
+    rerun resumes from the last checkpoint with no orphan still writing to the scratch directory.
     """
     from .config import to_dict
 
@@ -78,6 +83,7 @@ def launch(kind: str, cfg, inputs: dict, out: Path, scratch: Path, *, processes:
         "out": str(Path(out).absolute()),
         "scratch": str(Path(scratch).absolute()),
         "work": str(work.absolute()),
+        "parent": os.getpid(),
     }
     (work / "spec.json").write_text(json.dumps(spec, indent=1))
     command = [
@@ -85,8 +91,11 @@ def launch(kind: str, cfg, inputs: dict, out: Path, scratch: Path, *, processes:
         "-m", "rungs.distributed", str(work / "spec.json"),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if "OMP_NUM_THREADS" not in env:  # torchrun would set 1: share the cores between the processes instead
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        env["OMP_NUM_THREADS"] = str(cfg.hardware.threads or max(1, cores // processes))
     try:
-        code = subprocess.run(command, env=env).returncode
+        code = _run_group(command, env)
         metrics_file = work / "metrics.json"
         if code != 0 or not metrics_file.exists():
             errors = sorted(work.glob("rank*.error"), key=lambda p: p.stat().st_mtime)  # the first failure, not its echoes
@@ -95,6 +104,40 @@ def launch(kind: str, cfg, inputs: dict, out: Path, scratch: Path, *, processes:
         return json.loads(metrics_file.read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _exit_with(pid: int) -> None:
+    """In a daemon thread: end this worker once process `pid` (the build that launched it) is gone."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)  # torchrun sees a failed worker and stops the others
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="rungs-parent-watch", daemon=True).start()
+
+
+def _run_group(command: list[str], env: dict) -> int:
+    """Run torchrun in its own process group; on any interruption stop the whole group, workers included."""
+    proc = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        return proc.wait()
+    except BaseException:
+        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            except ProcessLookupError:
+                break
+        raise
 
 
 def _load_inputs(spec: dict) -> dict:
@@ -123,6 +166,7 @@ def worker(spec_path: str | Path) -> None:
     from .runner import stage_module
 
     spec = json.loads(Path(spec_path).read_text())
+    _exit_with(spec["parent"])  # a killed build leaves no orphan training on and writing to its scratch
     work = Path(spec["work"])
     me = int(os.environ["RANK"])
     try:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
 from rungs import training
-from rungs.config import TrainConfig, compose
+from rungs.config import PROJECT_ROOT, TrainConfig, compose
 from rungs.distributed import WorkerError
 from rungs.errors import ConfigError
 from rungs.runner import build
@@ -27,11 +35,29 @@ def upstream(tmp_path_factory):
     return store, {"base": base, "corpus": corpus}
 
 
-def test_two_gloo_processes_publish_one_cpt_artifact_that_matches_one_process(upstream, progress):
-    from safetensors.torch import load_file
+@pytest.fixture(scope="module")
+def two_processes(upstream):
+    from rungs.progress import progress_factory
 
     store, inputs = upstream
-    result = build("cpt", compose([*FAST, "hardware.processes=2"]), inputs, store, progress=progress)
+    return build("cpt", compose([*FAST, "hardware.processes=2"]), inputs, store, progress=progress_factory(False))
+
+
+def weights(artifact) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(artifact.path / "model" / "model.safetensors")
+
+
+def max_abs_difference(a, b) -> float:
+    left, right = weights(a), weights(b)
+    assert left.keys() == right.keys()
+    return max(float((left[k] - right[k]).abs().max()) for k in left)
+
+
+def test_two_gloo_processes_publish_one_cpt_artifact_that_matches_one_process(upstream, two_processes, progress):
+    store, inputs = upstream
+    result = two_processes
     art = result.artifact
     assert not result.cached and store.artifacts("cpt") == [art]
     assert art.config["hardware"]["processes"] == 2 and art.config["hardware"]["backend"] == "gloo"
@@ -45,8 +71,64 @@ def test_two_gloo_processes_publish_one_cpt_artifact_that_matches_one_process(up
     assert single.fingerprint != art.fingerprint  # hardware.processes is part of the fingerprint
     assert single.metrics["train_tokens"] == art.metrics["train_tokens"]
     assert single.metrics["train_loss_final"] == pytest.approx(art.metrics["train_loss_final"], abs=1e-3)
-    two, one = load_file(art.path / "model" / "model.safetensors"), load_file(single.path / "model" / "model.safetensors")
-    assert max(float((two[k] - one[k]).abs().max()) for k in one) < 1e-3
+    assert max_abs_difference(art, single) < 1e-3
+
+
+KILLED = """
+import sys
+from rungs.config import compose
+from rungs.progress import progress_factory
+from rungs.runner import build
+from rungs.store import Store
+store = Store(sys.argv[1])
+build("cpt", compose(sys.argv[4:]), {"base": store.get(sys.argv[2]), "corpus": store.get(sys.argv[3])}, store, progress=progress_factory(False))
+"""
+
+
+def workers_of(store: Store) -> list[str]:
+    """Command lines of live processes launched for a build in `store` (their spec is in its scratch)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(store.root / "_scratch") in text:
+            found.append(text)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc to find worker processes")
+def test_sigkilled_two_process_build_leaves_no_worker_and_resumes_exactly(upstream, two_processes, tmp_path, progress):
+    root, inputs = upstream[0].root, upstream[1]
+    store = Store(tmp_path / "store")
+    for kind in ("corpus", "base"):
+        shutil.copytree(root / kind, store.root / kind)
+    overrides = [*FAST, "hardware.processes=2"]
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(store.root), inputs["base"].id, inputs["corpus"].id, *overrides], cwd=PROJECT_ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((store.root / "_scratch").glob("*/checkpoint.pt")):  # step 10 of 20
+            assert proc.poll() is None and time.monotonic() < deadline, "the build ended before its first checkpoint"
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert store.artifacts("cpt") == []
+    deadline = time.monotonic() + 30
+    while workers_of(store):  # the workers notice their build is gone and exit
+        assert time.monotonic() < deadline, workers_of(store)
+        time.sleep(0.2)
+
+    resumed = build("cpt", compose(overrides), {k: store.get(a.id) for k, a in inputs.items()}, store, progress=progress).artifact
+    assert resumed.metrics["resumed_from_step"] == 10
+    assert resumed.fingerprint == two_processes.artifact.fingerprint
+    difference = max_abs_difference(resumed, two_processes.artifact)
+    print(f"2-process cpt: resumed from step 10, max abs weight difference {difference:.3g}")
+    assert difference <= 1e-5
 
 
 def test_a_failing_worker_raises_its_error_and_publishes_nothing(upstream, tmp_path, progress):
