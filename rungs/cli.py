@@ -781,7 +781,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # KEY=VALUE words after a flag (`rungs run --no-progress cpt.lr=1e-3`) belong to the overrides
+        target = next((name for name in ("overrides", "words") if hasattr(args, name)), None)
+        if extra and (target is None or any(word.startswith("-") for word in extra)):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:
+            getattr(args, target).extend(extra)
     except SystemExit as exc:  # --help, or a usage error (argparse already printed it)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     try:

@@ -93,7 +93,8 @@ def load_model(artifact, hardware: HardwareConfig, *, quantize: bool = False):
             bnb_4bit_compute_dtype=torch_dtype(hardware),
         )
         kwargs["device_map"] = {"": hardware.device if hardware.device != "cuda" else 0}
-    return AutoModelForCausalLM.from_pretrained(model_dir(artifact), **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(model_dir(artifact), **kwargs)
+    return model if "device_map" in kwargs else model.to(hardware.device)
 
 
 def trainable_model(artifact, hardware: HardwareConfig, train, *, lora: bool):
@@ -105,11 +106,12 @@ def trainable_model(artifact, hardware: HardwareConfig, train, *, lora: bool):
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=hardware.gradient_checkpointing, gradient_checkpointing_kwargs=NON_REENTRANT
         )
+        # peft upcasts every unquantised weight to float32; the frozen (tied) embedding is by far the
+        # largest (262k x hidden: +2.6 GiB for 27B), so it goes back to the compute dtype
+        model.get_input_embeddings().to(torch_dtype(hardware))
     elif hardware.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=NON_REENTRANT)
         model.enable_input_require_grads()
-    if hardware.device != "cpu" and hardware.quant != "nf4":
-        model.to(hardware.device)
     return add_lora(model, train) if lora else model
 
 
@@ -123,11 +125,11 @@ def adapter_dir(artifact) -> Path:
     return Path(artifact.path) / ADAPTER_DIR
 
 
-def load_with_adapter(model_artifact, adapter: Path, hardware: HardwareConfig):
+def load_with_adapter(model_artifact, adapter: Path, hardware: HardwareConfig, *, quantize: bool = False):
     """Base/cpt weights with a LoRA adapter directory applied (plain PeftModel.from_pretrained)."""
     from peft import PeftModel
 
-    return PeftModel.from_pretrained(load_model(model_artifact, hardware), adapter)
+    return PeftModel.from_pretrained(load_model(model_artifact, hardware, quantize=quantize), adapter)
 
 
 def merged(peft_model, base_artifact, hardware: HardwareConfig, scratch: Path):

@@ -12,8 +12,9 @@ process trains on):
 - weights: P × d; under NF4 (hardware.quant=nf4, the QLoRA stages) the linear layers take
   0.5 byte/param + the double-quantised absmax constants (1 byte per 64 + 4 bytes per 64·256 params)
   and the embedding and norms stay unquantised. peft's `prepare_model_for_kbit_training` (what
-  `rungs.models.trainable_model` calls) casts those to float32, so they count 4 bytes/param — for
-  Gemma's 262k vocabulary that is the largest term after the 4-bit linears.
+  `rungs.models.trainable_model` calls) casts those to float32; trainable_model casts the frozen
+  embedding back to the compute dtype (for Gemma's 262k vocabulary it is the largest term after the
+  4-bit linears), so norms count 4 bytes/param and the embedding d.
   On the CPU an NF4 load reads the full-precision safetensors through a memory map that stays mapped
   while the model lives (the unquantised embedding points into it), so its pages count in RSS too.
 - trainable: LoRA adapters r·(in+out) per targeted linear (all-linear: q,k,v,o,gate,up,down of every
@@ -223,8 +224,12 @@ def _train_plan(cfg: RungsConfig, kind: str) -> StagePlan:
     on_cpu = hw.device == "cpu"
     notes = []
     if quant:
-        weights = p.linear * NF4_BYTES + p.unquantised * 4
-        notes.append(f"NF4 linears {p.linear * NF4_BYTES / GiB:.2f} GiB + float32 embedding/norms {p.unquantised * 4 / GiB:.2f} GiB (k-bit preparation upcasts them)")
+        embedding = p.embedding + p.lm_head
+        weights = p.linear * NF4_BYTES + p.norms * 4 + embedding * d
+        notes.append(
+            f"NF4 linears {p.linear * NF4_BYTES / GiB:.2f} GiB + {hw.dtype} embedding {embedding * d / GiB:.2f} GiB "
+            "(trainable_model keeps it in the compute dtype) + float32 norms"
+        )
         if on_cpu:
             weights += p.linear * d + (p.unquantised * d if d != 4 else 0)
             notes.append("CPU: the full-precision safetensors stay memory-mapped while the model lives")

@@ -135,6 +135,8 @@ def next_token_loss(model, batch: dict[str, torch.Tensor], reduction: str = "mea
     gemma3-270m LoRA step on CPU), and in SFT a quarter of the positions are prompt or padding. It also
     never builds the full (batch, seq, vocab) logits, which is most of the activation memory.
     """
+    device = model.get_input_embeddings().weight.device  # batches are built on the host
+    batch = {key: value.to(device) for key, value in batch.items()}
     labels = batch["labels"]
     target_mask = labels[:, 1:] != IGNORE_INDEX  # position t predicts token t + 1
     keep = torch.zeros_like(labels, dtype=torch.bool)
@@ -143,7 +145,7 @@ def next_token_loss(model, batch: dict[str, torch.Tensor], reduction: str = "mea
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
     else:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[keep]
-    targets = labels[:, 1:][target_mask].to(logits.device)
+    targets = labels[:, 1:][target_mask]
     if not targets.numel():
         return logits.sum() * 0.0  # nothing to learn in this batch: a zero that still backpropagates
     # float(): 16-bit logits would lose precision in the log-softmax; a no-op for fp32 models

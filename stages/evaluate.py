@@ -77,11 +77,12 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
             "answer": answer_samples(cfg, inputs, tokenizer)[:cap],
         }
         sets = {name: samples for name, samples in sets.items() if samples}
-        models = {"base": lambda: load_model(inputs["base"], cfg.hardware)} if "base" in inputs else {}
+        # NF4 where the hardware profile quantises (a 27B in bf16 would not fit a 24 GB card)
+        models = {"base": lambda: load_model(inputs["base"], cfg.hardware, quantize=True)} if "base" in inputs else {}
         if "cpt" in inputs:
-            models["cpt"] = lambda: load_model(inputs["cpt"], cfg.hardware)
+            models["cpt"] = lambda: load_model(inputs["cpt"], cfg.hardware, quantize=True)
         if "sft" in inputs:
-            models["sft"] = lambda: load_with_adapter(trunk, adapter_dir(inputs["sft"]), cfg.hardware)
+            models["sft"] = lambda: load_with_adapter(trunk, adapter_dir(inputs["sft"]), cfg.hardware, quantize=True)
         bar = progress(total=len(models) * len(sets), desc="evaluate")
         for rung, load in models.items():
             model = load()

@@ -44,20 +44,14 @@ def test_27b_nf4_weights_agree_with_known_qlora_numbers():
     # NF4 + double quant: 4.127 bits per linear weight; the 27B in 4 bit with its bf16 embedding ≈ 14–16 GB
     assert 14e9 <= _plan(plans, "evaluate").weights <= 16.5e9
     cpt = _plan(plans, "cpt")
-    # training: k-bit preparation upcasts the 1.41B-parameter embedding to float32 (+2.8 GB)
-    assert cpt.weights - _plan(plans, "evaluate").weights == pytest.approx(count_params(compose(QLORA_24GB).model).unquantised * 2, rel=0.01)
-    # r=64 on all 7 linears of 62 layers: 454M adapter params, float32 over 4-bit layers; AdamW8bit 2 bytes each
+    # training: k-bit preparation upcasts only the norms; the 1.41B-parameter embedding stays bf16
+    assert 0 < cpt.weights - _plan(plans, "evaluate").weights < 0.01e9
+    # r=32 on all 7 linears of 62 layers: 227M adapter params, float32 over 4-bit layers; AdamW8bit 2 bytes each
     n = cpt.trainable_parameters
-    assert 450e6 < n < 460e6 and cpt.trainable == 4 * n and cpt.optimizer == 2 * n
-    assert cpt.logits == 3 * 1 * 2048 * 262_208 * 4  # batch 1 × 2048 tokens × vocab, float32, three copies
+    assert 225e6 < n < 230e6 and cpt.trainable == 4 * n and cpt.optimizer == 2 * n
+    assert cpt.logits == 3 * 1 * 1024 * 262_208 * 4  # batch 1 × 1024 tokens × vocab, float32, three copies
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gemma3-27b × gpu-24gb does not fit as configured: at 2048 tokens the float32 logits of the 262k vocabulary "
-    "(6 GiB) and the float32 embedding from k-bit preparation (5.3 GiB) exceed 24 GiB; needs a config change "
-    "(e.g. corpus.block_size=512 sft.max_len=512 cpt.lora_r=32 evaluate.batch_size=1) or a chunked loss",
-)
 def test_gemma3_27b_fits_a_24gb_gpu():
     cfg = compose(QLORA_24GB)
     ok, message = fits(estimate(cfg), cfg)
