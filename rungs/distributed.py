@@ -171,11 +171,13 @@ def worker(spec_path: str | Path) -> None:
     me = int(os.environ["RANK"])
     try:
         cfg = _config(spec)
+        device = None
         if cfg.hardware.device.startswith("cuda"):
             local = int(os.environ["LOCAL_RANK"])
             torch.cuda.set_device(local)
             cfg.hardware.device = f"cuda:{local}"  # every .to(device) and device_map lands on this rank's GPU
-        dist.init_process_group(backend=cfg.hardware.backend)
+            device = torch.device(cfg.hardware.device)
+        dist.init_process_group(backend=cfg.hardware.backend, device_id=device)
         # other ranks write nothing: stages check is_main(); a stray write lands in a throwaway directory
         out = Path(spec["out"]) if me == 0 else work / f"rank{me}-out"
         out.mkdir(parents=True, exist_ok=True)

@@ -135,7 +135,8 @@ def next_token_loss(model, batch: dict[str, torch.Tensor], reduction: str = "mea
     gemma3-270m LoRA step on CPU), and in SFT a quarter of the positions are prompt or padding. It also
     never builds the full (batch, seq, vocab) logits, which is most of the activation memory.
     """
-    device = model.get_input_embeddings().weight.device  # batches are built on the host
+    inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    device = inner.get_input_embeddings().weight.device  # batches are built on the host
     batch = {key: value.to(device) for key, value in batch.items()}
     labels = batch["labels"]
     target_mask = labels[:, 1:] != IGNORE_INDEX  # position t predicts token t + 1
