@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import re
-import resource
 import shlex
 import statistics
 import subprocess
@@ -85,13 +84,15 @@ def train_section(cfg, stage: str):
 
 
 def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    from rungs.plan import peak_rss
+
+    return peak_rss() / 2**20
 
 
 def _examples(cfg, stage: str, inputs: dict) -> list[dict]:
     """The training examples the stage itself would train on, built by the stage's own helpers."""
     if stage == "cpt":
-        from stages.cpt import load_blocks
+        from rungs.packing import load_blocks
 
         return load_blocks(inputs["corpus"], "train") + load_blocks(inputs["corpus"], "replay")
     from rungs.chat import is_heldout, read_conversations, tokenize_all

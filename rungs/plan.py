@@ -43,7 +43,7 @@ process trains on):
   1 GiB (the tokenizer lives in host memory).
 
 The terms are summed: a conservative peak (gradients are still being produced while the logits'
-backward runs). Measured against `ru_maxrss` on the CPU this stays within 25 % (tests/test_plan.py).
+backward runs). Measured against peak RSS (VmHWM) on the CPU this stays within 25 % (tests/test_plan.py).
 
 Stages that run in host memory on a GPU profile (base import, the full-precision merge after QLoRA-CPT)
 are reported with where="host" and are not checked against the GPU budget.
@@ -55,6 +55,7 @@ import dataclasses
 import itertools
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .config import ModelConfig, RungsConfig
@@ -522,3 +523,17 @@ def fits(plans: list[StagePlan], cfg: RungsConfig) -> tuple[bool, str]:
             "sequences fits on any hardware profile: choose a smaller model"
         )
     return False, "\n".join(lines)
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes (VmHWM).
+
+    Not getrusage's ru_maxrss: Linux carries that across fork and exec, so a child started from a large
+    parent (a test runner holding models) would report the parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

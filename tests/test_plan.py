@@ -156,12 +156,13 @@ def test_plan_command_prints_the_table_and_json(capsys):
 PROBE = textwrap.dedent(
     """
     # as the cpt stage does: tokenizer, rungs.models.trainable_model, rungs.training.train (2 steps)
-    import json, resource, sys, tempfile
+    import json, sys, tempfile
     from types import SimpleNamespace
     import torch
     import rungs
     from rungs.config import compose
     from rungs.models import load_tokenizer, setup_torch, trainable_model
+    from rungs.plan import peak_rss
     from rungs.progress import progress_factory
     from rungs.training import train
     artifact_dir, *overrides = sys.argv[1:]
@@ -176,7 +177,7 @@ PROBE = textwrap.dedent(
     cfg.cpt.max_steps, cfg.cpt.checkpoint_every, cfg.cpt.eval_every = 2, 0, 0
     train(model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=tempfile.mkdtemp(),
           progress=progress_factory(False), desc="probe", optimizer_kind=cfg.hardware.optimizer)
-    print(json.dumps({"maxrss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    print(json.dumps({"maxrss": peak_rss()}))
     """
 )
 
