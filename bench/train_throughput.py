@@ -307,8 +307,11 @@ def summarise(model: str, stage: str, method: str, steps: int, runs: dict[str, l
         row[f"{impl}_loss"] = med(impl, "final_loss")
         row[f"{impl}_rss_mib"] = med(impl, "peak_rss_mib")
         row[f"{impl}_losses"] = runs[impl][0]["losses"]
-    row["ratio"] = row["ours_tok_s"] / row["trl_tok_s"]
-    row["cpu_ratio"] = row["ours_tok_cpu_s"] / row["trl_tok_cpu_s"]
+    # Ratios of runs that ran back to back (repeat i of each), then the median: other people's load
+    # moves both runs of a pair together far more than it moves runs minutes apart.
+    pairs = list(zip(runs["ours"], runs["trl"]))
+    row["ratio"] = statistics.median((o["tokens"] / o["seconds"]) / (t["tokens"] / t["seconds"]) for o, t in pairs)
+    row["cpu_ratio"] = statistics.median((o["tokens"] / o["cpu_s"]) / (t["tokens"] / t["cpu_s"]) for o, t in pairs)
     row["loss_diff_pct"] = 100 * (row["ours_loss"] - row["trl_loss"]) / row["trl_loss"]
     return row
 
@@ -374,9 +377,10 @@ def markdown(rows: list[dict], command: str, info: dict) -> str:
             "",
             "Same weights, LoRA init, batches (TRL reads rungs' batch order sequentially), AdamW, warmup + cosine schedule, "
             "clipping, steps and seed, fp32. tokens/s = non-padding tokens / training-step time, model load excluded; "
-            "peak RSS = `ru_maxrss` of a fresh process per run at the end of training. Loss = the last step's training loss. "
+            "peak RSS = VmHWM of a fresh process per run at the end of training. Loss = the last step's training loss. "
             "Ratio by CPU time: the same ratio with process CPU seconds instead of wall seconds, steadier when other "
-            "work shares the cores. With repeats, medians.",
+            "work shares the cores. With repeats: medians of tok/s, loss and RSS; the ratios are medians of the ratios "
+            "of the two runs made back to back in each repeat.",
             "",
         ]
     )
