@@ -160,13 +160,16 @@ class _CrossEntropy(torch.autograd.Function):
     (N, V) tensors there (a zero-filled gradient of the picked entries, then the result): with Gemma's 262k
     vocabulary each is 1 MiB per position in fp32. This keeps only the logits, which nothing else needs once
     the loss is known, and overwrites them in place with softmax - one_hot. Measured on a gemma3-270m LoRA-CPT
-    step (4 x 128 tokens, CPU): ~8 % faster and ~0.6 GiB lower peak RSS, same loss and gradients to fp32
+    step (4 x 128 tokens, CPU): ~8 % faster and ~1 GiB lower peak RSS, same loss and gradients to fp32
     rounding. One backward only (no retain_graph); the logits tensor is garbage afterwards.
     """
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
-        lse = torch.logsumexp(logits, dim=-1)
+        # logsumexp allocates a temporary as large as its input: ~64 MiB slices instead of one (N, V) copy
+        # (another ~0.45 GiB off the gemma3-270m CPT peak, same speed)
+        rows = max(1, 2**24 // logits.size(-1))
+        lse = torch.cat([torch.logsumexp(part, dim=-1) for part in logits.split(rows)])
         losses = lse - logits.gather(1, targets[:, None]).squeeze(1)
         ctx.save_for_backward(logits, targets, lse)
         ctx.reduction = reduction
