@@ -31,11 +31,10 @@ process trains on):
   recomputed in backward together with its gradients (2× that layer). Elements are d bytes, 4 under
   NF4 training (the float32 embedding makes the residual stream float32). On the CPU +50 % for what
   glibc's arenas keep of freed activation blocks (peak RSS runs above the live bytes).
-- logits: batch × seq × vocab × 4 bytes, three times: the loss upcasts the logits to float32 and
-  cross-entropy keeps its log-softmax output; in backward that output, its gradient and the gradient
-  of the logits are alive together. Evaluation (no grad, `rungs.training.next_token_loss`) holds the
-  logits, their float32 upcast when 16-bit, and the log-softmax: 8 bytes per element in float32
-  (measured: gemma3-270m, 8 × 128 blocks, 3.47 GiB estimated vs 3.49 GiB peak RSS), 10 in 16-bit.
+- logits: batch × seq × vocab, once in float32 (4 bytes; 6 when the model is 16-bit, whose own logits
+  are alive while they are upcast). rungs' cross-entropy (`rungs.training._CrossEntropy`) keeps only
+  the logits for backward and overwrites them in place with their gradient; its logsumexp runs over
+  ~64 MiB slices (no second (N, vocab) copy). Evaluation (no grad, the same loss) holds the same bytes.
 - runtime: on the CPU the resident size of python + torch + transformers + peft: 444 MiB measured
   after the imports (torch 2.13, transformers 5.2x, 2-core AVX2 host), 448 MiB here; plus the
   tokenizer a stage loads, 1,880 bytes per vocabulary entry (Gemma's 262k tokenizer: 470 MiB
@@ -73,12 +72,12 @@ NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
 GGUF_BYTES = 0.95  # Q4_K_M file per parameter, embedding in a wider type (gemma3-270m: 242 MiB / 268M)
 SHARD_BYTES = 50 * 10**9  # save_pretrained's default max_shard_size; safetensors serialises a shard in memory
 CPU_RUNTIME = 448 * MiB
+LOGSUMEXP_SLICE = 64 * MiB  # rungs.training._CrossEntropy reduces the logits in slices of 2**24 elements
 CUDA_RUNTIME = 1 * GiB
 TOKENIZER_BYTES_PER_TOKEN = 1880
 ACT_FULL = (11, 4, 4, 4, 0)  # per token per layer: hidden, intermediate, q_dim, kv_dim, lora r
 ACT_LORA = (6, 4, 3, 3, 7)
 ACT_INFER = (2, 3, 1, 2, 0)  # no grad: only one layer's intermediates are alive (gate, up, product; q, k, v)
-TRAIN_LOGIT_COPIES = 3
 # CPU only: glibc keeps freed activation and gradient blocks in its arenas. Live bytes (mallinfo2) matched
 # the terms above; peak RSS of gemma3-270m LoRA-CPT (batch 4 × 128) ran 0.2–0.65 GiB above them, varying
 # run to run with thread timing: +50 % of the saved activations centres the estimate.
@@ -265,8 +264,14 @@ def _train_plan(cfg: RungsConfig, kind: str) -> StagePlan:
         stage=kind, phase="train", what=what, where=hw.device, batch=batch, seq_len=seq,
         parameters=p.total, trainable_parameters=n_train, weights=int(weights), trainable=int(trainable),
         optimizer=int(optimizer), gradients=int(gradients), activations=int(activations),
-        logits=TRAIN_LOGIT_COPIES * tokens * m.vocab_size * 4, runtime=_runtime(cfg), budget=budget(cfg), notes=notes,
+        logits=_logit_bytes(tokens, m, d), runtime=_runtime(cfg), budget=budget(cfg), notes=notes,
     )
+
+
+def _logit_bytes(tokens: int, m: ModelConfig, d: int) -> int:
+    """float32 logits, plus the model's own 16-bit logits while they are upcast, plus one logsumexp slice."""
+    elements = tokens * m.vocab_size
+    return elements * (4 if d == 4 else 6) + min(elements * 4, LOGSUMEXP_SLICE)
 
 
 def _merge_plan(cfg: RungsConfig) -> StagePlan:
@@ -307,7 +312,7 @@ def _evaluate_plan(cfg: RungsConfig) -> StagePlan:
     adapter = lora_params(m, cfg.sft.lora_r, cfg.sft.target_modules) if "sft" in cfg.pipeline.stages else 0
     adapter_bytes = adapter * (4 if quant else d)
     activations = tokens * _act_elems(m, ACT_INFER) * d
-    logits = tokens * m.vocab_size * (8 if d == 4 else 10)
+    logits = _logit_bytes(tokens, m, d)
     return StagePlan(
         stage="evaluate", phase="inference", what=f"held-out perplexity, no grad, {'NF4' if quant else hw.dtype} weights",
         where=hw.device, batch=cfg.evaluate.batch_size, seq_len=seq, parameters=p.total,
