@@ -130,6 +130,33 @@ class EvaluateConfig:
 
 
 @dataclass
+class RedFlagConfig:
+    reason: str = ""  # said before the escalation message
+    name: str = ""
+    patterns: list[str] = field(default_factory=list)  # case-insensitive regular expressions
+
+
+@dataclass
+class PromptConfig:
+    """The assistant's prompt and guardrails (conf/prompt/): read by `rungs chat` and `rungs serve`."""
+
+    name: str = "default"
+    system: str = ""
+    top_k: int = 3
+    min_score: float = 0.3  # cosine similarity of the best chunk below which the assistant says it does not know
+    retrieval_mode: str = "dense"
+    max_history_turns: int = 4
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    repetition_penalty: float = 1.15
+    sources_footer: bool = True
+    disclaimer: str = ""
+    dont_know: str = "I don't know. Please ask a clinician."
+    escalation: str = "{reason} Please call your emergency number now."
+    red_flags: list[RedFlagConfig] = field(default_factory=list)
+
+
+@dataclass
 class PipelineConfig:
     name: str = "full"
     stages: list[str] = field(default_factory=lambda: list(PIPELINE_STAGES))
@@ -146,6 +173,7 @@ class RungsConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> RungsConfig:
