@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from .advise import add_advise_parser
 from .errors import RungsError
 from .store import Artifact, Store
 
@@ -746,6 +747,7 @@ def _add_plan(sub: argparse._SubParsersAction) -> None:
 
 # Each registers one subcommand on the subparsers action; add yours here (e.g. run, stage).
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_advise_parser,
     _add_run,
     _add_stage,
     _add_plan,

@@ -110,10 +110,24 @@ class SftConfig(TrainConfig):
 @dataclass
 class IndexConfig:
     embedder: str = "minilm"
-    type: str = "flat"
+    type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (rungs/faiss_index.py)
     chunk_words: int = 120
     overlap_words: int = 30
     batch_size: int = 64
+    shard_size: int = 512  # chunks per embedding shard: the unit of checkpointing and of work per worker
+    workers: int = 1  # > 1: the flow spreads shards over a local Dask cluster (flows/embedding.py)
+    exact_below: int = 50_000  # auto: flat below this many vectors
+    ivfpq_from: int = 1_000_000  # auto: IVF-PQ from this many, HNSW between
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 96
+    ivf_nlist: int = 0  # 0 = automatic from the vector count
+    ivf_nprobe: int = 0  # 0 = automatic from nlist
+    pq_m: int = 48
+    pq_nbits: int = 8
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    rrf_k: int = 60
 
 
 @dataclass
