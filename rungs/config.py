@@ -177,6 +177,50 @@ class PipelineConfig:
 
 
 @dataclass
+class GateMetric:
+    """One metric of the promotion gate (conf/promote/): how it is read and how much worse is tolerated."""
+
+    metric: str = ""  # key in the evaluate artifact's metrics; {rung} = its top model rung (sft, cpt or base)
+    direction: str = "lower"  # lower | higher: which way is better
+    tolerance: float = 0.0  # how much worse still counts as "not worse"
+    relative: bool = True  # tolerance as a fraction of production's value, else in the metric's own units
+
+
+@dataclass
+class PromoteConfig:
+    """The gate after evaluate: a candidate replaces `production` only if it is not worse (rungs/promote.py)."""
+
+    enabled: bool = True
+    alias: str = "production"
+    missing: str = "block"  # block | skip: a gate metric production has and the candidate lacks
+    metrics: dict[str, GateMetric] = field(default_factory=dict)
+
+
+@dataclass
+class StageOps:
+    retries: int = 2
+    timeout_s: float | None = None  # None: no limit
+
+
+@dataclass
+class NotifyConfig:
+    urls: list[str] = field(default_factory=list)  # apprise URLs (mailto://, json://, ntfy://, ...)
+    events: list[str] = field(default_factory=lambda: ["failed", "crashed", "refused"])
+
+
+@dataclass
+class OpsConfig:
+    """How a night copes (conf/ops/): retries of transient errors, per-stage timeouts, failure notification."""
+
+    retry_on: list[str] = field(default_factory=lambda: ["TimeoutError", "ConnectionError"])
+    retry_delay_s: float = 30.0
+    backoff: float = 2.0
+    jitter: float = 0.2
+    stages: dict[str, StageOps] = field(default_factory=dict)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+
+
+@dataclass
 class RungsConfig:
     seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -188,6 +232,8 @@ class RungsConfig:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> RungsConfig:
@@ -209,6 +255,7 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> RungsConfig:
 
 
 def _check(cfg: RungsConfig) -> None:
+    _check_operations(cfg)
     unknown = [s for s in cfg.pipeline.stages if s not in PIPELINE_STAGES]
     if unknown:
         raise ConfigError(f"pipeline.stages: unknown stage(s) {unknown}; expected some of {list(PIPELINE_STAGES)}")
@@ -228,6 +275,28 @@ def _check(cfg: RungsConfig) -> None:
             raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
     if cfg.hardware.quant == "nf4" and cfg.cpt.method == "full" and "cpt" in cfg.pipeline.stages:
         raise ConfigError("hardware.quant=nf4 freezes 4-bit weights: continued pretraining needs cpt.method=lora (QLoRA)")
+
+
+def _check_operations(cfg: RungsConfig) -> None:
+    """promote and ops: a wrong direction or an unknown stage would only surface at the end of a night."""
+    if cfg.promote.missing not in ("block", "skip"):
+        raise ConfigError(f"promote.missing={cfg.promote.missing!r}: expected block or skip")
+    for name, m in cfg.promote.metrics.items():
+        if m.direction not in ("lower", "higher"):
+            raise ConfigError(f"promote.metrics.{name}.direction={m.direction!r}: expected lower or higher")
+        if not m.metric:
+            raise ConfigError(f"promote.metrics.{name}.metric is empty: name the evaluate metric, e.g. domain_ppl_{{rung}}")
+        if m.tolerance < 0:
+            raise ConfigError(f"promote.metrics.{name}.tolerance={m.tolerance}: must be >= 0")
+    unknown = sorted(set(cfg.ops.stages) - set(STAGES))
+    if unknown:
+        raise ConfigError(f"ops.stages: unknown stage(s) {unknown}; expected some of {list(STAGES)}")
+    for name, s in cfg.ops.stages.items():
+        if s.retries < 0 or (s.timeout_s is not None and s.timeout_s <= 0):
+            raise ConfigError(f"ops.stages.{name}: retries must be >= 0 and timeout_s > 0 (or null)")
+    bad = sorted(set(cfg.ops.notify.events) - {"failed", "crashed", "refused", "promoted"})
+    if bad:
+        raise ConfigError(f"ops.notify.events: unknown event(s) {bad}; expected some of failed, crashed, refused, promoted")
 
 
 def to_dict(obj: Any) -> Any:
