@@ -7,12 +7,14 @@ Layout under the store root (``./artifacts`` or ``$RUNGS_STORE``)::
     _log/events.jsonl                     append-only: publish, alias moves
     _scratch/<fingerprint>/               checkpoints of builds in progress
     _tmp/                                 staging for atomic publish (same filesystem)
-    _locks/                               file locks (store-wide and per fingerprint)
+    _locks/                               file locks (store-wide, per fingerprint, per staging dir)
 
 An artifact becomes visible only by an atomic ``rename`` of a fully written, fsynced directory whose
 ``manifest.json`` was written last, so readers never see half an artifact. Writers (publish, alias
 moves, the event log) serialise on a store-wide ``flock``; builds of one fingerprint serialise on a
-per-fingerprint ``flock``. Both work across threads and processes.
+per-fingerprint ``flock``. Both work across threads and processes. Every staging directory under
+``_tmp/`` is held by a ``flock`` of its own for as long as its build lives, so ``collect`` (``rungs
+gc``) can tell the leftovers of a killed build from a build in progress.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -45,7 +47,7 @@ MIN_PREFIX = 6
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-_ID_RE = re.compile(r"^[0-9a-f]{%d}$" % ID_LENGTH)
+_ID_RE = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
 _HEX_RE = re.compile(r"^[0-9a-f]+$")
 _VERSION_RE = re.compile(r"^(?P<kind>[^:@]+):v(?P<version>\d+)$")
 _ALIAS_RE = re.compile(r"^(?P<kind>[^:@]+)@(?P<name>.+)$")
@@ -108,7 +110,7 @@ class Artifact:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def jsonable(value: Any, where: str = "value") -> Any:
@@ -444,13 +446,30 @@ class Store:
         Removed when the block raises, or when it ends without the directory having been published.
         """
         _check_kind(kind)
-        path = self._dir("_tmp") / f"{kind}-{uuid.uuid4().hex}"
-        path.mkdir()
-        try:
+        with self._tmp_dir(kind) as path:
             yield path
+
+    @contextlib.contextmanager
+    def _tmp_dir(self, prefix: str) -> Iterator[Path]:
+        """A new ``_tmp/<prefix>-<hex>/``, locked (``_locks/tmp-<name>.lock``) for as long as the block runs.
+
+        The lock is taken before the directory exists, so a directory under ``_tmp/`` whose lock nobody
+        holds belongs to a process that died (SIGKILL, OOM, power loss): ``collect`` removes it.
+        """
+        name = f"{prefix}-{uuid.uuid4().hex}"
+        path = self._dir("_tmp") / name
+        lock = self.root / "_locks" / f"tmp-{name}.lock"
+        try:
+            with self._flock(f"tmp-{name}", what=f"staging directory {path}"):
+                path.mkdir()
+                try:
+                    yield path
+                finally:
+                    if path.exists():
+                        shutil.rmtree(path, ignore_errors=True)
         finally:
-            if path.exists():
-                shutil.rmtree(path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                lock.unlink()  # the name is unique: nobody else will ever wait on this lock file
 
     def publish(
         self,
@@ -496,11 +515,19 @@ class Store:
         code = provenance.code_info()
 
         tmp_root = self._dir("_tmp")
-        moved_in = None
-        if os.stat(staged).st_dev != os.stat(tmp_root).st_dev:
-            moved_in = tmp_root / f"{kind}-{uuid.uuid4().hex}"
-            shutil.copytree(staged, moved_in, symlinks=True)
-            staged = moved_in
+        with contextlib.ExitStack() as stack:
+            if os.stat(staged).st_dev != os.stat(tmp_root).st_dev:
+                moved_in = stack.enter_context(self._tmp_dir(kind))
+                moved_in.rmdir()
+                shutil.copytree(staged, moved_in, symlinks=True)
+                staged = moved_in
+            return self._publish_staged(
+                kind, staged, fingerprint, input_ids, config_j, metrics_j, sources_j, duration_s, code, run_j
+            )
+
+    def _publish_staged(
+        self, kind, staged: Path, fingerprint, input_ids, config_j, metrics_j, sources_j, duration_s, code, run_j
+    ) -> Artifact:
         try:
             files: dict[str, dict] = {}
             for rel, path in _walk_files(staged):
@@ -510,6 +537,11 @@ class Store:
                 _fsync_dir(Path(dirpath))
 
             with self._store_lock():
+                for name, iid in input_ids.items():  # again under the lock: `rungs gc` may have removed it
+                    try:
+                        self.get(iid)
+                    except StoreError:
+                        raise StoreError(f"input {name}={iid}: removed from the store at {self.root} during the build") from None
                 version = self._next_version(kind)
                 manifest = {
                     "schema": SCHEMA,
@@ -549,9 +581,7 @@ class Store:
                 self._move_alias(art, "latest", reason="publish")
             return art
         finally:
-            if moved_in is not None and moved_in.exists():
-                shutil.rmtree(moved_in, ignore_errors=True)
-            elif staged.exists() and (staged / MANIFEST).exists():
+            if staged.exists() and (staged / MANIFEST).exists():
                 # failed after writing the manifest but before the rename: keep staging clean
                 with contextlib.suppress(OSError):
                     (staged / MANIFEST).unlink()
@@ -780,6 +810,230 @@ class Store:
                 problems.append(f"input {name}={iid}: not in the store")
         return problems
 
+
+    # -- retention (`rungs gc`) --------------------------------------------------------------------
+
+    def lineage_closure(self, ids: Iterable[str]) -> set[str]:
+        """``ids`` and the id of every artifact upstream of them (through manifest inputs)."""
+        by_id = {a.id: a for a in self.artifacts()}
+        seen: set[str] = set()
+        stack = list(ids)
+        while stack:
+            iid = stack.pop()
+            if iid in seen:
+                continue
+            seen.add(iid)
+            if iid in by_id:
+                stack.extend(by_id[iid].inputs.values())
+        return seen
+
+    def garbage(self, older_than: _dt.timedelta, *, now: _dt.datetime | None = None) -> Garbage:
+        """What ``collect`` would remove now (read-only): see ``collect``."""
+        return self._plan_garbage(older_than, now)
+
+    def collect(self, older_than: _dt.timedelta, *, now: _dt.datetime | None = None) -> Garbage:
+        """Remove what no alias needs; every removal is an event (``gc``) in the log.
+
+        - artifacts created more than ``older_than`` ago that no alias reaches through lineage. Kept:
+          every alias target (``latest`` included), everything newer than the cutoff, and everything
+          upstream of a kept artifact, so no kept artifact ever loses an input;
+        - ``_tmp/`` directories whose lock no live process holds (builds killed mid-stage);
+        - ``_scratch/<fingerprint>/`` of fingerprints already published and not being built.
+
+        The plan is recomputed under the store lock (no alias can move, nothing can publish meanwhile);
+        an artifact leaves by one atomic rename into ``_tmp/`` and is deleted after the lock is released.
+        """
+        trash: list[tuple[Path, contextlib.ExitStack]] = []
+        try:
+            with self._store_lock():
+                plan = self._plan_garbage(older_than, now)
+                for art in plan.artifacts:
+                    stack = contextlib.ExitStack()
+                    holder = stack.enter_context(self._tmp_dir(f"gc-{art.kind}"))
+                    holder.rmdir()
+                    os.rename(art.path, holder)
+                    trash.append((holder, stack))
+                    self._append_event(
+                        {
+                            "event": "gc",
+                            "what": "artifact",
+                            "kind": art.kind,
+                            "id": art.id,
+                            "ref": art.ref,
+                            "fingerprint": art.fingerprint,
+                            "created_at": art.created_at,
+                            "bytes": plan.sizes.get(str(art.path), 0),
+                            "reason": f"no alias reaches it; created before {plan.cutoff}",
+                        }
+                    )
+                _fsync_dir(self.root)
+                removed_staging = [p for p in plan.staging if self._remove_dead_staging(p, plan.sizes.get(str(p), 0))]
+                removed_scratch = [p for p in plan.scratch if self._remove_published_scratch(p, plan.sizes.get(str(p), 0))]
+        finally:
+            for holder, stack in trash:
+                shutil.rmtree(holder, ignore_errors=True)
+                stack.close()
+        return dataclasses.replace(plan, staging=removed_staging, scratch=removed_scratch, deleted=True)
+
+    def _plan_garbage(self, older_than: _dt.timedelta, now: _dt.datetime | None) -> Garbage:
+        if not isinstance(older_than, _dt.timedelta) or older_than < _dt.timedelta(0):
+            raise StoreError(f"older_than must be a non-negative duration, not {older_than!r}")
+        now = now or _dt.datetime.now(_dt.UTC)
+        cutoff = now - older_than
+        arts = self.artifacts()
+        by_id = {a.id: a for a in arts}
+        kept: dict[str, str] = {}
+
+        def keep_upstream(root: Artifact, why: str) -> None:
+            stack = [root.id]
+            while stack:
+                iid = stack.pop()
+                if iid in kept or iid not in by_id:
+                    continue
+                kept[iid] = why if iid == root.id else f"upstream of {root.ref} ({why})"
+                stack.extend(by_id[iid].inputs.values())
+
+        for kind, name, target in self.aliases():
+            if target in by_id and target not in kept:
+                keep_upstream(by_id[target], f"alias {kind}@{name}")
+        for art in arts:
+            created = _parse_time(art.created_at)
+            if art.id not in kept and (created is None or created > cutoff):
+                keep_upstream(art, "newer than the cutoff" if created else "no valid created_at")
+        doomed = [a for a in arts if a.id not in kept]
+        sizes = {str(a.path): _tree_bytes(a.path) for a in doomed}
+
+        staging, other = [], []
+        tmp = self.root / "_tmp"
+        for d in sorted(tmp.iterdir()) if tmp.is_dir() else []:
+            state = self._staging_state(d, cutoff)
+            if state == "dead":
+                staging.append(d)
+                sizes[str(d)] = _tree_bytes(d)
+            else:
+                other.append((d, state))
+
+        scratch = []
+        published = {a.fingerprint for a in arts if a.fingerprint}
+        sdir = self.root / "_scratch"
+        for d in sorted(sdir.iterdir()) if sdir.is_dir() else []:
+            if d.name in published:
+                scratch.append(d)
+                sizes[str(d)] = _tree_bytes(d)
+            else:
+                other.append((d, "checkpoints of an unpublished build (resume data)"))
+        return Garbage(
+            cutoff=cutoff.astimezone(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            artifacts=doomed,
+            staging=staging,
+            scratch=scratch,
+            kept={a.id: kept[a.id] for a in arts if a.id in kept},
+            kept_other=other,
+            sizes=sizes,
+        )
+
+    def _staging_state(self, path: Path, cutoff: _dt.datetime) -> str:
+        """"dead" when no live process holds the staging directory, else why it stays."""
+        lock = self.root / "_locks" / f"tmp-{path.name}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            # no lock file: made by code older than staging locks, or in the instant before mkdir
+            try:
+                mtime = _dt.datetime.fromtimestamp(path.stat().st_mtime, _dt.UTC)
+            except FileNotFoundError:
+                return "gone"
+            return "dead" if mtime <= cutoff else "unlocked but newer than the cutoff"
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return "a build in progress holds it"
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return "dead"
+        finally:
+            os.close(fd)
+
+    def _remove_dead_staging(self, path: Path, size: int) -> bool:
+        lock = self.root / "_locks" / f"tmp-{path.name}.lock"
+        fd = None
+        with contextlib.suppress(FileNotFoundError):
+            fd = os.open(lock, os.O_RDWR)
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False  # its owner is alive after all
+            if not path.exists():
+                return False
+            shutil.rmtree(path, ignore_errors=True)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    lock.unlink()
+        finally:
+            if fd is not None:
+                os.close(fd)
+        self._append_event(
+            {"event": "gc", "what": "staging", "ref": f"_tmp/{path.name}", "bytes": size, "reason": "left by a build that died"}
+        )
+        return True
+
+    def _remove_published_scratch(self, path: Path, size: int) -> bool:
+        try:
+            with self.building(path.name, wait=False):
+                if not path.exists():
+                    return False
+                shutil.rmtree(path, ignore_errors=True)
+        except StoreError:
+            return False  # a build of this fingerprint is running
+        self._append_event(
+            {
+                "event": "gc",
+                "what": "scratch",
+                "ref": f"_scratch/{path.name[:12]}",
+                "fingerprint": path.name,
+                "bytes": size,
+                "reason": "checkpoints of a fingerprint already published",
+            }
+        )
+        return True
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """What ``Store.garbage`` found or ``Store.collect`` removed."""
+
+    cutoff: str  # artifacts created at or before this time (UTC) may go
+    artifacts: list[Artifact]  # unreachable from every alias, older than the cutoff
+    staging: list[Path]  # _tmp/ directories of builds that died
+    scratch: list[Path]  # _scratch/ directories of fingerprints already published
+    kept: dict[str, str]  # artifact id -> why it stays
+    kept_other: list[tuple[Path, str]]  # _tmp/ and _scratch/ entries that stay, and why
+    sizes: dict[str, int]  # str(path) -> bytes, for everything listed for removal
+    deleted: bool = False
+
+    @property
+    def bytes(self) -> int:
+        paths = [str(a.path) for a in self.artifacts] + [str(p) for p in (*self.staging, *self.scratch)]
+        return sum(self.sizes.get(p, 0) for p in paths)
+
+
+def _parse_time(text: str) -> _dt.datetime | None:
+    try:
+        value = _dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=_dt.UTC)
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
 
 def _version_key(art: Artifact) -> int:
     try:
