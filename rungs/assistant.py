@@ -1,0 +1,603 @@
+"""The patient assistant: grounded, cited answers from the promoted model and index, behind guardrails.
+
+One `Assistant` holds a chat model (full weights, or an sft adapter on the model it was trained on) and
+a `Retriever` over an index artifact. `reply(messages)` decides, in this order:
+
+1. **red flag** — the latest user message matches an emergency pattern (conf/prompt/ `red_flags`):
+   the escalation message comes back at once; the model is not called and no generation is waited for.
+2. **don't know** — no retrieved chunk is similar enough to the question (`min_score`, a cosine
+   similarity): the assistant says so and suggests a clinician, again without calling the model.
+3. **answer** — the model generates from the system prompt, the numbered sources and the conversation,
+   streamed token by token (transformers' `TextIteratorStreamer`); a disclaimer and the numbered
+   sources with their titles follow, so every answer carries its citations [1], [2], ...
+
+Generation is serialised behind one lock (one model, one generation at a time); red flags and don't-know
+replies never wait for it. Conversation text is never logged: nothing here writes questions or answers
+anywhere but back to the caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import rungs  # noqa: F401  (offline environment before any Hugging Face import)
+
+from .config import HardwareConfig, PromptConfig
+from .errors import ConfigError, InputError, RungsError, StoreError
+from .store import Artifact, Store
+
+MODEL_KINDS = ("merge", "sft", "cpt", "base")  # what can answer, most specialised first
+FULL_MODEL_KINDS = ("merge", "cpt", "base")  # artifacts holding full weights (model/)
+MODEL_ID = "rungs"  # the name clients use for the served assistant (OpenAI `model`)
+KINDS = ("answer", "red_flag", "dont_know")
+
+
+# ------------------------------------------------------------------------------------------ refs
+
+
+@dataclass(frozen=True)
+class Refs:
+    """The artifacts one assistant is built from."""
+
+    model: Artifact  # full weights: base, cpt or merge
+    adapter: Artifact | None  # an sft LoRA adapter applied on `model`, or None
+    index: Artifact
+
+    def describe(self) -> dict:
+        return {
+            "model": self.model.ref,
+            "model_id": self.model.id,
+            "adapter": self.adapter.ref if self.adapter else None,
+            "adapter_id": self.adapter.id if self.adapter else None,
+            "index": self.index.ref,
+            "index_id": self.index.id,
+        }
+
+    def summary(self) -> str:
+        model = f"{self.adapter.ref} on {self.model.ref}" if self.adapter else self.model.ref
+        return f"model {model}, index {self.index.ref}"
+
+
+def _first(store: Store, refs: list[str]) -> Artifact | None:
+    for ref in refs:
+        try:
+            return store.resolve(ref)
+        except StoreError:
+            continue
+    return None
+
+
+def _trunk(store: Store, adapter: Artifact) -> Artifact:
+    trunk_id = adapter.inputs.get("model")
+    if not trunk_id:
+        raise StoreError(f"{adapter.ref}: the manifest names no input 'model' the adapter was trained on")
+    return store.get(trunk_id)
+
+
+def resolve_refs(store: Store, model: str | None = None, adapter: str | None = None, index: str | None = None) -> Refs:
+    """Model, adapter and index to serve: the refs given, else each kind's `production` alias, else the latest.
+
+    With no model ref, the most specialised kind with a `production` alias wins (merge, sft, cpt, base);
+    without any production alias, the most recently built of those kinds. An sft adapter is loaded on
+    the model it was trained on unless `model` names another.
+    """
+    model_art = store.resolve(model) if model else None
+    adapter_art = store.resolve(adapter) if adapter else None
+    if adapter_art is not None and adapter_art.kind != "sft":
+        raise StoreError(f"--adapter {adapter}: {adapter_art.ref} is a {adapter_art.kind} artifact, expected an sft adapter")
+    if model_art is not None and model_art.kind == "sft":
+        if adapter_art is not None:
+            raise StoreError(f"--model {model} is an sft adapter and --adapter {adapter} another: name one adapter")
+        model_art, adapter_art = None, model_art
+    if model_art is not None and model_art.kind not in FULL_MODEL_KINDS:
+        raise StoreError(f"--model {model}: {model_art.ref} is a {model_art.kind} artifact; expected one of {', '.join(MODEL_KINDS)}")
+    if model_art is None and adapter_art is None:
+        picked = _first(store, [f"{kind}@production" for kind in MODEL_KINDS])
+        if picked is None:
+            candidates = [a for kind in MODEL_KINDS for a in store.artifacts(kind)]
+            if not candidates:
+                raise StoreError(f"no model to chat with in {store.root}: build one first (`rungs run`), or name one with --model")
+            picked = max(candidates, key=lambda a: (a.created_at, MODEL_KINDS[::-1].index(a.kind)))
+        if picked.kind == "sft":
+            adapter_art = picked
+        else:
+            model_art = picked
+    if model_art is None:
+        model_art = _trunk(store, adapter_art)
+    if index:
+        index_art = store.resolve(index)
+    else:
+        index_art = _first(store, ["index@production", "index@latest"])
+        if index_art is None:
+            raise StoreError(f"no index in {store.root}: build one (`rungs stage index`), or name one with --index")
+    if index_art.kind != "index":
+        raise StoreError(f"--index {index}: {index_art.ref} is a {index_art.kind} artifact, expected an index")
+    return Refs(model=model_art, adapter=adapter_art, index=index_art)
+
+
+# ------------------------------------------------------------------------------------------ guardrails
+
+
+class Guardrails:
+    """The emergency red flags of a PromptConfig, compiled once (a bad pattern fails at start-up)."""
+
+    def __init__(self, prompt: PromptConfig):
+        self.flags: list[tuple[str, str, list[re.Pattern]]] = []
+        for i, flag in enumerate(prompt.red_flags):
+            compiled = []
+            for pattern in flag.patterns:
+                try:
+                    compiled.append(re.compile(pattern, re.IGNORECASE))
+                except re.error as exc:
+                    raise ConfigError(f"prompt.red_flags[{i}] ({flag.name}): bad pattern {pattern!r}: {exc}") from None
+            self.flags.append((flag.name or f"flag{i}", flag.reason, compiled))
+        try:
+            prompt.escalation.format(reason="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"prompt.escalation: only {{reason}} may be filled in ({exc})") from None
+
+    def match(self, text: str) -> tuple[str, str] | None:
+        """(name, reason) of the first red flag in `text`, or None."""
+        for name, reason, patterns in self.flags:
+            if any(p.search(text) for p in patterns):
+                return name, reason
+        return None
+
+
+def message_text(content) -> str:
+    """The text of an OpenAI-style message content: a string, or a list of {type: text, text} parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
+    raise ValueError("message content must be a string or a list of text parts")
+
+
+def conversation(messages: list[dict], max_history_turns: int) -> tuple[list[dict], str]:
+    """Client messages → (earlier user/assistant turns, alternating, starting with a user turn; the question).
+
+    Client system messages are dropped: the guardrails and the grounding instructions are not theirs to
+    replace. The last message must be the user's.
+    """
+    turns: list[dict] = []
+    for m in messages:
+        role = m.get("role")
+        if role not in ("user", "assistant", "system", "developer"):
+            raise ValueError(f"unsupported message role {role!r}; expected user, assistant or system")
+        if role in ("system", "developer"):
+            continue
+        text = message_text(m.get("content")).strip()
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"] = f"{turns[-1]['content']}\n\n{text}".strip()
+        else:
+            turns.append({"role": role, "content": text})
+    if not turns or turns[-1]["role"] != "user" or not turns[-1]["content"]:
+        raise ValueError("the last message must be a non-empty user message")
+    question = turns.pop()["content"]
+    while turns and turns[0]["role"] != "user":
+        turns.pop(0)
+    keep = 2 * max(0, max_history_turns)
+    turns = turns[-keep:] if keep else []
+    while turns and turns[0]["role"] != "user":
+        turns.pop(0)
+    return turns, question
+
+
+# ------------------------------------------------------------------------------------------ replies
+
+
+@dataclass
+class Citation:
+    number: int
+    title: str
+    url: str
+    doc_id: str
+    score: float  # cosine similarity of the best chunk of this document
+    chunks: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list, repr=False)  # the retrieved chunk texts, given to the model
+
+    def to_dict(self) -> dict:
+        return {"number": self.number, "title": self.title, "url": self.url, "doc_id": self.doc_id,
+                "score": round(self.score, 4), "chunk_ids": list(self.chunks)}
+
+
+class Reply:
+    """One answer: iterate for text pieces as they are produced (once); `text()` drains and joins them."""
+
+    def __init__(self, kind: str, pieces: Iterator[str], citations: list[Citation], *, red_flag: str | None = None):
+        self.kind = kind
+        self.citations = citations
+        self.red_flag = red_flag
+        self.finish_reason = "stop"
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.model_text = ""  # what the model itself said (no disclaimer or sources), for conversation history
+        self.first_token_at: float | None = None  # perf_counter() when the model's first text arrived
+        self._pieces = pieces
+        self._parts: list[str] = []
+        self._done = False
+        self.cancelled = threading.Event()  # set from any thread: the model stops at its next token
+
+    def __iter__(self) -> Iterator[str]:
+        if self._done:
+            yield from ()
+            return
+        try:
+            for piece in self._pieces:
+                if piece:
+                    self._parts.append(piece)
+                    yield piece
+        finally:
+            self._done = True
+
+    def cancel(self) -> None:
+        """Stop the generation soon, from any thread (the reader went away); the pieces then end."""
+        self.cancelled.set()
+
+    def close(self) -> None:
+        """Stop now, from the thread that iterates: the generation ends and releases the model."""
+        self.cancelled.set()
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
+        self._done = True
+
+    def text(self) -> str:
+        for _ in self:
+            pass
+        return "".join(self._parts)
+
+    @property
+    def history_text(self) -> str:
+        """What to keep of this reply in the conversation: the model's words, or the fixed message."""
+        return self.model_text if self.kind == "answer" else "".join(self._parts)
+
+
+def _fixed(kind: str, text: str, **kwargs) -> Reply:
+    return Reply(kind, iter([text]), [], **kwargs)
+
+
+class _Cancelled:
+    """A StoppingCriteria that ends generation once `event` is set (the reader went away)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+# ------------------------------------------------------------------------------------------ the assistant
+
+
+def load_chat_model(refs: Refs, hardware: HardwareConfig):
+    """(model, tokenizer) for generation: the adapter folded in unless the weights are 4-bit."""
+    from .models import adapter_dir, load_model, load_tokenizer, load_with_adapter
+
+    quantize = hardware.quant == "nf4"
+    if refs.adapter is not None:
+        adapter = adapter_dir(refs.adapter)
+        if not (adapter / "adapter_config.json").is_file():
+            raise InputError(adapter / "adapter_config.json", f"{refs.adapter.ref} holds no LoRA adapter")
+        model = load_with_adapter(refs.model, adapter, hardware, quantize=quantize)
+        if not quantize:
+            model = model.merge_and_unload()  # plain weights generate faster than adapter layers
+    else:
+        model = load_model(refs.model, hardware, quantize=quantize)
+    model.eval()
+    return model, load_tokenizer(refs.model)
+
+
+class Assistant:
+    """Grounded answering over one model and one index (see the module docstring)."""
+
+    def __init__(self, refs: Refs, prompt: PromptConfig, hardware: HardwareConfig | None = None):
+        from .models import setup_torch
+        from .rag import Retriever
+
+        hardware = hardware or HardwareConfig()
+        _check_prompt(prompt)
+        self.refs = refs
+        self.prompt = prompt
+        self.guardrails = Guardrails(prompt)
+        setup_torch(hardware, 0)
+        self.retriever = Retriever(refs.index.path)
+        self.model, self.tokenizer = load_chat_model(refs, hardware)
+        self.device = next(self.model.parameters()).device
+        self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 8192)
+        eos = {self.tokenizer.eos_token_id}
+        end_of_turn = self.tokenizer.convert_tokens_to_ids("<end_of_turn>")
+        if isinstance(end_of_turn, int) and end_of_turn != self.tokenizer.unk_token_id:
+            eos.add(end_of_turn)
+        self.eos_ids = sorted(i for i in eos if i is not None)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
+        self.lock = threading.Lock()  # one generation at a time on the one model
+        self._search_lock = threading.Lock()
+        self.generations = 0  # how many times the model was asked to generate
+
+    @classmethod
+    def from_store(cls, store: Store, prompt: PromptConfig, hardware: HardwareConfig | None = None, *,
+                   model: str | None = None, adapter: str | None = None, index: str | None = None) -> Assistant:
+        return cls(resolve_refs(store, model, adapter, index), prompt, hardware)
+
+    @property
+    def model_id(self) -> str:
+        return MODEL_ID
+
+    def describe(self) -> dict:
+        return {"id": MODEL_ID, **self.refs.describe(), "prompt": self.prompt.name}
+
+    # -- retrieval ---------------------------------------------------------------------------------
+
+    def retrieve(self, question: str) -> list[Citation]:
+        """Sources relevant to `question` (cosine >= min_score), one per document, best first."""
+        p = self.prompt
+        with self._search_lock:
+            search = self.retriever.search
+            if "mode" in inspect.signature(search).parameters:
+                hits = search([question], p.top_k, mode=p.retrieval_mode)[0]
+            elif p.retrieval_mode != "dense":
+                raise ConfigError(f"prompt.retrieval_mode={p.retrieval_mode!r}: this index offers dense retrieval only")
+            else:
+                hits = search([question], p.top_k)[0]
+            scores = [h.score for h in hits] if p.retrieval_mode == "dense" else self._cosines(question, hits)
+        citations: dict[str, Citation] = {}
+        for hit, score in sorted(zip(hits, scores), key=lambda pair: -pair[1]):
+            if score < p.min_score:
+                continue
+            cite = citations.get(hit.doc_id)
+            if cite is None:
+                cite = citations[hit.doc_id] = Citation(len(citations) + 1, hit.title or hit.doc_id, hit.url, hit.doc_id, float(score))
+            cite.chunks.append(hit.chunk_id)
+            cite.texts.append(hit.text)
+        return list(citations.values())
+
+    def _cosines(self, question: str, hits) -> list[float]:
+        """Dense cosine of each hit to the question, for retrieval modes whose scores are not cosines."""
+        from .embed import embed
+
+        if not hits:
+            return []
+        vectors = embed(self.retriever.model, [question] + [h.text for h in hits])
+        return [float(v) for v in vectors[1:] @ vectors[0]]
+
+    # -- prompting ---------------------------------------------------------------------------------
+
+    def _messages(self, history: list[dict], question: str, sources: list[tuple[Citation, str]]) -> list[dict]:
+        block = "\n\n".join(f"[{c.number}] {c.title}\n{text}" for c, text in sources)
+        user = f"Sources\n\n{block}\n\nQuestion\n{question}"
+        return [{"role": "system", "content": self.prompt.system}, *history, {"role": "user", "content": user}]
+
+    def _encode(self, messages: list[dict]):
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")
+
+    def _fit(self, history: list[dict], question: str, citations: list[Citation], budget: int):
+        """Prompt tokens within `budget`: drop old turns, then the weakest sources, then cut the last source."""
+        sources = [(c, " … ".join(c.texts)) for c in citations]
+        while True:
+            enc = self._encode(self._messages(history, question, sources))
+            n = enc["input_ids"].shape[1]
+            if n <= budget:
+                return enc, sources
+            if history:
+                history = history[2:]
+            elif len(sources) > 1:
+                sources = sources[:-1]
+            else:
+                cite, text = sources[0]
+                words = text.split()
+                keep = int(len(words) * budget / n) - 8
+                if keep < 8:
+                    raise ValueError(f"the question is too long for this model's {self.max_positions}-token context")
+                sources = [(cite, " ".join(words[:keep]))]
+
+    # -- answering ---------------------------------------------------------------------------------
+
+    def reply(self, messages: list[dict], *, max_new_tokens: int | None = None, temperature: float | None = None,
+              sources_footer: bool | None = None) -> Reply:
+        """Answer the last user message of `messages` (OpenAI-style {role, content} dicts).
+
+        Raises ValueError on a malformed conversation. The returned Reply streams; the model runs only
+        while it is iterated, behind the assistant's lock.
+        """
+        p = self.prompt
+        history, question = conversation(messages, p.max_history_turns)
+        flag = self.guardrails.match(question)
+        if flag is not None:
+            return _fixed("red_flag", p.escalation.format(reason=flag[1]).strip(), red_flag=flag[0])
+        citations = self.retrieve(question)
+        if not citations:
+            return _fixed("dont_know", p.dont_know.strip())
+        max_new = p.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        if max_new < 1:
+            raise ValueError("max_tokens must be at least 1")
+        enc, sources = self._fit(history, question, citations, self.max_positions - max_new)
+        citations = [c for c, _ in sources]
+        footer = sources_footer if sources_footer is not None else p.sources_footer
+        reply = Reply("answer", iter(()), citations)
+        reply.prompt_tokens = int(enc["input_ids"].shape[1])
+        reply._pieces = self._answer(reply, enc, max_new, p.temperature if temperature is None else float(temperature), footer)
+        return reply
+
+    def _answer(self, reply: Reply, enc, max_new: int, temperature: float, footer: bool) -> Iterator[str]:
+        yield from self._generate(reply, enc, max_new, temperature)
+        tail = []
+        if self.prompt.disclaimer.strip():
+            tail.append(self.prompt.disclaimer.strip())
+        if footer and reply.citations:
+            tail.append("Sources:\n" + "\n".join(
+                f"[{c.number}] {c.title}" + (f" — {c.url}" if c.url else "") for c in reply.citations))
+        if tail:
+            yield ("\n\n" if reply.model_text.strip() else "") + "\n\n".join(tail)
+
+    def _generate(self, reply: Reply, enc, max_new: int, temperature: float) -> Iterator[str]:
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+        cancel = reply.cancelled
+        with self.lock:
+            if cancel.is_set():  # the reader left while waiting in line
+                return
+            self.generations += 1
+            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            kwargs = {
+                "input_ids": enc["input_ids"].to(self.device),
+                "attention_mask": enc["attention_mask"].to(self.device),
+                "max_new_tokens": max_new,
+                "streamer": streamer,
+                "eos_token_id": self.eos_ids,
+                "pad_token_id": self.pad_id,
+                "repetition_penalty": self.prompt.repetition_penalty,
+                "stopping_criteria": StoppingCriteriaList([_Cancelled(cancel)]),
+                "do_sample": temperature > 0,
+            }
+            if temperature > 0:
+                kwargs.update(temperature=temperature, top_p=0.95)
+            else:  # greedy: sampling knobs from the model's generation config would only raise warnings
+                kwargs.update(temperature=None, top_p=None, top_k=None)
+            result: dict = {}
+
+            def run():
+                import torch
+
+                try:
+                    with torch.inference_mode():
+                        result["ids"] = self.model.generate(**kwargs)
+                except BaseException as exc:  # noqa: BLE001  (surfaced to the reader below; the streamer must still end)
+                    result["error"] = exc
+                    streamer.end()
+
+            thread = threading.Thread(target=run, name="rungs-generate", daemon=True)
+            thread.start()
+            parts = []
+            try:
+                for piece in streamer:
+                    if piece and reply.first_token_at is None:
+                        reply.first_token_at = time.perf_counter()
+                    parts.append(piece)
+                    reply.model_text = "".join(parts)
+                    yield piece
+            finally:
+                cancel.set()  # a reader that stopped early ends the generation at its next token
+                thread.join()
+        if "error" in result:
+            raise RungsError(f"generation failed: {type(result['error']).__name__}") from result["error"]
+        ids = result["ids"][0, enc["input_ids"].shape[1]:].tolist()
+        reply.completion_tokens = len(ids)
+        stopped = bool(ids) and ids[-1] in self.eos_ids
+        reply.finish_reason = "length" if len(ids) >= max_new and not stopped else "stop"
+
+
+def _check_prompt(p: PromptConfig) -> None:
+    if p.top_k < 1:
+        raise ConfigError(f"prompt.top_k={p.top_k}: expected >= 1")
+    if not -1.0 <= p.min_score <= 1.0:
+        raise ConfigError(f"prompt.min_score={p.min_score}: a cosine similarity, expected between -1 and 1")
+    if p.max_new_tokens < 1:
+        raise ConfigError(f"prompt.max_new_tokens={p.max_new_tokens}: expected >= 1")
+    if p.temperature < 0:
+        raise ConfigError(f"prompt.temperature={p.temperature}: expected >= 0 (0 = greedy)")
+    if p.retrieval_mode not in ("dense", "bm25", "hybrid"):
+        raise ConfigError(f"prompt.retrieval_mode={p.retrieval_mode!r}: expected dense, bm25 or hybrid")
+
+
+# ------------------------------------------------------------------------------------------ `rungs chat`
+
+
+def add_ref_arguments(p: argparse.ArgumentParser) -> None:
+    """--model/--adapter/--index and Hydra overrides, shared by `rungs chat` and `rungs serve`."""
+    p.add_argument("--model", metavar="REF", default=None,
+                   help="the model: a base, cpt or merge artifact, or an sft adapter (default: the production alias "
+                        "of merge, sft, cpt or base, in that order; else the newest of them)")
+    p.add_argument("--adapter", metavar="REF", default=None,
+                   help="an sft adapter to apply (default: none beyond what --model picks; without --model, "
+                        "the adapter's own model)")
+    p.add_argument("--index", metavar="REF", default=None, help="the index artifact (default: index@production, else index@latest)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="Hydra overrides, e.g. prompt.top_k=5 prompt.max_new_tokens=128 hardware=gpu-24gb")
+
+
+def load_assistant(args: argparse.Namespace) -> Assistant:
+    from .config import compose
+
+    cfg = compose(args.overrides)
+    store = Store(args.store)
+    refs = resolve_refs(store, args.model, args.adapter, args.index)
+    print(f"loading {refs.summary()} …", file=sys.stderr, flush=True)
+    return Assistant(refs, cfg.prompt, cfg.hardware)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    assistant = load_assistant(args)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    print(f"rungs chat — {assistant.refs.summary()}. Ask a question; /reset forgets the conversation, "
+          "/quit or Ctrl-D ends.", file=sys.stderr, flush=True)
+    history: list[dict] = []
+    while True:
+        try:
+            line = input("you> ") if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        if not interactive and line == "":
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/quit", "/exit"):
+            break
+        if question == "/reset":
+            history = []
+            continue
+        messages = [*history, {"role": "user", "content": question}]
+        try:
+            reply = assistant.reply(messages)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        if interactive:
+            sys.stdout.write("assistant> ")
+        for piece in reply:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n\n")
+        sys.stdout.flush()
+        history = [*messages, {"role": "assistant", "content": reply.history_text}]
+    return 0
+
+
+def add_chat_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "chat",
+        help="chat with the assistant in the terminal (streams, cites sources)",
+        description=(
+            "A terminal chat with the patient assistant: the production model (or the refs given) answers from "
+            "the index, streaming token by token, and cites its sources as [1], [2] with titles. Emergency red "
+            "flags get an escalation message at once; when nothing relevant is retrieved the assistant says it "
+            "does not know. The prompt and guardrails are conf/prompt/ (override with prompt.KEY=VALUE). Reads "
+            "one question per line from standard input, so it can be scripted. Nothing of the conversation is logged."
+        ),
+        epilog="examples:\n  rungs chat\n  rungs chat --model sft:v2 --index index:v1 prompt.top_k=5\n"
+               "  echo 'How do I use an inhaler?' | rungs chat",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_ref_arguments(p)
+    p.set_defaults(func=cmd_chat)
+
+
+__all__ = ["Assistant", "Citation", "Guardrails", "Refs", "Reply", "add_chat_parser", "resolve_refs"]
+
+if __name__ == "__main__":  # pragma: no cover
+    from .cli import main
+
+    sys.exit(main(["chat", *sys.argv[1:]]))
