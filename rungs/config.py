@@ -55,13 +55,59 @@ class HardwareConfig:
 
 
 @dataclass
+class SourceConfig:
+    """One corpus input with its own settings; a field left None follows the corpus-wide one."""
+
+    path: str = ""
+    kind: str | None = None  # documents | clinical_notes
+    deidentify: bool | None = None  # None: on exactly for clinical_notes
+    text_field: str | None = None
+    id_field: str | None = None
+    title_field: str | None = None
+    url_field: str | None = None
+    question_field: str | None = None  # instruction sources: else sft.question_field
+    answer_field: str | None = None  # instruction sources: else sft.answer_field
+    dialogue_field: str | None = None  # instruction sources: else sft.dialogue_field
+
+
+CORPUS_BOILERPLATE = [  # whole lines of web-page furniture (see conf/corpus/default.yaml)
+    r"skip to (main )?content|skip navigation|jump to (navigation|search)",
+    r"(back|return) to top|print( this page)?|e-?mail this page|share( this page)?",
+    r"(share|follow us) on (facebook|twitter|x|linkedin|instagram|youtube)\W*",
+    r"(copyright\s*)?(©|\(c\)|copyright)\s*(\d{4}|\d{4}\s*[-–]\s*\d{4})\b.*",
+    r"(.*\s)?all rights reserved\.?",
+    r"(page )?last (reviewed|updated|modified)\b.{0,40}",
+    r"(we use|this (web)?site uses) cookies\b.*",
+    r"advertisement|sponsored content",
+    r"espa\w?ol|en español",
+]
+
+
+@dataclass
 class CorpusConfig:
     paths: list[str] = field(default_factory=lambda: ["corpora/documents"])
     text_field: str = "text"
     id_field: str = "id"
     title_field: str = "title"
     url_field: str = "url"
+    kind: str = "documents"  # documents | clinical_notes (de-identified before anything else)
+    deidentify: bool | None = None  # None: on exactly for clinical_notes
+    sources: list[SourceConfig] = field(default_factory=list)  # more inputs, each with its own settings
+    on_error: str = "fail"  # fail | skip
     min_chars: int = 20
+    max_chars: int = 1_000_000
+    min_words: int = 5
+    min_alpha_ratio: float = 0.5
+    max_repetition: float = 0.3
+    boilerplate: list[str] = field(default_factory=lambda: list(CORPUS_BOILERPLATE))
+    near_duplicate_threshold: float = 0.8  # 0: exact duplicates only
+    minhash_permutations: int = 128
+    shingle_words: int = 5
+    decontaminate: bool = True
+    decontam_ngram: int = 13
+    decontam_threshold: float = 0.1
+    instructions: list[SourceConfig] = field(default_factory=list)  # -> instructions.jsonl chat records
+    report_examples: int = 5
     heldout_fraction: float = 0.1
     block_size: int = 128
     replay_paths: list[str] = field(default_factory=lambda: ["corpora/general"])
@@ -305,8 +351,18 @@ def to_dict(obj: Any) -> Any:
 
 
 def section(cfg: RungsConfig, keys: tuple[str, ...]) -> dict:
-    """The parts of the config that shape one stage's artifact, keyed by section name."""
-    return {key: to_dict(getattr(cfg, key)) for key in keys}
+    """The parts of the config that shape one stage's artifact, keyed by section name.
+
+    A dotted key ("sft.data") takes one field of another section: the corpus stage's decontamination
+    depends on the sft held-out split, not on sft's learning rate.
+    """
+    out = {}
+    for key in keys:
+        value = cfg
+        for part in key.split("."):
+            value = getattr(value, part)
+        out[key] = to_dict(value)
+    return out
 
 
 def resolve_path(path: str | Path) -> Path:
