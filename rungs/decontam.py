@@ -30,7 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["Decontaminator", "normalize_words", "DEFAULT_N", "DEFAULT_THRESHOLD", "DEFAULT_MIN_WORDS"]
+__all__ = ["DEFAULT_MIN_WORDS", "DEFAULT_N", "DEFAULT_THRESHOLD", "Decontaminator", "normalize_words"]
 
 DEFAULT_N = 13
 DEFAULT_THRESHOLD = 0.1

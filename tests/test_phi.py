@@ -1,0 +1,172 @@
+"""PHI scrubber: the annotated set is well-formed, recall on its held-out split meets the goal,
+every Safe Harbor kind is replaced, and clinical content survives."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import sys
+import tomllib
+
+import pytest
+
+from rungs.config import PROJECT_ROOT
+from rungs.phi import KINDS, PhiSpan, ScrubResult, find_spans, scrub
+
+PHI_DIR = PROJECT_ROOT / "corpora" / "phi"
+ANNOTATED = PHI_DIR / "annotated.jsonl"
+
+
+def _load_module(name: str, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    return [json.loads(line) for line in ANNOTATED.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ------------------------------------------------------------------------------------- the data set
+
+
+def test_every_annotated_span_matches_its_text(rows):
+    total = 0
+    for row in rows:
+        text = row["text"]
+        previous_end = 0
+        for span in sorted(row["spans"], key=lambda s: s["start"]):
+            where = f"{row['id']} {span}"
+            assert 0 <= span["start"] < span["end"] <= len(text), where
+            assert text[span["start"] : span["end"]] == span["text"], where
+            assert span["text"] == span["text"].strip(), f"{where}: span has surrounding space"
+            assert span["kind"] in KINDS, where
+            assert span["start"] >= previous_end, f"{where}: overlaps the previous span"
+            previous_end = span["end"]
+            total += 1
+    assert total >= 200  # the issue asks for at least 200 labelled spans
+    splits = {row["split"] for row in rows}
+    assert splits == {"dev", "test"}
+    assert len({row["id"] for row in rows}) == len(rows)
+
+
+def test_annotated_jsonl_is_what_build_py_makes_from_the_marked_up_notes(rows):
+    build = _load_module("phi_build", PHI_DIR / "build.py")
+    assert build.build() == rows, "run `python corpora/phi/build.py` after editing notes_*.txt"
+
+
+def test_recall_on_the_held_out_test_split_meets_the_goal(rows):
+    bench = _load_module("phi_eval", PROJECT_ROOT / "bench" / "phi_eval.py")
+    result = bench.evaluate([r for r in rows if r["split"] == "test"])
+    precision, recall, _ = bench.overall(result)
+    assert recall >= 0.95, result["misses"]
+    assert precision >= 0.9, result["false_pos"]
+
+
+# ------------------------------------------------------------------------------------- behaviour
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind"),
+    [
+        ("Seen by Dr. Okafor in clinic.", "Okafor", "NAME"),
+        ("Patient: Harold J. Whitaker          MRN: 00482913", "Harold J. Whitaker", "NAME"),
+        ("Her daughter Janice will help.", "Janice", "NAME"),
+        ("Electronically signed by Priya Raman, MD", "Priya Raman", "NAME"),
+        ("Admitted 03/09/2023 with dyspnea.", "03/09/2023", "DATE"),
+        ("Seen on March 21, 2023 at 10:30.", "March 21, 2023", "DATE"),
+        ("Surgery 14-Mar-2023, uneventful.", "14-Mar-2023", "DATE"),
+        ("CT on 2023-05-27 showed nothing.", "2023-05-27", "DATE"),
+        ("Labs were drawn on the 3rd.", "3rd", "DATE"),
+        ("Symptoms began in March.", "March", "DATE"),
+        ("She is a 92-year-old woman.", "92", "AGE"),
+        ("Call 617-555-0134 with questions.", "617-555-0134", "PHONE"),
+        ("Tel (951) 555-0112  Fax (951) 555-0113", "(951) 555-0113", "FAX"),
+        ("Reach me at j.doe84@example.com please.", "j.doe84@example.com", "EMAIL"),
+        ("SSN: 078-05-1120", "078-05-1120", "SSN"),
+        ("MRN: RCM-558201", "RCM-558201", "MRN"),
+        ("Account #: 7730021458", "7730021458", "ACCOUNT"),
+        ("member ID XEB914422071", "XEB914422071", "HEALTH_PLAN"),
+        ("Prescriber DEA BN4829175.", "BN4829175", "LICENSE"),
+        ("VIN 4S4BSANC5H3218844 per police.", "4S4BSANC5H3218844", "VEHICLE"),
+        ("pacemaker serial no. RNB628104S", "RNB628104S", "DEVICE"),
+        ("Lives at 42 Oak Street, Apt 3 with her son.", "42 Oak Street, Apt 3", "ADDRESS"),
+        ("Moved here from Springfield, IL 62704 last year.", "Springfield", "CITY"),
+        ("Moved here from Springfield, IL 62704 last year.", "62704", "ZIP"),
+        ("Results at https://portal.example-health.org/r/1 now.", "https://portal.example-health.org/r/1", "URL"),
+        ("Workstation 10.24.118.7 logged.", "10.24.118.7", "IP"),
+        ("Accession: CT23-0551987", "CT23-0551987", "ID"),
+    ],
+)
+def test_each_kind_is_found_and_replaced(text, value, kind):
+    result = scrub(text)
+    start = text.index(value)
+    assert PhiSpan(start, start + len(value), kind) in result.spans, result.spans
+    assert f"[{kind}]" in result.text and value not in result.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Metoprolol succinate 50 mg PO daily; furosemide 40 mg BID; insulin glargine 20 units qHS.",
+        "BP 120/80, HR 72, RR 16, T 98.6 F, SpO2 97% on 2 L NC. Weight 82.5 kg.",
+        "Pain 8/10, now 3/10 after oxycodone 5 mg. Strength 5/5 throughout. Grade 2/6 systolic murmur.",
+        "Na 136, K 4.0, Cr 1.3, BUN 31, Hgb 11.2, WBC 7.9, INR 1.1, A1c 8.1%, TSH 2.14 mIU/L.",
+        "Dx: type 2 diabetes (E11.65), HFpEF (I50.33), COPD (J44.1); CPT 99214.",
+        "Positive Murphy's sign. Babinski absent. History of Parkinson's disease and Bell's palsy.",
+        "GCS 15. Glasgow Coma Scale 15 on arrival. Ottawa ankle rules negative. Apgars 8 and 9.",
+        "Room 512-B, bed 2. Follow up in 2 weeks at 10:30 AM. POD 3. Temp 101 F on Monday.",
+        "The patient is a 76-year-old woman with a 20 pack-year history, quit in 2015.",
+        "HIV-1 viral load undetectable; CD4 650. PHQ-9 = 21, GAD-7 = 12. HER2 IHC 2+.",
+        "Levels at C5-C6 and L4-L5. G2P1 at 24w3d. EF 30-35%. Ki-67 18%.",
+    ],
+)
+def test_clinical_content_survives(text):
+    result = scrub(text)
+    assert result.text == text, [(s.kind, text[s.start : s.end]) for s in result.spans]
+
+
+def test_years_alone_are_kept_and_ages_under_90_too():
+    text = "Diagnosed in 2017; an 85-year-old man, his wife is 88."
+    assert scrub(text).text == text
+
+
+def test_spans_point_into_the_original_text_and_rebuild_the_scrubbed_text():
+    text = "Patient: Kwame Boateng, MRN ED0094412, seen 05/27/2023 by Dr. Sandoval; call (617) 555-0199."
+    result = scrub(text)
+    assert isinstance(result, ScrubResult)
+    rebuilt, pos = [], 0
+    for span in result.spans:
+        assert span.kind in KINDS and text[span.start : span.end].strip() == text[span.start : span.end]
+        rebuilt += [text[pos : span.start], f"[{span.kind}]"]
+        pos = span.end
+    assert "".join(rebuilt) + text[pos:] == result.text
+    assert result.text == "Patient: [NAME], MRN [MRN], seen [DATE] by Dr. [NAME]; call [PHONE]."
+    assert result.spans == find_spans(text)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.text = "changed"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.spans[0].kind = "DATE"  # type: ignore[misc]
+
+
+def test_a_name_found_once_is_removed_everywhere_in_the_note():
+    text = "Name: Thandiwe Mokoena\n\nMs. Mokoena reports less pain. Thandiwe will return Friday."
+    out = scrub(text).text
+    assert "Mokoena" not in out and "Thandiwe" not in out
+
+
+def test_empty_and_phi_free_text():
+    assert scrub("") == ScrubResult("", [])
+    education = (PROJECT_ROOT / "corpora" / "documents" / "asthma.md").read_text(encoding="utf-8")
+    assert scrub(education).spans == []
+
+
+def test_gazetteers_ship_with_the_package():
+    pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "data/*.txt" in pyproject["tool"]["setuptools"]["package-data"]["rungs"]
+    for name in ("names.txt", "cities.txt"):
+        assert (PROJECT_ROOT / "rungs" / "data" / name).stat().st_size > 1000
