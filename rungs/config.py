@@ -52,6 +52,7 @@ class HardwareConfig:
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"  # adamw | adamw_8bit | paged_adamw_8bit
     backend: str = "gloo"  # torch.distributed backend when processes > 1
+    strategy: str = "ddp"  # ddp | fsdp: how processes > 1 share the training (FSDP2 shards weights, grads, optimizer)
 
 
 @dataclass
@@ -315,12 +316,18 @@ def _check(cfg: RungsConfig) -> None:
         "hardware.quant": (cfg.hardware.quant, ("none", "nf4")),
         "hardware.optimizer": (cfg.hardware.optimizer, ("adamw", "adamw_8bit", "paged_adamw_8bit")),
         "hardware.dtype": (cfg.hardware.dtype, ("float32", "bfloat16", "float16")),
+        "hardware.strategy": (cfg.hardware.strategy, ("ddp", "fsdp")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key}={value!r}: expected one of {', '.join(allowed)}")
     if cfg.hardware.quant == "nf4" and cfg.cpt.method == "full" and "cpt" in cfg.pipeline.stages:
         raise ConfigError("hardware.quant=nf4 freezes 4-bit weights: continued pretraining needs cpt.method=lora (QLoRA)")
+    if cfg.hardware.strategy == "fsdp" and cfg.hardware.processes > 1:
+        if cfg.hardware.quant == "nf4":
+            raise ConfigError("hardware.strategy=fsdp shards full-precision weights; QLoRA (hardware.quant=nf4) on several processes needs hardware.strategy=ddp")
+        if cfg.hardware.optimizer != "adamw":
+            raise ConfigError(f"hardware.strategy=fsdp needs hardware.optimizer=adamw: bitsandbytes' {cfg.hardware.optimizer} takes no sharded (DTensor) parameters")
 
 
 def _check_operations(cfg: RungsConfig) -> None:

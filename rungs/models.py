@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -113,6 +114,13 @@ def trainable_model(artifact, hardware: HardwareConfig, train, *, lora: bool):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=NON_REENTRANT)
         model.enable_input_require_grads()
     return add_lora(model, train) if lora else model
+
+
+def host_rebuild(artifact, hardware: HardwareConfig, train, *, lora: bool):
+    """What `rungs.training.train` calls under FSDP to get an unsharded copy for saving: the same
+    trainable model, built in host memory (a GPU already holds this rank's shards)."""
+    host = dataclasses.replace(hardware, device="cpu", gradient_checkpointing=False)
+    return lambda: trainable_model(artifact, host, train, lora=lora)
 
 
 def load_tokenizer(artifact):

@@ -23,6 +23,8 @@ process trains on):
 - optimizer: AdamW keeps two states of the parameter's dtype (8 bytes/param in float32);
   bitsandbytes' (paged) AdamW8bit 2 bytes/param.
 - gradients: one per trainable parameter, in its dtype (×2 with DDP, whose buckets hold a copy).
+- FSDP (hardware.strategy=fsdp, processes P > 1): weights, trainable, gradients and optimizer are 1/P
+  per process, plus the all-gathered parameters: the root unit (embedding) and two decoder layers.
 - activations: what autograd saves for backward, per token and layer, measured with
   `torch.autograd.graph.saved_tensors_hooks` on the Gemma 3 blocks (sdpa attention keeps no T×T
   matrix): full training 11·hidden + 4·intermediate + 4·q_dim + 4·kv_dim elements, LoRA
@@ -245,8 +247,15 @@ def _train_plan(cfg: RungsConfig, kind: str) -> StagePlan:
     else:
         n_train, trainable = p.total, 0
         what = f"full fine-tuning in {hw.dtype}"
-    gradients = n_train * param_bytes * (2 if hw.processes > 1 else 1)
+    fsdp = hw.processes > 1 and hw.strategy == "fsdp"
+    gradients = n_train * param_bytes * (2 if hw.processes > 1 and not fsdp else 1)
     optimizer = n_train * (2 * param_bytes if hw.optimizer == "adamw" else 2)
+    if fsdp:  # each rank keeps 1/P of weights, gradients and optimizer state ...
+        weights, trainable, gradients, optimizer = (x / hw.processes for x in (weights, trainable, gradients, optimizer))
+        # ... plus what is all-gathered for compute: the root unit (embedding, norms) for the whole step,
+        # and two decoder layers (the one computing and the next, prefetched)
+        weights += (p.embedding + p.lm_head) * d + 2 * (p.linear // m.num_layers) * d
+        notes.append(f"per process of {hw.processes} (FSDP2): 1/{hw.processes} of the weights, gradients and optimizer state, plus the embedding and two gathered layers")
     per_layer = _act_elems(m, ACT_LORA if lora else ACT_FULL, tc.lora_r if lora else 0)
     if hw.gradient_checkpointing:
         activations = (m.num_layers * tokens * m.hidden_size + 2 * tokens * per_layer) * act_bytes
@@ -256,7 +265,7 @@ def _train_plan(cfg: RungsConfig, kind: str) -> StagePlan:
     if on_cpu:
         activations *= 1 + CPU_ALLOCATOR_SLACK
     what += f", {hw.optimizer}"
-    if hw.processes > 1:
+    if hw.processes > 1 and not fsdp:
         notes.append(f"per process of {hw.processes} (DDP): gradient buckets double the gradients")
     if hw.optimizer == "paged_adamw_8bit":
         notes.append("paged optimizer states can spill to host memory under pressure")

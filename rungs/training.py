@@ -4,9 +4,11 @@ Batches are a pure function of (seed, step), so a resumed run sees exactly the d
 run would have seen; checkpoints carry optimizer, scheduler and RNG state for the same reason.
 
 Under torch.distributed (see rungs/distributed.py) the model trains wrapped in DistributedDataParallel
-and every micro-batch of `batch_size` examples, the same one a single process would draw, is split into
-equal contiguous slices, one per rank: the global batch and the data order do not depend on the number
-of processes. Rank 0 alone writes checkpoints.
+(hardware.strategy=ddp) or sharded by FSDP2's `fully_shard` per decoder layer (fsdp), and every
+micro-batch of `batch_size` examples, the same one a single process would draw, is split into equal
+contiguous slices, one per rank: the global batch and the data order do not depend on the number of
+processes. Rank 0 alone writes checkpoints; under FSDP every rank takes part in gathering them, and at
+the end rank 0 receives the trained model as a plain (unsharded) copy in host memory (`TrainResult.model`).
 
 Speed (measured against TRL's SFTTrainer by bench/train_throughput.py): the loss projects only the positions
 that carry a label onto the vocabulary (`next_token_loss`) and SFT batches are bucketed by length
@@ -18,10 +20,11 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 import torch
 
@@ -39,6 +42,7 @@ class TrainResult:
     tokens: int = 0
     seconds: float = 0.0
     resumed_from: int = 0
+    model: Any = None  # the trained model, on the main process: what the stage saves (see train)
 
     @property
     def first_loss(self) -> float:
@@ -196,11 +200,26 @@ def cosine_schedule(cfg: TrainConfig):
     return factor
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, result: TrainResult) -> None:
+def _trainable_state(model, optimizer, sharded: bool) -> tuple[dict, dict]:
+    """Trainable weights and optimizer state, whole: under FSDP gathered from every rank (a collective)."""
+    if sharded:
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            get_state_dict,
+        )
+
+        return get_state_dict(model, optimizer, options=StateDictOptions(full_state_dict=True, cpu_offload=True, ignore_frozen_params=True))
+    return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}, optimizer.state_dict()
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, result: TrainResult, sharded: bool = False) -> None:
+    trainable, optimizer_state = _trainable_state(model, optimizer, sharded)
+    if distributed.rank() != 0:
+        return
     state = {
         "step": step,
-        "trainable": {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad},
-        "optimizer": optimizer.state_dict(),
+        "trainable": trainable,
+        "optimizer": optimizer_state,
         "scheduler": scheduler.state_dict(),
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state() if torch.cuda.is_initialized() else None,
@@ -213,13 +232,21 @@ def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, result:
     os.replace(tmp, path)  # a crash mid-save leaves the previous checkpoint intact
 
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler, result: TrainResult) -> int:
+def _load_checkpoint(path: Path, model, optimizer, scheduler, result: TrainResult, sharded: bool = False) -> int:
     state = torch.load(path, weights_only=False)
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, value in state["trainable"].items():
-            params[name].copy_(value)
-    optimizer.load_state_dict(state["optimizer"])
+    if sharded:  # every rank reads the whole state and keeps its own shards of it
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_state_dict,
+        )
+
+        set_state_dict(model, optimizer, model_state_dict=state["trainable"], optim_state_dict=state["optimizer"], options=StateDictOptions(full_state_dict=True, strict=False))
+    else:
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in state["trainable"].items():
+                params[name].copy_(value)
+        optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["rng"])
     if state.get("cuda_rng") is not None and torch.cuda.is_available():
@@ -250,10 +277,15 @@ def train(
     progress,
     desc: str,
     eval_examples: Sequence[dict] = (),
+    strategy: str = "ddp",
+    rebuild: Callable[[], torch.nn.Module] | None = None,
 ) -> TrainResult:
     """Train the parameters of `model` that require grad for cfg.max_steps optimizer steps.
 
     With eval_examples, the held-out loss is measured every cfg.eval_every steps and at the end.
+    `result.model` is the trained model on the main process: `model` itself, except under FSDP
+    (strategy="fsdp" with several processes), where `model` is left sharded and rank 0 gets a fresh
+    host-memory copy from `rebuild()` loaded with the gathered weights.
     """
     if not examples:
         raise ValueError("no training examples")
@@ -261,6 +293,11 @@ def train(
     if cfg.batch_size % world:
         raise ConfigError(f"batch_size={cfg.batch_size} must be a multiple of the {world} processes: each trains on an equal slice of every batch")
     share = cfg.batch_size // world
+    sharded = world > 1 and strategy == "fsdp"
+    if sharded:
+        if rebuild is None:
+            raise ConfigError("FSDP training needs a way to rebuild the model unsharded for saving (train(rebuild=...))")
+        _fully_shard(model)  # before the optimizer: sharding replaces the parameters
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(params, cfg, optimizer_kind)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_schedule(cfg))
@@ -268,9 +305,9 @@ def train(
     checkpoint = Path(scratch) / CHECKPOINT
     start = 0
     if checkpoint.exists():
-        start = result.resumed_from = _load_checkpoint(checkpoint, model, optimizer, scheduler, result)
+        start = result.resumed_from = _load_checkpoint(checkpoint, model, optimizer, scheduler, result, sharded)
 
-    net = _data_parallel(model) if world > 1 else model
+    net = _data_parallel(model) if world > 1 and not sharded else model
     draw = batch_sampler(examples, cfg, seed)
     model.train()
     bar = progress(total=cfg.max_steps, initial=start, desc=desc)
@@ -281,8 +318,11 @@ def train(
         for micro in range(cfg.grad_accum):
             drawn = draw(step, micro)
             batch = collate([examples[i] for i in drawn[rank * share : (rank + 1) * share]], pad_id)
-            # gradients are all-reduced on the last micro-batch only
-            with net.no_sync() if net is not model and micro + 1 < cfg.grad_accum else nullcontext():
+            # gradients are all-reduced (FSDP: reduce-scattered) on the last micro-batch only
+            last = micro + 1 == cfg.grad_accum
+            if sharded:
+                model.set_requires_gradient_sync(last)
+            with net.no_sync() if net is not model and not last else nullcontext():
                 loss = next_token_loss(net, batch) / cfg.grad_accum
                 loss.backward()
             step_loss += loss.item()
@@ -303,11 +343,46 @@ def train(
             result.history.append(point)
             bar.set_postfix(loss=f"{step_loss:.3f}")
         bar.update(1)
-        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.max_steps and rank == 0:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, step + 1, result)
+        if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.max_steps and (rank == 0 or sharded):
+            _save_checkpoint(checkpoint, model, optimizer, scheduler, step + 1, result, sharded)
     bar.close()
     model.eval()
+    result.model = _unsharded(model, rebuild) if sharded else model
     return result
+
+
+def _fully_shard(model) -> None:
+    """FSDP2 in place: one unit per decoder layer (its weights are all-gathered just for its forward and
+    backward), the rest (embedding, tied LM head, final norm) in the root unit."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    device = next(model.parameters()).device
+    mesh = init_device_mesh(device.type, (distributed.world_size(),))
+    for module in model.modules():
+        if type(module).__name__.endswith("DecoderLayer"):
+            fully_shard(module, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+
+
+def _unsharded(model, rebuild: Callable[[], torch.nn.Module]):
+    """Rank 0: a plain copy of the FSDP-trained `model` in host memory; other ranks: None. A collective."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+    )
+
+    full = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if distributed.rank() != 0:
+        return None
+    plain = rebuild()
+    outcome = plain.load_state_dict(full, strict=False)
+    tied = {name for name, _ in plain.named_parameters(remove_duplicate=False)} - {name for name, _ in plain.named_parameters()}
+    missing = set(outcome.missing_keys) - tied
+    if missing or outcome.unexpected_keys:
+        raise RuntimeError(f"the gathered FSDP state does not fit the rebuilt model: missing {sorted(missing)[:5]}, unexpected {outcome.unexpected_keys[:5]}")
+    plain.eval()
+    return plain
 
 
 def _data_parallel(model):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from rungs.distributed import is_main
-from rungs.models import load_tokenizer, merged, save_model, setup_torch, trainable_model
+from rungs.models import (
+    host_rebuild,
+    load_tokenizer,
+    merged,
+    save_model,
+    setup_torch,
+    trainable_model,
+)
 from rungs.packing import load_blocks
 from rungs.plots import write_training_report
 from rungs.training import train
@@ -29,10 +36,11 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     heldout = load_blocks(inputs["corpus"], "heldout")[: cfg.cpt.eval_examples]
     result = train(
         model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="cpt", eval_examples=heldout,
-        optimizer_kind=cfg.hardware.optimizer,
+        optimizer_kind=cfg.hardware.optimizer, strategy=cfg.hardware.strategy, rebuild=host_rebuild(inputs["base"], cfg.hardware, cfg.cpt, lora=lora),
     )
     if not is_main():
         return {}  # under torchrun, rank 0 alone writes the artifact
+    model = result.model  # under FSDP an unsharded copy
     if lora:
         model = merged(model, inputs["base"], cfg.hardware, scratch)  # downstream stages get plain full weights
     save_model(model, tokenizer, out)

@@ -9,7 +9,13 @@ from rungs.chat import is_heldout, read_conversations, tokenize_all
 from rungs.config import resolve_path
 from rungs.distributed import is_main
 from rungs.errors import InputError
-from rungs.models import ADAPTER_DIR, load_tokenizer, setup_torch, trainable_model
+from rungs.models import (
+    ADAPTER_DIR,
+    host_rebuild,
+    load_tokenizer,
+    setup_torch,
+    trainable_model,
+)
 from rungs.plots import write_training_report
 from rungs.training import train
 
@@ -38,10 +44,11 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     model = trainable_model(inputs["model"], cfg.hardware, s, lora=True)
     result = train(
         model, examples, s, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="sft", eval_examples=eval_examples,
-        optimizer_kind=cfg.hardware.optimizer,
+        optimizer_kind=cfg.hardware.optimizer, strategy=cfg.hardware.strategy, rebuild=host_rebuild(inputs["model"], cfg.hardware, s, lora=True),
     )
     if not is_main():
         return {}  # under torchrun, rank 0 alone writes the artifact
+    model = result.model  # under FSDP an unsharded copy
     model.save_pretrained(out / ADAPTER_DIR)
     (out / HELDOUT).write_text("".join(json.dumps({"messages": c}) + "\n" for c in heldout))
     write_training_report(out, result.history, "sft (LoRA): answer tokens")
