@@ -87,6 +87,10 @@ _H = r"[ \t]"  # horizontal space: identifiers never span a line break
 # Word lists
 
 
+def _words(block: str) -> list[str]:
+    return block.split()
+
+
 def _read_data(name: str) -> str:
     return resources.files("rungs").joinpath(f"data/{name}").read_text(encoding="utf-8")
 
@@ -108,28 +112,119 @@ def _names() -> tuple[frozenset[str], frozenset[str]]:
 
 
 @lru_cache(maxsize=1)
-def _city_re() -> re.Pattern:
+def _cities() -> tuple[frozenset[str], int]:
+    """The city gazetteer and the most words a city name has."""
     cities = [ln.strip() for ln in _read_data("cities.txt").splitlines() if ln.strip() and not ln.startswith("#")]
-    alt = "|".join(re.escape(c) for c in sorted(cities, key=len, reverse=True))
-    # Eponymous scales and rules are not places: Glasgow Coma Scale, Ottawa ankle rules.
-    return re.compile(
-        rf"(?<![\w-])(?:{alt})(?![\w-])(?!{_H}+(?i:coma|scale|score|rules?|criteria|classification|"
-        rf"depression|anxiety|rating|agitation|protocol|syndrome|scientific|ankle|knee|equation|formula|"
-        rf"grading|grade|staging|system|questionnaire|index|method|technique)\b)"
-    )
+    return frozenset(cities), max(len(c.split()) for c in cities)
+
+
+def _is_city(name: str) -> bool:
+    return " ".join(name.split()) in _cities()[0]
+
+
+def _ends_with_city(before: str) -> bool:
+    words = before.rstrip(" \t,").split()
+    return any(_is_city(" ".join(words[-k:])) for k in range(1, min(len(words), _cities()[1]) + 1))
+
+
+def _city_spans(text: str) -> list[PhiSpan]:
+    """Gazetteer cities: runs of capitalised words looked up in a set, longest name first."""
+    cities, longest = _cities()
+    out: list[PhiSpan] = []
+    for run in _CAP_RUN.finditer(text):
+        words = [(m.start() + run.start(), m.end() + run.start()) for m in _WORD_IN_RUN.finditer(run.group())]
+        i = 0
+        while i < len(words):
+            for k in range(min(longest, len(words) - i), 0, -1):
+                s, e = words[i][0], words[i + k - 1][1]
+                name = " ".join(text[a:b] for a, b in words[i : i + k])
+                if name not in cities and name.rstrip(".,") in cities:
+                    e -= len(name) - len(name.rstrip(".,"))
+                    name = name.rstrip(".,")
+                if name in cities and not _CITY_INSTRUMENT.match(text, e):
+                    out.append(PhiSpan(s, e, "CITY"))
+                    i += k - 1
+                    break
+            i += 1
+    return out
 
 
 # Gazetteer names that are also ordinary words, months or clinical terms: never a name on their own
 # (a title, "Patient:", a relative's cue or a known surname next to them still makes them one).
 AMBIGUOUS = frozenset(
-    ["april", "may", "june", "august", "will", "mark", "bill", "grace", "hope", "faith", "joy", "rose", "ivy", "pat", "sandy", "dawn", "summer", "art", "chase", "max", "jack", "long", "young", "white", "black", "brown", "green", "gray", "grey", "king", "hill", "wood", "woods", "rice", "stone", "hunt", "price", "ford", "cook", "bell", "bailey", "mason", "hunter", "fox", "west", "wells", "mills", "grant", "ward", "hart", "major", "gene", "lee", "kim", "min", "jin", "wei", "yan", "li", "chan", "dale", "glen", "jordan", "carter", "parker", "cole", "dean", "ray", "don", "eve", "baker", "fisher", "fuller", "turner", "webb", "weaver", "carpenter", "gardner", "palmer", "porter", "payne", "pierce", "iris", "ruby", "crystal", "amber", "daisy", "hazel", "jesus", "angel", "carol", "sharon", "penny", "pearl", "olive", "violet", "jade", "holly", "robin", "clay", "drew", "lane", "guy", "miles", "frank", "earl", "sue", "jean", "norman", "virginia", "georgia", "madison", "austin"]
+    _words(
+        """
+        april may june august will mark bill grace hope faith joy rose ivy pat sandy dawn summer art
+        chase max jack long young white black brown green gray grey king hill wood woods rice stone hunt
+        price ford cook bell bailey mason hunter fox west wells mills grant ward hart major gene lee kim
+        min jin wei yan li chan dale glen jordan carter parker cole dean ray don eve baker fisher fuller
+        turner webb weaver carpenter gardner palmer porter payne pierce iris ruby crystal amber daisy
+        hazel jesus angel carol sharon penny pearl olive violet jade holly robin clay drew lane guy
+        miles frank earl sue jean norman virginia georgia madison austin
+        """
+    )
 )
 
 # Words a capitalised-token rule can meet that are never names: clinical vocabulary, eponyms,
 # drug brands, function words that start sentences. Lowercase.
 _NOT_NAMES = frozenset(
-    ["patient", "patients", "doctor", "doctors", "nurse", "nurses", "the", "a", "an", "and", "or", "of", "in", "on", "at", "to", "for", "with", "no", "not", "yes", "hello", "hi", "hey", "thanks", "thank", "mr", "mrs", "ms", "dr", "pt", "md", "do", "rn", "np", "pa", "he", "she", "they", "his", "her", "him", "i", "we", "you", "it", "this", "that", "these", "those", "who", "what", "how", "when", "where", "why", "which", "there", "here", "then", "so", "but", "if", "as", "um", "uh", "oh", "okay", "ok", "well", "sure", "yeah", "yep", "nope", "sorry", "please", "good", "great", "fine", "terrible", "bad", "like", "just", "also", "maybe", "about", "around", "after", "before", "during", "since", "until", "because", "all", "any", "some", "my", "your", "our", "their", "its", "me", "us", "them", "history", "physical", "exam", "examination", "assessment", "plan", "impression", "diagnosis", "diagnoses", "discharge", "admission", "admitted", "hospital", "clinic", "emergency", "department", "unit", "ward", "floor", "service", "medicine", "surgery", "cardiology", "neurology", "oncology", "radiology", "pathology", "pediatrics", "psychiatry", "orthopedics", "urology", "chief", "complaint", "hpi", "ros", "pmh", "psh", "fh", "sh", "meds", "medications", "allergies", "vitals", "labs", "results", "review", "follow", "followup", "follow-up", "return", "instructions", "condition", "stable", "signed", "dictated", "transcribed", "normal", "abnormal", "negative", "positive", "left", "right", "bilateral", "mild", "moderate", "severe", "acute", "chronic", "parkinson", "parkinson's", "alzheimer", "alzheimer's", "crohn", "crohn's", "hodgkin", "hodgkin's", "graves", "graves'", "cushing", "cushing's", "addison", "addison's", "bell", "bell's", "down", "foley", "babinski", "murphy", "murphy's", "apgar", "apgars", "glasgow", "homan", "homan's", "homans", "whipple", "nissen", "roux", "tanner", "mallampati", "gleason", "holter", "swan", "ganz", "wells", "kernig", "brudzinski", "romberg", "tinel", "phalen", "lachman", "mcmurray", "trendelenburg", "epley", "valsalva", "heimlich", "fontan", "kussmaul", "cheyne", "stokes", "guillain", "barre", "barré", "hashimoto", "hashimoto's", "raynaud", "raynaud's", "tourette", "tourette's", "huntington", "huntington's", "wilson", "wilson's", "kaposi", "kawasaki", "meniere", "meniere's", "tylenol", "advil", "motrin", "aleve", "lasix", "coumadin", "eliquis", "xarelto", "lipitor", "crestor", "norvasc", "zoloft", "prozac", "lexapro", "xanax", "valium", "ativan", "keppra", "dilantin", "insulin", "heparin", "lantus", "humalog", "novolog", "ozempic", "metformin", "januvia", "jardiance", "farxiga", "synthroid", "plavix", "zithromax", "augmentin", "keflex", "cipro", "flagyl", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today", "tomorrow", "yesterday", "tonight", "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "street", "avenue", "road", "drive", "lane", "court", "boulevard", "suite", "apt", "apartment", "subjective", "objective", "plan", "s", "o", "a", "p", "hpi", "exam", "general", "heent", "neck", "lungs", "heart", "abdomen", "extremities", "neuro", "skin", "psych", "cv", "resp", "gi", "gu", "msk", "ekg", "ecg", "cxr", "ct", "mri", "echo", "labs", "imaging", "procedure", "procedures", "pre", "post", "preoperative", "postoperative", "operative", "anesthesia", "consent", "findings", "specimen", "specimens", "complications", "disposition", "impression", "recommendations", "recommendation", "consult", "consultation", "note", "daughter", "son", "wife", "husband", "mother", "father", "sister", "brother", "mom", "dad", "family", "friend", "partner", "medicare", "medicaid", "aetna", "cigna", "humana", "kaiser", "blue", "shield", "cross", "unitedhealthcare", "walgreens", "cvs", "walmart", "costco", "target", "rite", "aid", "english", "spanish", "american", "african", "asian", "caucasian", "hispanic", "latino", "white", "black", "god", "lord", "christmas", "easter", "thanksgiving", "covid", "mister", "miss", "sir", "madam", "ma'am", "doc", "folks", "guys", "everyone", "everybody", "there", "memorial", "general", "regional", "center", "centre", "hospital", "medical", "saint", "st", "charcot", "marie-tooth", "tooth", "guillain-barre", "bence", "jones", "hirschsprung", "horner", "osgood", "schlatter", "american", "mexican", "cuban", "puerto", "rican", "dominican", "haitian", "jamaican", "canadian", "british", "irish", "scottish", "english", "welsh", "german", "french", "italian", "spanish", "portuguese", "polish", "russian", "ukrainian", "greek", "turkish", "chinese", "japanese", "korean", "vietnamese", "filipino", "indian", "pakistani", "bengali", "arab", "arabic", "persian", "iranian", "nigerian", "ghanaian", "ethiopian", "somali", "kenyan", "african", "european", "latina", "catholic", "jewish", "muslim", "hindu", "buddhist", "christian", "protestant", "baptist", "methodist", "mormon", "amish", "diabetic", "asthmatic"]
+    _words(
+        """
+        patient patients doctor doctors nurse nurses the a an and or of in on at to for with no not yes
+        hello hi hey thanks thank mr mrs ms dr pt md do rn np pa he she they his her him i we you it
+        this that these those who what how when where why which there here then so but if as um uh oh
+        okay ok well sure yeah yep nope sorry please good great fine terrible bad like just also maybe
+        about around after before during since until because all any some my your our their its me us
+        them history physical exam examination assessment plan impression diagnosis diagnoses discharge
+        admission admitted hospital clinic emergency department unit ward floor service medicine surgery
+        cardiology neurology oncology radiology pathology pediatrics psychiatry orthopedics urology
+        chief complaint hpi ros pmh psh fh sh meds medications allergies vitals labs results review
+        follow followup follow-up return instructions condition stable signed dictated transcribed
+        normal abnormal negative positive left right bilateral mild moderate severe acute chronic
+        parkinson parkinson's alzheimer alzheimer's crohn crohn's hodgkin hodgkin's graves graves'
+        cushing cushing's addison addison's bell bell's down foley babinski murphy murphy's apgar apgars
+        glasgow homan homan's homans whipple nissen roux tanner mallampati gleason holter swan ganz
+        wells kernig brudzinski romberg tinel phalen lachman mcmurray trendelenburg epley valsalva
+        heimlich fontan kussmaul cheyne stokes guillain barre barré hashimoto hashimoto's raynaud
+        raynaud's tourette tourette's huntington huntington's wilson wilson's kaposi kawasaki meniere
+        meniere's tylenol advil motrin aleve lasix coumadin eliquis xarelto lipitor crestor norvasc
+        zoloft prozac lexapro xanax valium ativan keppra dilantin insulin heparin lantus humalog novolog
+        ozempic metformin januvia jardiance farxiga synthroid plavix zithromax augmentin keflex cipro
+        flagyl monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday tonight
+        january february march april may june july august september october november december street
+        avenue road drive lane court boulevard suite apt apartment subjective objective plan s o a p hpi
+        exam general heent neck lungs heart abdomen extremities neuro skin psych cv resp gi gu msk ekg
+        ecg cxr ct mri echo labs imaging procedure procedures pre post preoperative postoperative
+        operative anesthesia consent findings specimen specimens complications disposition impression
+        recommendations recommendation consult consultation note daughter son wife husband mother father
+        sister brother mom dad family friend partner medicare medicaid aetna cigna humana kaiser blue
+        shield cross unitedhealthcare walgreens cvs walmart costco target rite aid english spanish
+        american african asian caucasian hispanic latino white black god lord christmas easter
+        thanksgiving covid mister miss sir madam ma'am doc folks guys everyone everybody there memorial
+        general regional center centre hospital medical saint st charcot marie-tooth tooth
+        guillain-barre hirschsprung horner osgood schlatter american mexican cuban puerto
+        rican dominican haitian jamaican canadian british irish scottish english welsh german french
+        italian spanish portuguese polish russian ukrainian greek turkish chinese japanese korean
+        vietnamese filipino indian pakistani bengali arab arabic persian iranian nigerian ghanaian
+        ethiopian somali kenyan african european latina catholic jewish muslim hindu buddhist christian
+        protestant baptist methodist mormon amish diabetic asthmatic
+        """
+    )
 )
+
+# Eponyms that are also surnames: not names in "Murphy's sign", names after a title ("Dr. Murphy").
+_EPONYMS = frozenset(
+    _words(
+        """
+        murphy wells bell wilson graves tanner holter whipple huntington stokes kernig romberg phalen
+        tinel lachman mcmurray cushing addison parkinson alzheimer crohn hodgkin hashimoto raynaud
+        tourette kaposi kawasaki meniere babinski foley apgar nissen roux mallampati gleason swan ganz
+        fontan kussmaul cheyne guillain barre epley valsalva heimlich trendelenburg brudzinski homan
+        charcot horner osgood schlatter hirschsprung pugh glasgow down marie
+        """
+    )
+)
+_NOT_NAMES = _NOT_NAMES | _EPONYMS | frozenset(["child-pugh", "marie-tooth"])
 
 _RELATIONS = (
     r"wife|husband|partner|spouse|son|daughter|mother|mom|mum|father|dad|sister|brother|niece|nephew|"
@@ -239,11 +334,12 @@ _LABELS: list[tuple[str, str]] = [
            rf"authori[sz]ation {_NUM}|PA {_NUM}|tracking {_NUM}|sample {_NUM}|culture {_NUM}")),
 ]
 # An identifier value: letters, digits, - and /, at least one digit, at least 3 characters.
-_VALUE = r"((?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]*[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
-_LABEL_RES = [
-    (kind, re.compile(rf"(?i:\b(?:{lab}))(?:{_H}*(?:is|was|of))?{_H}*[:#=]?{_H}*(?:#{_H}*)?{_VALUE}(?![\w\-])"))
-    for kind, lab in _LABELS
-]
+_VALUE = r"(?P<value>(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
+# One pass for all labels (a named group per kind): six case-insensitive scans cost six times as much.
+_LABEL_RE = re.compile(
+    "(?i:\\b(?:" + "|".join(f"(?P<{kind}>{lab})" for kind, lab in _LABELS) + "))"
+    + rf"(?:{_H}*(?:is|was|of))?{_H}*[:#=]?{_H}*(?:#{_H}*)?{_VALUE}(?![\w\-%]|\.\d)"
+)
 _PLATE = re.compile(
     r"(?i:\b(?:licen[cs]e plate|plate|tag)(?: number| no\.?| #)?)[ \t]*[:#]?[ \t]*"
     r"((?=[A-Z0-9 \-]*\d)[A-Z0-9]{1,4}[ \-]?[A-Z0-9]{2,5})\b"
@@ -262,7 +358,8 @@ _CLINICAL_CODE = re.compile(
 # ---------------------------------------------------------------------------------------------
 # Ages
 
-_AGE_NUM = r"(9\d|1[0-2]\d)"
+# Not after a decimal point, a range dash or "to": "range 31-92 years", "11.91 years", "from 15 to 93".
+_AGE_NUM = r"(?<![\d.,\-–])(?<!\bto )(?<!\band )(9\d|1[0-2]\d)"
 _AGE_PATTERNS = [
     re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.)(?:[ \t\-]*old)?\b)", re.IGNORECASE),
     re.compile(rf"(?i:\b(?:age|aged|ages|age:)[ \t]*(?:of[ \t]*)?){_AGE_NUM}\b(?![.,]\d| ?%)"),
@@ -321,19 +418,37 @@ _CITY_STATE = re.compile(
     rf"\b([{_UP}][{_LO}]+(?:[ \t\-][{_UP}][{_LO}]+){{0,2}}),?{_H}*\b({_STATE_ABBR}|{_STATE_NAMES})\b"
     rf"(?:\.?,?{_H}*(\d{{5}}(?:-\d{{4}})?)\b)?"
 )
+_STATE_AT_END = re.compile(rf"\b(?:{_STATE_ABBR}|{_STATE_NAMES}),?[ \t]*$")
 _ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b")
 _ZIP_AFTER_PLACE = re.compile(rf"(?<=[{_LO}A-Z]),?{_H}+(\d{{5}}(?:-\d{{4}})?)\b(?![.,]\d|{_H}*(?:mg|units|mL|cells))")
-_UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?[ \t]?\d[ABD-HJLNP-UW-Z]{2})\b")
+_UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?[ \t]\d[ABD-HJLNP-UW-Z]{2})\b")
 _COUNTY = re.compile(rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,2}}(?:County|Parish|Borough|Township))\b")
 # "<Place> Family Health", "<Place> Community Medical Group": the place before a facility word.
 _FACILITY = re.compile(
     rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,2}})(?=(?:(?:Community|General|Memorial|Regional|Family|Medical|Union|"
     rf"Teaching|University|Heights|Valley|County)\b{_H}*)*(?:Hospitals?|clinic|Medical Center|"
     rf"Medical Group|Family Health|Family Practice|Family Medicine|Urgent Care|NHS|College|"
-    rf"Senior Center|Nursing Home|Surgical Center|Health Center|Infirmary))"
+    rf"Senior Center|Nursing Home|Surgical Center|Health Center|Infirmary)\b)"
 )
 _NOT_PLACES = frozenset(
-    ["st", "saint", "mercy", "general", "memorial", "regional", "community", "university", "children's", "childrens", "good", "samaritan", "sacred", "heart", "presbyterian", "baptist", "methodist", "lutheran", "veterans", "county", "state", "valley", "medical", "mount", "sinai", "kaiser", "permanente", "mayo", "hopkins", "johns", "brigham", "women's", "womens", "mass", "massachusetts", "central", "north", "south", "east", "west", "northern", "southern", "eastern", "western", "new", "united", "national", "royal", "city", "the", "our", "your", "his", "her", "their", "this", "that", "public", "mental", "behavioral", "primary", "urgent", "family", "care", "home", "dialysis", "cancer", "heart", "eye", "ear", "kidney", "rehab", "specialty", "surgical", "outpatient", "inpatient", "main", "downtown", "uptown", "unity", "hope", "grace", "providence", "trinity", "christ", "holy", "cross", "blue", "shield", "emergency", "department", "clinic", "health", "medicine", "teaching", "private", "local", "nearest", "nearby", "another", "different", "same", "walk-in", "pain", "orthopedic", "orthopedics", "orthopaedic", "pulmonary", "cardiology", "cardiac", "neurology", "oncology", "dermatology", "endocrinology", "endocrine", "rheumatology", "nephrology", "urology", "gynecology", "obstetrics", "pediatric", "pediatrics", "psychiatry", "psychiatric", "maintenance", "methadone", "sample", "spine", "sports", "wound", "diabetes", "allergy", "asthma", "sleep", "vascular", "vein", "breast", "liver", "transplant", "fertility", "travel", "anticoagulation", "coumadin", "hiv", "infectious", "disease", "geriatric", "geriatrics", "memory", "headache", "stroke", "physical", "therapy", "occupational", "speech", "hand", "foot", "ent", "gi", "surgery", "surgical", "trauma", "burn"]
+    _words(
+        """
+        st saint mercy general memorial regional community university children's childrens good
+        samaritan sacred heart presbyterian baptist methodist lutheran veterans county state valley
+        medical mount sinai kaiser permanente mayo hopkins johns brigham women's womens mass
+        massachusetts central north south east west northern southern eastern western new united
+        national royal city the our your his her their this that public mental behavioral primary urgent
+        family care home dialysis cancer heart eye ear kidney rehab specialty surgical outpatient
+        inpatient main downtown uptown unity hope grace providence trinity christ holy cross blue shield
+        emergency department clinic health medicine teaching private local nearest nearby another
+        different same walk-in pain orthopedic orthopedics orthopaedic pulmonary cardiology cardiac
+        neurology oncology dermatology endocrinology endocrine rheumatology nephrology urology
+        gynecology obstetrics pediatric pediatrics psychiatry psychiatric maintenance methadone sample
+        spine sports wound diabetes allergy asthma sleep vascular vein breast liver transplant fertility
+        travel anticoagulation coumadin hiv infectious disease geriatric geriatrics memory headache
+        stroke physical therapy occupational speech hand foot ent gi surgery surgical trauma burn
+        """
+    )
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -359,17 +474,26 @@ _CREDENTIALS = (
 )
 _NAME_CRED = re.compile(rf"\b({_SEQ}),?{_H}+{_CREDENTIALS}(?![\w\-])")
 # Labels whose value is a person: the value needs no gazetteer support.
-_STRONG_LABEL = re.compile(
-    rf"(?im:(?:^|(?<=[\s(;,|]))(?:patient name|pt name|name|caller|signed|electronically signed by|"
-    rf"e-?signed by|signed by|dictated by|transcribed by|attending(?: physician)?|resident|fellow|intern|"
-    rf"surgeon|assistant|assistant surgeon|anesthesia|anesthesiologist|anaesthetist|referring(?: physician| provider| doctor)?|"
-    rf"ordering(?: provider| physician)?|submitting physician|pathologist|radiologist|referred by|"
-    rf"requested by|pcp|gp|primary care(?: physician| provider| doctor)?|provider|physician|prescriber|"
-    rf"cc|copy to|copies to|emergency contact|nok|next of kin|guardian|caregiver|interpreter|witness|"
-    rf"author|reviewed by|seen by|seen with|discussed with|spoke with|spoke to|consultant|therapist|"
-    rf"identifying data|scribe|clinician|nurse|rn|mother|father|parent|contact)"
-    rf"{_H}*[:,\-]?{_H}*(?:\n{_H}*)?)"
+# Header fields whose value is a person ("Attending: Priya Raman"): only with a colon or dash, so
+# that title-case prose ("Prompting Primary Care Providers") is not read as a field.
+_FIELD_LABEL = re.compile(
+    rf"(?im:(?:^|(?<=[\s(;,|]))(?:patient name|pt name|name|full name|caller|signed|attending(?: physician)?|"
+    rf"resident|fellow|intern|surgeon|assistant|assistant surgeon|anesthesia|anesthesiologist|anaesthetist|"
+    rf"referring(?: physician| provider| doctor)?|ordering(?: provider| physician)?|submitting physician|"
+    rf"pathologist|radiologist|pcp|gp|primary care(?: physician| provider| doctor)?|provider|physician|"
+    rf"prescriber|cc|copy to|copies to|emergency contact|nok|next of kin|guardian|caregiver|interpreter|"
+    rf"witness|author|consultant|therapist|identifying data|scribe|clinician|nurse|rn|mother|father|"
+    rf"parent|contact|from|to|requested by|referred by)"
+    rf"{_H}*[:\-]{_H}*(?:\n{_H}*)?)"
     rf"({_CAPS_LAST_FIRST}|{_LAST_FIRST}(?={_H}*(?:$|\n|{_H}{{2}}|\(|,|MRN|DOB))|{_SEQ})"
+)
+# "... by <name>" / "... with <name>": a person follows, colon or not.
+_BY_LABEL = re.compile(
+    rf"(?i:\b(?:electronically signed by|e-?signed by|signed by|dictated by|transcribed by|referred by|"
+    rf"requested by|reviewed by|seen by|seen with|discussed with|spoke with|spoke to|accompanied by|"
+    rf"cared for by|ordered by|copy to|followed by|examined by|evaluated by|performed by|"
+    rf"under the care of){_H}*:?{_H}*)"
+    rf"({_SEQ})"
 )
 # Labels that often precede other things ("Patient: Yes.", "Pt: denies pain"): the value needs support.
 _WEAK_LABEL = re.compile(
@@ -377,7 +501,7 @@ _WEAK_LABEL = re.compile(
     rf"({_CAPS_LAST_FIRST}|{_LAST_FIRST}|{_SEQ})"
 )
 _RELATION = re.compile(
-    rf"(?i:\b(?:(?:his|her|their|my|your|our|the patient's|patient's|pt's|pt|the)[ \t]+)?(?:{_RELATIONS})"
+    rf"(?i:\b(?:{_RELATIONS})"
     rf"(?:[ \t]+(?:is|was|named|called))?[ \t]*,?[ \t]*\(?[ \t]*)({_SEQ})"
 )
 _GREETING = re.compile(
@@ -393,14 +517,52 @@ _AGE_PHRASE = re.compile(
     rf"({_SEQ})(?=(?:[ \t]+(?:is|was)[ \t]+an?|,[ \t]+an?)[ \t]+(?:\d{{1,3}}|[a-z]+(?:-[a-z]+)?)"
     rf"[ \t\-]*(?:years?|yrs?|y/?o|yo|month|week|day)\b)"
 )
+_CAP_RUN = re.compile(rf"(?<![\w\-])[{_UP}][\w'.\-]*(?:{_H}+[{_UP}][\w'.\-]*)*")
+_WORD_IN_RUN = re.compile(r"\S+")
+# Eponymous scales and rules are not places: Glasgow Coma Scale, Ottawa ankle rules, New York Heart
+# Association class, Pittsburgh Sleep Quality Index.
+_CITY_INSTRUMENT = re.compile(
+    rf"(?:{_H}+[A-Z][\w-]*){{0,3}}{_H}+(?i:coma|scales?|score|rules?|criteria|classification|index|"
+    rf"association|examination|inventory|test|database|grades?|clinic foundation|outcome|depression|anxiety|"
+    rf"rating|agitation|protocol|syndrome|scientific|ankle|knee|equation|formula|grading|staging|system|"
+    rf"questionnaire|method|technique)\b"
+)
 _SAINT_BEFORE = re.compile(r"\b(?:St\.?|Saint|San|Santa|Mount|Mt\.?|Fort|Ft\.?)[ \t]$")
 _NEXT_TOK = re.compile(rf"{_H}+({_TOK})")
 _CAP_WORD = re.compile(rf"(?<![\w'’\-])[{_UP}][{_LO}]+(?:[\-'’][{_UP}]?[{_LO}]+)*(?![\w\-])")
 
 
-def _common(tok: str) -> bool:
+def _common(tok: str, strict: bool = True) -> bool:
+    """A stop word, clinical word or (strict only) an eponym: "Dr. Murphy" is a name, "Murphy's sign" not."""
     t = tok.lower().rstrip(".,").replace("’", "'")
-    return t in _NOT_NAMES or (t.endswith("'s") and t[:-2] in _NOT_NAMES)
+    t = t.removesuffix("'s") if t.endswith("'s") else t.removesuffix("'")
+    if t in _NOT_NAMES:
+        return strict or t not in _EPONYMS
+    return False
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> frozenset[str]:
+    text = _read_data("words.txt")
+    return frozenset(ln for ln in text.splitlines() if ln and not ln.startswith("#"))
+
+
+def _english(tok: str) -> bool:
+    """An ordinary lowercase word (rungs/data/words.txt), stop words and clinical vocabulary included."""
+    t = tok.lower().rstrip(".,").replace("’", "'")
+    t = t.removesuffix("'s")
+    return t in _lexicon() or t in _NOT_NAMES
+
+
+def _plausible(seq: str, strict: bool = True) -> bool:
+    """Could this capitalised sequence after a cue be a name? Not when its first word is a stop word,
+    nor when every word is an ordinary word and none is a known name ("Health Computing System")."""
+    toks = [t for t in re.split(r"[\s,]+", seq) if t and not _is_initial(t)]
+    if not toks or _common(toks[0], strict):
+        return False
+    if all(_english(t) for t in toks):
+        return any(any(_known(t)) or not strict and t.lower() in _EPONYMS for t in toks if not _common(t, strict))
+    return True
 
 
 def _is_initial(tok: str) -> bool:
@@ -417,12 +579,12 @@ def _tokens(text: str, s: int, e: int) -> list[tuple[int, int, str]]:
     return [(m.start() + s, m.end() + s, m.group()) for m in re.finditer(r"[^\s,]+(?:,(?=\s*(?:Jr|Sr)))?", text[s:e])]
 
 
-def _trim(text: str, s: int, e: int) -> tuple[int, int] | None:
+def _trim(text: str, s: int, e: int, strict: bool = True) -> tuple[int, int] | None:
     """Drop leading/trailing words that are not names ('Smith Today' -> 'Smith')."""
     toks = _tokens(text, s, e)
-    while toks and (_common(toks[0][2]) or _is_initial(toks[0][2]) and len(toks) == 1):
+    while toks and (_common(toks[0][2], strict) or _is_initial(toks[0][2]) and len(toks) == 1):
         toks.pop(0)
-    while toks and _common(toks[-1][2]):
+    while toks and _common(toks[-1][2], strict):
         toks.pop()
     if not toks:
         return None
@@ -446,44 +608,50 @@ def _supported(seq: str) -> bool:
 def _name_spans(text: str) -> list[PhiSpan]:
     found: list[tuple[int, int]] = []
 
-    def add(s: int, e: int) -> None:
-        t = _trim(text, s, e)
+    def add(s: int, e: int, strict: bool = True) -> None:
+        t = _trim(text, s, e, strict)
         if t:
             found.append(t)
 
     for m in _TITLE.finditer(text):
-        add(m.start(1), m.end(1))
+        if _plausible(m.group(1), strict=False) or _is_initial(m.group(1).split()[0]):
+            add(m.start(1), m.end(1), strict=False)
     for m in _NAME_CRED.finditer(text):
-        add(m.start(1), m.end(1))
-    for m in _STRONG_LABEL.finditer(text):
-        add(m.start(1), m.end(1))
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
+    for m in _FIELD_LABEL.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
+    for m in _BY_LABEL.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
     for m in _WEAK_LABEL.finditer(text):
         seq = m.group(1)
         after = text[m.end(1) : m.end(1) + 6]
         two_plus = len([t for t in seq.split() if not _is_initial(t)]) >= 2 or "," in seq
         header_like = two_plus and re.match(r"[ \t]*(?:$|\n|[ \t]{2}|,|\(|MRN|DOB)", after) is not None
-        if (header_like and not any(_common(t) for t in seq.replace(",", " ").split())) or _supported(seq):
+        if (header_like and _plausible(seq)) or _supported(seq):
             add(m.start(1), m.end(1))
     for pat in (_RELATION, _GREETING, _INTRO):
         for m in pat.finditer(text):
             toks = m.group(1).split()
-            if toks and not _common(toks[0]) and not _is_initial(toks[0]):
+            if toks and not _is_initial(toks[0]) and _plausible(m.group(1)):
                 add(m.start(1), m.end(1))
     for m in _AGE_PHRASE.finditer(text):
         seq = m.group(1)
         toks = seq.split()
-        if (len(toks) >= 2 and not any(_common(t) for t in toks)) or _supported(seq):
+        if (len(toks) >= 2 and _plausible(seq)) or _supported(seq):
             add(m.start(1), m.end(1))
     # Gazetteer alone: a known, unambiguous first name, with the capitalised words after it.
     for m in _CAP_WORD.finditer(text):
         tok = m.group()
-        if _common(tok) or tok.lower() in AMBIGUOUS or not _known(tok)[0]:
+        if _common(tok) or tok.lower() in AMBIGUOUS or not _known(tok)[0] or _english(tok):
             continue
         if _SAINT_BEFORE.search(text, max(0, m.start() - 8), m.start()):
             continue
         s, e = m.start(), m.end()
         n = _NEXT_TOK.match(text, e)
-        if n and not _common(n.group(1)):
+        if n and not _common(n.group(1)) and (not _english(n.group(1)) or _known(n.group(1))[1]):
             e = n.end()
         add(s, e)
     # First name (even ambiguous) followed by a known surname: "Mark Smith", "Grace Patel".
@@ -568,8 +736,9 @@ def _numbers(text: str) -> list[PhiSpan]:
             cues = _PHONE_KIND.findall(text[max(0, m.start(group) - 30) : m.start(group)])
             kind = "FAX" if cues and cues[-1].lower() == "fax" else "PHONE"
             out.append(PhiSpan(m.start(group), m.end(group), kind))
-    for kind, pat in _LABEL_RES:
-        out += _group(pat, text, kind, 1)
+    for m in _LABEL_RE.finditer(text):
+        kind = next(k for k, _ in _LABELS if m.group(k) is not None)
+        out.append(PhiSpan(m.start("value"), m.end("value"), kind))
     out += _group(_PLATE, text, "VEHICLE", 1)
     out += _group(_VIN, text, "VEHICLE")
     for m in _ID_SHAPE.finditer(text):
@@ -590,7 +759,6 @@ def _places(text: str) -> list[PhiSpan]:
         if len(toks) > 1:
             out.append(PhiSpan(toks[0][0], toks[-1][1], "ADDRESS"))
     out += _group(_POBOX, text, "ADDRESS")
-    city_re = _city_re()
     for m in _CITY_STATE.finditer(text):
         state, zipc = m.group(2), m.group(3)
         city = m.group(1)
@@ -603,7 +771,7 @@ def _places(text: str) -> list[PhiSpan]:
                 out.append(PhiSpan(m.start(3), m.end(3), "ZIP"))
             continue
         if not zipc and ("," not in text[m.end(1) : m.start(2)] or
-                         state in _WEAK_STATES and not city_re.fullmatch(" ".join(words))):
+                         state in _WEAK_STATES and not _is_city(" ".join(words))):
             continue
         s = m.start(1) + city.rfind(" ".join(words)) if " ".join(words) in city else m.start(1)
         out.append(PhiSpan(s, m.end(1), "CITY"))
@@ -614,16 +782,17 @@ def _places(text: str) -> list[PhiSpan]:
         if re.search(r"\d", m.group(1)[-3:]) and not _CLINICAL_CODE.match(m.group(1).split()[0]):
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
     out += _group(_COUNTY, text, "CITY", 1)
-    cities = _group(city_re, text, "CITY")
-    out += cities
+    out += _city_spans(text)
     # A 5-digit number right after a city or state: "Indianapolis, 46208".
     for m in _ZIP_AFTER_PLACE.finditer(text):
         before = text[max(0, m.start() - 25) : m.start()]
-        if re.search(rf"(?:\b(?:{_STATE_ABBR}|{_STATE_NAMES})|{city_re.pattern})$", before):
+        if _STATE_AT_END.search(before) or _ends_with_city(before):
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
     for m in _FACILITY.finditer(text):
         words = m.group(1).split()
         if not words or any(w.lower().rstrip("'s") in _NOT_PLACES or _common(w) for w in words):
+            continue
+        if all(_english(w) for w in words) and not _is_city(" ".join(words)):
             continue
         out.append(PhiSpan(m.start(1), m.start(1) + len(m.group(1).rstrip()), "CITY"))
     return out
