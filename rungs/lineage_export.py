@@ -285,7 +285,16 @@ def select(store: Store, refs: list[str] | None, *, upstream: bool = True) -> li
                 chosen.append(store.get(iid))
             except RungsError:
                 continue  # a missing input is reported by the event of the artifact that needs it
-    return sorted(chosen, key=lambda a: (a.created_at, a.kind, a.version))
+    # producers before consumers even within one second of created_at (tiny stages are that fast)
+    by_id = {a.id: a for a in chosen}
+    depth: dict[str, int] = {}
+
+    def level(a: Artifact) -> int:
+        if a.id not in depth:
+            depth[a.id] = 1 + max((level(by_id[i]) for i in a.inputs.values() if i in by_id), default=-1)
+        return depth[a.id]
+
+    return sorted(chosen, key=lambda a: (level(a), a.created_at, a.kind, a.version))
 
 
 def run_events(
@@ -370,7 +379,9 @@ def post(events: list[RunEvent], url: str, *, endpoint: str = "api/v1/lineage", 
     """POST each event to an OpenLineage HTTP endpoint (Marquez: http://host:5000); returns how many."""
     from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-    params: dict[str, Any] = {"url": url, "endpoint": endpoint, "timeout": 10.0}
+    # a few quick retries: a catalog that is down should fail the command in seconds, not a minute
+    retry = {"total": 3, "connect": 3, "read": 3, "backoff_factor": 0.2}
+    params: dict[str, Any] = {"url": url, "endpoint": endpoint, "timeout": 10.0, "retry": retry}
     if api_key:
         params["auth"] = {"type": "api_key", "apiKey": api_key}
     transport = HttpTransport(HttpConfig.from_dict(params))

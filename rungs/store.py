@@ -905,7 +905,7 @@ class Store:
 
         staging, other = [], []
         tmp = self.root / "_tmp"
-        for d in sorted(tmp.iterdir()) if tmp.is_dir() else []:
+        for d in sorted(p for p in tmp.iterdir() if p.is_dir()) if tmp.is_dir() else []:
             state = self._staging_state(d, cutoff)
             if state == "dead":
                 staging.append(d)
@@ -916,7 +916,7 @@ class Store:
         scratch = []
         published = {a.fingerprint for a in arts if a.fingerprint}
         sdir = self.root / "_scratch"
-        for d in sorted(sdir.iterdir()) if sdir.is_dir() else []:
+        for d in sorted(p for p in sdir.iterdir() if p.is_dir()) if sdir.is_dir() else []:
             if d.name in published:
                 scratch.append(d)
                 sizes[str(d)] = _tree_bytes(d)
