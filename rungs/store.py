@@ -975,7 +975,7 @@ class Store:
             if fd is not None:
                 os.close(fd)
         self._append_event(
-            {"event": "gc", "what": "staging", "ref": f"_tmp/{path.name}", "bytes": size, "reason": "left by a build that died"}
+            {"event": "gc", "what": "staging", "ref": f"_tmp/{path.name}", "id": "", "bytes": size, "reason": "left by a build that died"}
         )
         return True
 
@@ -992,6 +992,7 @@ class Store:
                 "event": "gc",
                 "what": "scratch",
                 "ref": f"_scratch/{path.name[:12]}",
+                "id": "",
                 "fingerprint": path.name,
                 "bytes": size,
                 "reason": "checkpoints of a fingerprint already published",
