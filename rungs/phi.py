@@ -284,10 +284,12 @@ _DOB = re.compile(r"(?i:\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on
 # ---------------------------------------------------------------------------------------------
 # Contacts and numbers
 
-_EMAIL = re.compile(r"\b[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+\b")
+# Each pattern starts only where a run of its characters starts (lookbehind) and bounds its repeats:
+# without that, a long run such as "a.a.a.a..." costs quadratic time.
+_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]{1,64}@[\w\-]{1,63}(?:\.[\w\-]{1,63}){1,8}\b")
 _URL = re.compile(
     r"\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]"
-    r"|\b[a-z0-9\-]+(?:\.[a-z0-9\-]+)*\.(?:com|org|net|gov|edu|io|health|care|info|biz|us|uk|ca|au|de|fr)"
+    r"|(?<![\w.\-])[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63}){0,8}\.(?:com|org|net|gov|edu|io|health|care|info|biz|us|uk|ca|au|de|fr)"
     r"(?:/[^\s<>\"')\]]*[^\s<>\"')\].,;:!?])?(?![\w@])",
     re.IGNORECASE,
 )
@@ -455,10 +457,10 @@ _NOT_PLACES = frozenset(
 # Names
 
 _TOK = (
-    rf"(?:(?:Mc|Mac|O'|D'|Di|De|Van|Von)?[{_UP}][{_LO}]+(?:[\-'’](?!s\b)[{_UP}]?[{_LO}]+)*|[{_UP}]\.)"
+    rf"(?:(?:Mc|Mac|O'|D'|Di|De|Van|Von)?[{_UP}][{_LO}]+(?:[\-'’](?!s\b)[{_UP}]?[{_LO}]+){{0,3}}|[{_UP}]\.)"
 )
 _SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:II|III|IV))?"
-_SEQ = rf"{_TOK}(?:{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
+_SEQ = rf"(?<![\w\-.]){_TOK}(?:{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
 _CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
 _LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
 
@@ -529,7 +531,7 @@ _CITY_INSTRUMENT = re.compile(
 )
 _SAINT_BEFORE = re.compile(r"\b(?:St\.?|Saint|San|Santa|Mount|Mt\.?|Fort|Ft\.?)[ \t]$")
 _NEXT_TOK = re.compile(rf"{_H}+({_TOK})")
-_CAP_WORD = re.compile(rf"(?<![\w'’\-])[{_UP}][{_LO}]+(?:[\-'’][{_UP}]?[{_LO}]+)*(?![\w\-])")
+_CAP_WORD = re.compile(rf"(?<![\w'’\-])[{_UP}][{_LO}]+(?:[\-'’][{_UP}]?[{_LO}]+){{0,3}}(?![\w\-])")
 
 
 def _common(tok: str, strict: bool = True) -> bool:

@@ -170,3 +170,14 @@ def test_gazetteers_ship_with_the_package():
     assert "data/*.txt" in pyproject["tool"]["setuptools"]["package-data"]["rungs"]
     for name in ("names.txt", "cities.txt"):
         assert (PROJECT_ROOT / "rungs" / "data" / name).stat().st_size > 1000
+
+
+def test_long_runs_cost_linear_time():
+    # Runs like "a.a.a.a..." once made the e-mail and URL patterns quadratic (minutes on 40 kB).
+    import time
+
+    for run in ("1-", "a.", "Aa-", "A1-", "Aaa, ", "a@"):
+        text = run * (20_000 // len(run))
+        t0 = time.perf_counter()
+        find_spans(text)
+        assert time.perf_counter() - t0 < 10, run  # ~0.3 s here; quadratic would be ~30 s
