@@ -39,7 +39,6 @@ class Question:
     key: str  # --<key> on the command line, the field in --json
     text: str
     options: tuple[Option, ...]
-    note: str = ""  # shown under the question in the quiz
 
     @property
     def flag(self) -> str:
@@ -229,9 +228,6 @@ QUESTIONS: tuple[Question, ...] = (
         ),
     ),
 )
-
-QUESTION_BY_KEY = {q.key: q for q in QUESTIONS}
-
 
 @dataclass(frozen=True)
 class Rung:
