@@ -266,6 +266,18 @@ def _fixed(kind: str, text: str, **kwargs) -> Reply:
     return Reply(kind, iter([text]), [], **kwargs)
 
 
+class _LockedDecode:
+    """The tokenizer's decode behind a lock: a fast tokenizer used from two threads at once (the streamer
+    decoding while another request encodes its prompt) fails with "Already borrowed"."""
+
+    def __init__(self, tokenizer, lock: threading.Lock):
+        self.tokenizer, self.lock = tokenizer, lock
+
+    def decode(self, *args, **kwargs):
+        with self.lock:
+            return self.tokenizer.decode(*args, **kwargs)
+
+
 class _Cancelled:
     """A StoppingCriteria that ends generation once `event` is set (the reader went away)."""
 
@@ -312,7 +324,7 @@ class Assistant:
         self.prompt = prompt
         self.guardrails = Guardrails(prompt)
         setup_torch(hardware, 0)
-        self.retriever = Retriever(refs.index.path)
+        self.retriever = _open_retriever(Retriever, refs.index.path, prompt.retrieval_mode)
         self.model, self.tokenizer = load_chat_model(refs, hardware)
         self.device = next(self.model.parameters()).device
         self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 8192)
@@ -324,6 +336,7 @@ class Assistant:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_ids[0]
         self.lock = threading.Lock()  # one generation at a time on the one model
         self._search_lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()
         self.generations = 0  # how many times the model was asked to generate
 
     @classmethod
@@ -351,7 +364,7 @@ class Assistant:
                 raise ConfigError(f"prompt.retrieval_mode={p.retrieval_mode!r}: this index offers dense retrieval only")
             else:
                 hits = search([question], p.top_k)[0]
-            scores = [h.score for h in hits] if p.retrieval_mode == "dense" else self._cosines(question, hits)
+            scores = self._cosines(question, hits)
         citations: dict[str, Citation] = {}
         for hit, score in sorted(zip(hits, scores), key=lambda pair: -pair[1]):
             if score < p.min_score:
@@ -364,13 +377,23 @@ class Assistant:
         return list(citations.values())
 
     def _cosines(self, question: str, hits) -> list[float]:
-        """Dense cosine of each hit to the question, for retrieval modes whose scores are not cosines."""
+        """The dense cosine of each hit to the question: the relevance gate's one scale, whatever the mode
+        (BM25 and fused RRF scores are ranks, not similarities). Hits found by dense search carry it;
+        the others are embedded here."""
         from .embed import embed
 
-        if not hits:
-            return []
-        vectors = embed(self.retriever.model, [question] + [h.text for h in hits])
-        return [float(v) for v in vectors[1:] @ vectors[0]]
+        scores: list[float | None] = []
+        for hit in hits:
+            dense = getattr(hit, "dense", None)
+            if dense is None and self.prompt.retrieval_mode == "dense":
+                dense = hit.score
+            scores.append(None if dense is None else float(dense))
+        missing = [i for i, s in enumerate(scores) if s is None]
+        if missing:
+            vectors = embed(self.retriever.model, [question] + [hits[i].text for i in missing])
+            for i, cos in zip(missing, vectors[1:] @ vectors[0]):
+                scores[i] = float(cos)
+        return scores  # type: ignore[return-value]
 
     # -- prompting ---------------------------------------------------------------------------------
 
@@ -380,8 +403,9 @@ class Assistant:
         return [{"role": "system", "content": self.prompt.system}, *history, {"role": "user", "content": user}]
 
     def _encode(self, messages: list[dict]):
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")
+        with self._tokenizer_lock:
+            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")
 
     def _fit(self, history: list[dict], question: str, citations: list[Citation], budget: int):
         """Prompt tokens within `budget`: drop old turns, then the weakest sources, then cut the last source."""
@@ -450,7 +474,8 @@ class Assistant:
             if cancel.is_set():  # the reader left while waiting in line
                 return
             self.generations += 1
-            streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            streamer = TextIteratorStreamer(_LockedDecode(self.tokenizer, self._tokenizer_lock), skip_prompt=True,
+                                            skip_special_tokens=True)
             kwargs = {
                 "input_ids": enc["input_ids"].to(self.device),
                 "attention_mask": enc["attention_mask"].to(self.device),
@@ -497,6 +522,15 @@ class Assistant:
         reply.completion_tokens = len(ids)
         stopped = bool(ids) and ids[-1] in self.eos_ids
         reply.finish_reason = "length" if len(ids) >= max_new and not stopped else "stop"
+
+
+def _open_retriever(retriever_class, index_dir, mode: str):
+    """A Retriever in the configured mode, on indexes built before and after BM25 was added."""
+    if "mode" in inspect.signature(retriever_class).parameters:
+        return retriever_class(index_dir, mode=mode)
+    if mode != "dense":
+        raise ConfigError(f"prompt.retrieval_mode={mode!r}: this index offers dense retrieval only; use prompt.retrieval_mode=dense")
+    return retriever_class(index_dir)
 
 
 def _check_prompt(p: PromptConfig) -> None:

@@ -205,7 +205,7 @@ class PromptConfig:
     system: str = ""
     top_k: int = 3
     min_score: float = 0.3  # cosine similarity of the best chunk below which the assistant says it does not know
-    retrieval_mode: str = "dense"
+    retrieval_mode: str = "hybrid"  # dense | bm25 | hybrid (as the index offers)
     max_history_turns: int = 4
     max_new_tokens: int = 256
     temperature: float = 0.0
