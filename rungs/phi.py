@@ -1,8 +1,10 @@
 """De-identification: replace HIPAA Safe Harbor identifiers in free text with [KIND] placeholders.
 
-Rule-based and offline (regular expressions, cue words and two small gazetteers shipped in
-rungs/data/: names.txt and cities.txt). Nothing is downloaded at run time, and every decision can be
-read here. Measured on corpora/phi/annotated.jsonl by bench/phi_eval.py (results in bench/RESULTS.md).
+Rule-based and offline: regular expressions, cue words and three word lists shipped in rungs/data/ —
+names.txt (common given names and surnames), cities.txt (15,000 places: GeoNames data, CC BY 4.0, via
+corpora/phi/build_cities.py) and words.txt (ordinary English and medical words, which make a
+capitalised word weak evidence of a name; corpora/phi/build_words.py). Nothing is downloaded at run
+time, and every decision can be read here. Measured on corpora/phi/annotated.jsonl by bench/phi_eval.py (results in bench/RESULTS.md).
 
 Policy (the annotation guidelines in corpora/phi/README.md say the same):
 - Years standing alone ("in 2019", "since 2015") are kept: Safe Harbor allows the year. Every other
@@ -555,7 +557,8 @@ _CITY_INSTRUMENT = re.compile(
     rf"(?:{_H}+[A-Z][\w-]*){{0,3}}{_H}+(?i:coma|scales?|score|rules?|criteria|classification|index|"
     rf"association|examination|inventory|test|database|grades?|clinic foundation|outcome|depression|anxiety|"
     rf"rating|agitation|protocol|syndrome|scientific|ankle|knee|equation|formula|grading|staging|system|"
-    rf"questionnaire|method|technique)\b"
+    rf"questionnaire|method|technique|type|procedure|operation|library|register|study|neuroma|disease|sign|"
+    rf"repair|shunt|catheter|maneuver|cancer|institute)\b"
 )
 _SAINT_BEFORE = re.compile(r"\b(?:St\.?|Saint|San|Santa|Mount|Mt\.?|Fort|Ft\.?)[ \t]$")
 _NEXT_TOK = re.compile(rf"{_H}+({_TOK})")
