@@ -1,17 +1,32 @@
-"""The `specialize` flow (the whole ladder) and the `stage` flow (one rung against chosen inputs)."""
+"""The `specialize` flow (the whole ladder, then the promotion gate) and the `stage` flow (one rung against chosen inputs).
+
+Each stage is a Prefect task with its own retries, backoff and timeout (conf/ops/, flows/resilience.py)
+that publishes a markdown card (its metrics and artifact ref). After `evaluate` the release is compared
+with `production` (rungs/promote.py) and promoted only when it is not worse. Every flow run is recorded
+in the store (`rungs runs`), and its name ends up saying what it built and what the gate decided.
+A failed run raises before the gate, so `production` stays where it was; people hear of it through
+`ops.notify` (apprise URLs).
+"""
 
 from __future__ import annotations
 
 import rungs  # noqa: F401  (offline, no-telemetry environment before Prefect reads its settings)
+
+# isort: split
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run, task_run
+from prefect.runtime import deployment, flow_run, task_run
 
-from rungs.config import compose
+from flows.resilience import task_options
+from rungs.config import RungsConfig, compose
+from rungs.errors import RungsError
+from rungs.notify import notify
 from rungs.progress import progress_factory
+from rungs.promote import decision_markdown, gate_and_promote
 from rungs.report import metrics_markdown
 from rungs.runner import build, resolve_inputs
+from rungs.runs import RunRecorder
 from rungs.store import Store
 
 
@@ -30,33 +45,150 @@ def build_stage(kind: str, overrides: list[str], input_ids: dict[str, str], stor
     return row
 
 
-def _task(kind: str):
-    return build_stage.with_options(name=kind, task_run_name=kind)
+@task(name="promote", task_run_name="promote", cache_policy=NO_CACHE)
+def promote_release(evaluate_id: str, overrides: list[str], store_root: str) -> dict:
+    """The gate: compare the release behind this evaluate artifact with production; promote if not worse."""
+    cfg = compose(overrides)
+    ids = {"prefect_flow_run_id": str(flow_run.id), "prefect_flow_run_name": flow_run.name}
+    decision = gate_and_promote(Store(store_root), evaluate_id, cfg.promote, source="flow", run=ids)
+    create_markdown_artifact(
+        key="promotion", markdown=decision_markdown(decision), description=f"{decision['outcome']} {decision['candidate']['ref']}"
+    )
+    print(f"promotion: {decision['outcome']} {decision['candidate']['ref']}: " + "; ".join(decision["reasons"]))
+    return decision
+
+
+def _prefect_ids() -> dict:
+    return {"flow_run_id": str(flow_run.id), "deployment": deployment.name or None}
+
+
+def _task(kind: str, cfg: RungsConfig):
+    return build_stage.with_options(name=kind, task_run_name=kind, **task_options(kind, cfg.ops))
+
+
+def _label(cfg: RungsConfig | None) -> str:
+    if cfg is None:
+        return "(bad config)"
+    words = [f"model={cfg.model.name}"]
+    if cfg.pipeline.name != "full":
+        words.append(f"pipeline={cfg.pipeline.name}")
+    return " ".join(words)
+
+
+def _compose_or_none(overrides) -> RungsConfig | None:
+    try:
+        return compose(list(overrides or []))
+    except RungsError:
+        return None
 
 
 def _run_name() -> str:
-    params = flow_run.parameters
-    return "specialize " + " ".join(params.get("overrides") or []) if params.get("overrides") else "specialize (defaults)"
+    return f"specialize {_label(_compose_or_none(flow_run.parameters.get('overrides')))}"
+
+
+def _rename(name: str) -> None:
+    """Give the flow run a name that says what it did; a server that refuses must not fail the night."""
+    try:
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_name(flow_run.id, name)
+    except Exception as exc:  # noqa: BLE001
+        print(f"could not rename the flow run: {exc}")
+
+
+def _built_summary(rows: list[dict]) -> str:
+    built = [r["stage"] for r in rows if not r["cached"]]
+    cached = len(rows) - len(built)
+    return f"built {','.join(built) if built else 'nothing'}" + (f"; cached {cached}" if cached else "")
+
+
+def _production_line(store: Store, alias: str = "production") -> str:
+    try:
+        target = next((t for _, n, t in store.aliases("evaluate") if n == alias), None)
+        return f"production untouched: evaluate@{alias} = {store.get(target).ref} ({target})" if target else f"no evaluate@{alias} yet"
+    except RungsError as exc:
+        return f"production: unreadable ({exc})"
+
+
+def _notify(cfg: RungsConfig | None, event: str, title: str, body: str) -> None:
+    cfg = cfg or _compose_or_none([])
+    if cfg is not None and event in cfg.ops.notify.events:
+        notify(cfg.ops.notify.urls, event, title, body)
+
+
+def _failed(rec: RunRecorder, cfg: RungsConfig | None, store: Store, stage: str | None, exc: BaseException, rows: list[dict]) -> None:
+    """Record, rename and notify a run that ends in an exception (the caller re-raises it, not ours)."""
+    try:
+        _report_failure(rec, cfg, store, stage, exc, rows)
+    except Exception as report_error:  # noqa: BLE001  the night's own error is what people need to see
+        print(f"could not record or report the failure: {type(report_error).__name__}: {report_error}")
+
+
+def _report_failure(rec: RunRecorder, cfg: RungsConfig | None, store: Store, stage: str | None, exc: BaseException, rows: list[dict]) -> None:
+    event = "failed" if isinstance(exc, Exception) else "crashed"  # KeyboardInterrupt, a termination signal
+    error = f"{type(exc).__name__}: {exc}"
+    where = f" at {stage}" if stage else ""
+    name = f"{rec.name}: {event}{where} ({type(exc).__name__})"
+    rec.finish(event, name=name, rows=rows, error=error[:2000], failed_stage=stage)
+    _rename(name)
+    body = f"{name}\n\n{error[:4000]}\n\nstore: {store.root}\n{_production_line(store)}\nflow run: {flow_run.id}"
+    _notify(cfg, event, f"rungs: {name}", body)
 
 
 @flow(name="specialize", flow_run_name=_run_name, log_prints=True)
 def specialize(overrides: list[str] | None = None, store_root: str | None = None, show_progress: bool | None = None) -> list[dict]:
-    """Build every rung of the configured pipeline; each stage reuses a stored artifact when its fingerprint exists."""
+    """Build every rung of the configured pipeline, then gate the release; a stored fingerprint is reused, not rebuilt."""
     overrides = list(overrides or [])
     store = Store(store_root)
-    cfg = compose(overrides)
-    built, rows = {}, []
-    for kind in cfg.pipeline.stages:
-        inputs = resolve_inputs(kind, store, built=built, cfg=cfg)
-        row = _task(kind)(kind, overrides, {n: a.id for n, a in inputs.items()}, str(store.root), show_progress)
-        built[kind] = store.get(row["id"])
-        rows.append(row)
+    cfg = _compose_or_none(overrides)
+    rec = RunRecorder(store, "specialize", f"specialize {_label(cfg)}", run_id=str(flow_run.id), overrides=overrides,
+                      prefect=_prefect_ids())
+    rec.start()
+    built, rows, kind = {}, [], None
+    try:
+        cfg = compose(overrides)  # raises the ConfigError _compose_or_none swallowed, now recorded as the failure
+        for kind in cfg.pipeline.stages:
+            inputs = resolve_inputs(kind, store, built=built, cfg=cfg)
+            row = _task(kind, cfg)(kind, overrides, {n: a.id for n, a in inputs.items()}, str(store.root), show_progress)
+            built[kind] = store.get(row["id"])
+            rows.append(row)
+        kind = "promote"
+        decision = None
+        if "evaluate" in built and cfg.promote.enabled:
+            gate = promote_release.with_options(**task_options("promote", cfg.ops))
+            decision = gate(built["evaluate"].id, overrides, str(store.root))
+    except BaseException as exc:
+        _failed(rec, cfg, store, kind, exc, rows)
+        raise
+    name = f"{rec.name}: {_built_summary(rows)}"
+    promotion = None
+    if decision is not None:
+        name += {"promoted": f"; promoted {decision['candidate']['ref']}", "refused": "; refused by the gate"}.get(decision["outcome"], "; production unchanged")
+        promotion = {k: decision[k] for k in ("decision", "outcome", "candidate", "production")}
+        if decision["outcome"] in ("refused", "promoted"):
+            reasons = "\n".join(f"- {r}" for r in decision["reasons"])
+            _notify(cfg, decision["outcome"], f"rungs: {name}", f"{name}\n\n{reasons}\n\nstore: {store.root}\nflow run: {flow_run.id}")
+    rec.finish("completed", name=name, rows=rows, promotion=promotion)
+    _rename(name)
     return rows
 
 
 @flow(name="stage", flow_run_name=lambda: f"stage {flow_run.parameters['kind']}", log_prints=True)
 def stage(kind: str, overrides: list[str] | None = None, input_refs: dict[str, str] | None = None, store_root: str | None = None, show_progress: bool | None = None) -> dict:
     """One rung against chosen upstream artifacts (refs), the latest of each kind otherwise."""
+    overrides = list(overrides or [])
     store = Store(store_root)
-    inputs = resolve_inputs(kind, store, refs=input_refs or {}, cfg=compose(list(overrides or [])))
-    return _task(kind)(kind, list(overrides or []), {n: a.id for n, a in inputs.items()}, str(store.root), show_progress)
+    cfg = _compose_or_none(overrides)
+    rec = RunRecorder(store, "stage", f"stage {kind}", run_id=str(flow_run.id), overrides=overrides,
+                      prefect=_prefect_ids())
+    rec.start()
+    try:
+        cfg = compose(overrides)
+        inputs = resolve_inputs(kind, store, refs=input_refs or {}, cfg=cfg)
+        row = _task(kind, cfg)(kind, overrides, {n: a.id for n, a in inputs.items()}, str(store.root), show_progress)
+    except BaseException as exc:
+        _failed(rec, cfg, store, kind, exc, [])
+        raise
+    rec.finish("completed", name=f"stage {kind}: {'cached' if row['cached'] else 'built'} {row['ref']}", rows=[row])
+    return row

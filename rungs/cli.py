@@ -22,6 +22,8 @@ from .assistant import add_chat_parser
 from .audit import add_audit_parser, add_diff_parser, add_export_lineage_parser
 from .errors import RungsError
 from .gc import add_gc_parser
+from .promote import add_promote_parser, add_rollback_parser
+from .runs import add_runs_parser
 from .server import add_serve_parser
 from .store import Artifact, Store
 
@@ -768,6 +770,9 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_diff_parser,
     add_export_lineage_parser,
     add_gc_parser,
+    add_promote_parser,
+    add_rollback_parser,
+    add_runs_parser,
 ]
 
 
