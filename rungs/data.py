@@ -1,23 +1,24 @@
 """Streaming readers for raw inputs that name the file and line of anything they cannot use.
 
-Every raw input enters rungs through these functions: JSON Lines rows, Markdown and plain-text files,
-or folders of them. Nothing is loaded whole; bad data raises `InputError(path, message, line)`.
+Every raw input enters rungs through these functions: files or folders of any format `rungs.readers`
+reads (JSON Lines, Parquet, CSV, text/Markdown, PubMed and MedQuAD XML). Nothing is loaded whole; bad
+data raises `InputError(path, message, line)` unless an `on_error` policy records it instead.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
 
 from .config import PROJECT_ROOT, resolve_path
 from .errors import InputError
 from .hashing import file_sha256
-
-DOCUMENT_SUFFIXES = (".jsonl", ".txt", ".md")
+from .readers import (
+    SUFFIXES as DOCUMENT_SUFFIXES,  # jsonl parquet csv txt md xml xml.gz
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Doc:
     title: str | None
     url: str | None
     text: str
+    line: int | None = None  # where the document starts in its file (row number for Parquet)
 
 
 # ---------------------------------------------------------------------------------------------- paths
@@ -65,7 +67,7 @@ def expand_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None =
             if not found:
                 kinds = "/".join(suffixes) + " files (README.md is skipped)" if suffixes else "files"
                 raise InputError(path, f"folder holds no {kinds}")
-        elif suffixes is None or path.suffix.lower() in suffixes:
+        elif suffixes is None or path.name.lower().endswith(suffixes):
             found = [path]
         else:
             raise InputError(path, f"unsupported file type {path.suffix or '(none)'!r}; expected {', '.join(suffixes)}")
@@ -81,7 +83,7 @@ def _usable_in_folder(p: Path, root: Path, suffixes: tuple[str, ...] | None) -> 
         return False
     if suffixes is None:
         return True
-    return p.suffix.lower() in suffixes and p.name.lower() != "readme.md"
+    return p.name.lower().endswith(suffixes) and p.name.lower() != "readme.md"
 
 
 def sources_digest(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None = None) -> dict[str, dict]:
@@ -115,45 +117,6 @@ def normalize_text(s: str) -> str:
     return s.strip()
 
 
-# ---------------------------------------------------------------------------------------------- JSONL
-
-
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """Yield (line_number, object) for each non-blank line of a JSON Lines file, streaming."""
-    path = Path(path)
-    any_rows = False
-    try:
-        fh = open(path, "rb")
-    except OSError as exc:
-        raise InputError(path, f"cannot open: {exc.strerror or exc}") from exc
-    with fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(path, f"invalid JSON: not UTF-8 ({exc.reason} at byte {exc.start}); "
-                                       "expected one JSON object per line", line=number) from exc
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(path, f"invalid JSON: {exc.msg} at column {exc.colno}; "
-                                       "expected one JSON object per line", line=number) from exc
-            if not isinstance(obj, dict):
-                raise InputError(path, f"invalid JSON: found a {_json_type(obj)}, not an object; "
-                                       "expected one JSON object per line", line=number)
-            any_rows = True
-            yield number, obj
-    if not any_rows:
-        raise InputError(path, "empty file: expected one JSON object per line")
-
-
-def _json_type(value: Any) -> str:
-    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number",
-            type(None): "null"}.get(type(value), type(value).__name__)
-
-
 # ---------------------------------------------------------------------------------------------- documents
 
 
@@ -164,74 +127,28 @@ def iter_documents(
     id_field: str = "id",
     title_field: str = "title",
     url_field: str = "url",
+    on_error=None,
+    on_bytes=None,
 ) -> Iterator[Doc]:
-    """Stream the documents behind `paths` (files or folders of .jsonl/.txt/.md), in a stable order.
+    """Stream the documents behind `paths` (files or folders of any format in `rungs.readers`), in order.
 
-    JSONL: one document per row; the text field may be a string or a list of strings (joined by
-    newlines); the id comes from `id_field`, else "<file name>:<line>". Markdown/text: one document per
-    file; id = file stem; a Markdown file's leading `# Heading` is its title (else the stem) and is not
-    part of the text. Text is returned as read; normalising is the caller's choice.
+    Rows (JSONL, CSV, Parquet): one document per row; the text field may be a string or a list of
+    strings (joined by newlines); the id comes from `id_field`, else "<file name>:<line>". XML: one
+    document per PubMed abstract or MedQuAD answer. Markdown/text: one document per file; id = file
+    stem; a Markdown file's leading `# Heading` is its title (else the stem) and is not part of the text.
+    Text is returned as read; cleaning is the caller's choice. Bad input raises InputError unless an
+    `on_error` policy (rungs.readers.OnError) says otherwise.
     """
+    from .readers import Fields, _ignore, _raise, file_documents
+
+    fields = Fields(text_field, id_field, title_field, url_field)
     for path in expand_paths(paths):
-        if path.suffix.lower() == ".jsonl":
-            yield from _jsonl_documents(path, text_field, id_field, title_field, url_field)
-        else:
-            yield _file_document(path)
+        yield from file_documents(path, fields, on_error or _raise, on_bytes or _ignore)
 
 
-def _jsonl_documents(path: Path, text_field: str, id_field: str, title_field: str, url_field: str) -> Iterator[Doc]:
-    source = display_path(path)
-    for number, row in read_jsonl(path):
-        text = row.get(text_field)
-        if isinstance(text, list) and all(isinstance(part, str) for part in text):
-            text = "\n".join(text)
-        if not isinstance(text, str):
-            what = "missing" if text_field not in row else f"a {_json_type(text)}"
-            raise InputError(
-                path,
-                f"text field {text_field!r} is {what}; expected a string or a list of strings "
-                f"(fields present: {', '.join(sorted(row)) or 'none'}; choose one with corpus.text_field=...)",
-                line=number,
-            )
-        doc_id = _scalar(row, id_field, path, number) or f"{path.name}:{number}"
-        yield Doc(
-            id=doc_id,
-            source=source,
-            title=_scalar(row, title_field, path, number),
-            url=_scalar(row, url_field, path, number),
-            text=text,
-        )
+def read_jsonl(path: str | Path, on_error=None) -> Iterator[tuple[int, dict]]:
+    """Yield (line_number, object) for each non-blank line of a JSON Lines file, streaming."""
+    from .readers import _raise
+    from .readers import read_jsonl as read
 
-
-def _scalar(row: dict, field_name: str, path: Path, number: int) -> str | None:
-    """A string-valued optional field: strings and numbers as text, lists of strings joined; None if absent."""
-    value = row.get(field_name)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, str):
-        return value.strip() or None
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return " ".join(v.strip() for v in value if v.strip()) or None
-    raise InputError(path, f"field {field_name!r} is a {_json_type(value)}; expected a string", line=number)
-
-
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
-
-
-def _file_document(path: Path) -> Doc:
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    title = None
-    if path.suffix.lower() == ".md":
-        lines = text.splitlines()
-        first = next((i for i, line in enumerate(lines) if line.strip()), None)
-        if first is not None and (match := _HEADING.match(lines[first])) and match.group(1):
-            title = match.group(1)
-            text = "\n".join(lines[first + 1:])
-    return Doc(id=path.stem, source=display_path(path), title=title or path.stem, url=None, text=text)
+    return read(Path(path), on_error or _raise)

@@ -1,30 +1,63 @@
-"""corpus: raw domain text -> cleaned documents, a train/held-out split, a tokenizer and packed blocks.
+"""corpus: raw domain text -> cleaned, de-identified, de-duplicated documents, a split, a tokenizer, blocks.
 
-Output (see ARCHITECTURE.md): `documents.parquet` (id, source, title, url, text, split),
-`tokenizer/`, `blocks/train.parquet` and `blocks/heldout.parquet` (input_ids: list<int32>, each row
-exactly `corpus.block_size` tokens). Everything is streamed: memory holds one batch of documents, one
-block buffer, and a 32-byte hash and a split score per kept document.
+Output (see ARCHITECTURE.md): `documents.parquet` (id, source, title, url, text, split), `tokenizer/`,
+`blocks/train.parquet` and `blocks/heldout.parquet` (input_ids: list<int32>, each row exactly
+`corpus.block_size` tokens), `report.json` + `report.md` (what was kept, dropped and why, with examples),
+`skipped.jsonl` (every bad row when corpus.on_error=skip) and, with corpus.instructions,
+`instructions.jsonl` (chat records).
+
+Per document, in order: read (rungs.readers: any format, streaming) -> clean (Unicode, whitespace,
+boilerplate lines) -> PHI scrub (clinical-note sources, rungs.phi) -> length/quality rules ->
+exact duplicate -> near duplicate (MinHash LSH) -> decontamination (rungs.decontam). A document that
+overlaps the evaluation questions or the sft held-out answers stays in documents.parquet with split
+"excluded" (the retrieval index may hold it) and never reaches a tokenizer or a training block.
+
+Memory holds one batch of documents, one block buffer, and per kept document a split score, 8 bytes of
+exact hash and 9 x 12 bytes of LSH band keys (rungs.dedup), whatever the size of the corpus.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from array import array
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rungs.clean import (
+    DROP_REASONS,
+    Quality,
+    boilerplate_pattern,
+    clean_text,
+    quality_issue,
+)
+from rungs.config import resolve_path
 from rungs.data import expand_paths, iter_documents, normalize_text
+from rungs.dedup import KeyIndex, NearDuplicates, exact_key, jaccard
 from rungs.errors import ConfigError, InputError
+from rungs.readers import Fields, OnError, file_documents
 
-VERSION = 2  # 2: general-domain replay and held-out general blocks
+VERSION = 3  # 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
 INPUTS: dict[str, tuple[str, ...]] = {}  # reads raw files only
 OPTIONAL = frozenset()
-CONFIG = ("seed", "model", "corpus")
+# Decontamination reads the evaluation questions and the sft held-out conversations: the fields that
+# decide which texts those are shape this artifact; the rest of evaluate and sft does not.
+DECONTAM_CONFIG = (
+    "evaluate.questions", "evaluate.question_field",
+    "sft.data", "sft.heldout_fraction", "sft.question_field", "sft.answer_field", "sft.messages_field",
+    "sft.dialogue_field", "sft.assistant_speakers", "sft.system_prompt",
+)
+CONFIG = ("seed", "model", "corpus", *DECONTAM_CONFIG)
 
 SPLITS = ("train", "heldout")
+EXCLUDED = "excluded"  # split of documents overlapping evaluation text: indexed, never trained on
+KINDS = ("documents", "clinical_notes")
 BATCH_ROWS = 1024  # documents or blocks per parquet row group
 DOCUMENTS_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -34,25 +67,69 @@ DOCUMENTS_SCHEMA = pa.schema([
     ("text", pa.string()),
     ("split", pa.string()),
 ])
+KEPT_SCHEMA = DOCUMENTS_SCHEMA.remove(DOCUMENTS_SCHEMA.get_field_index("split"))
 BLOCKS_SCHEMA = pa.schema([("input_ids", pa.list_(pa.int32()))])
 # Written explicitly so the same rows give the same bytes (pyarrow writes no timestamps).
-PARQUET_OPTIONS = dict(
-    version="2.6",
-    compression="zstd",
-    compression_level=3,
-    use_dictionary=True,
-    write_statistics=True,
-    data_page_version="1.0",
-)
+PARQUET_OPTIONS = {
+    "version": "2.6",
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": True,
+    "write_statistics": True,
+    "data_page_version": "1.0",
+}
+SNIPPET = 240  # characters of a document shown in a report example
+
+
+@dataclass
+class Source:
+    """One configured input: its files, how to read them, and whether to de-identify them."""
+
+    name: str
+    files: list[Path]
+    fields: Fields
+    kind: str
+    deidentify: bool
+    counts: Counter = field(default_factory=Counter)
+
+
+def _resolve_sources(c) -> list[Source]:
+    def deid(kind, own):
+        for choice in (own, c.deidentify):
+            if choice is not None:
+                return bool(choice)
+        return kind == "clinical_notes"
+
+    out = []
+    if c.paths:
+        out.append(Source(", ".join(c.paths), expand_paths(c.paths),
+                          Fields(c.text_field, c.id_field, c.title_field, c.url_field), c.kind, deid(c.kind, None)))
+    for s in c.sources:
+        kind = s.kind or c.kind
+        fields = Fields(s.text_field or c.text_field, s.id_field or c.id_field,
+                        s.title_field or c.title_field, s.url_field or c.url_field)
+        out.append(Source(s.path, expand_paths([s.path]), fields, kind, deid(kind, s.deidentify)))
+    return out
 
 
 def sources(cfg) -> list[Path]:
-    """The concrete files the stage reads: corpus.paths with folders expanded, and a model's tokenizer."""
+    """The concrete files the stage reads: corpus inputs with folders expanded, replay text, the
+    evaluation texts decontamination compares against, instruction sources, and a model's tokenizer."""
     from rungs.weights import source_files
 
+    c = cfg.corpus
     tokenizer_files = source_files(cfg.model) if cfg.model.tokenizer == "model" else []
-    replay_files = expand_paths(cfg.corpus.replay_paths) if _replaying(cfg) else []
-    return expand_paths(cfg.corpus.paths) + replay_files + tokenizer_files
+    replay_files = expand_paths(c.replay_paths) if _replaying(cfg) else []
+    inputs = [f for s in _resolve_sources(c) for f in s.files]
+    instructions = expand_paths([s.path for s in c.instructions]) if c.instructions else []
+    return inputs + replay_files + _eval_files(cfg) + instructions + tokenizer_files
+
+
+def _eval_files(cfg) -> list[Path]:
+    if not cfg.corpus.decontaminate:
+        return []
+    files = [cfg.evaluate.questions] if cfg.evaluate.questions else []
+    return [resolve_path(p) for p in [*files, *cfg.sft.data] if resolve_path(p).exists()]
 
 
 def _replaying(cfg) -> bool:
@@ -63,60 +140,58 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     c = cfg.corpus
     _check_config(cfg)
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     scratch = Path(scratch)
     scratch.mkdir(parents=True, exist_ok=True)
-    files = expand_paths(c.paths)
+    srcs = _resolve_sources(c)
+    problems = OnError(c.on_error, log=out / "skipped.jsonl")
+    try:
+        return _run(cfg, srcs, problems, out, scratch, progress)
+    finally:
+        problems.close()
 
-    # 1. Read, normalise, filter and de-duplicate into a scratch file; remember each doc's split score.
+
+def _run(cfg, srcs: list[Source], problems: OnError, out: Path, scratch: Path, progress) -> dict:
+    # 1. Read, clean, de-identify, filter, de-duplicate and decontaminate into a scratch file.
+    c = cfg.corpus
+    report = Report(c.report_examples)
+    decontaminator = _decontaminator(cfg, problems, report) if c.decontaminate else None
     kept_path = scratch / "kept.parquet"
-    scores = array("d")
-    seen: set[bytes] = set()
-    read = short = duplicate = 0
-    docs = iter_documents(files, text_field=c.text_field, id_field=c.id_field,
-                          title_field=c.title_field, url_field=c.url_field)
-    with _Writer(kept_path, DOCUMENTS_SCHEMA.remove(DOCUMENTS_SCHEMA.get_field_index("split"))) as kept:
-        for doc in progress(docs, desc="corpus: reading", unit="doc"):
-            read += 1
-            text = normalize_text(doc.text)
-            if len(text) < c.min_chars:
-                short += 1
-                continue
-            digest = hashlib.sha256(text.encode("utf-8")).digest()
-            if digest in seen:
-                duplicate += 1
-                continue
-            seen.add(digest)
-            title = normalize_text(doc.title) if doc.title else None
-            kept.add({"id": doc.id, "source": doc.source, "title": title or None, "url": doc.url, "text": text})
-            scores.append(split_score(cfg.seed, doc.id))
-    del seen
-    where = ", ".join(str(p) for p in c.paths)
-    if len(scores) < 2:
-        raise InputError(where, f"{len(scores)} usable document(s) after dropping {short} shorter than "
-                                f"corpus.min_chars={c.min_chars} and {duplicate} duplicate(s) of {read} read; "
-                                "need at least 2 (one for training, one held out)")
+    scores, excluded = _read(cfg, srcs, problems, report, decontaminator, kept_path, progress)
+    read = sum(s.counts["read"] for s in srcs)
+    where = ", ".join(s.name for s in srcs)
+    usable = len(scores) - sum(excluded)
+    if usable < 2:
+        dropped = ", ".join(f"{n} {r}" for r, n in sorted(report.dropped.items())) or "none dropped"
+        raise InputError(where, f"{usable} usable document(s) of {read} read ({dropped}; {problems.count} bad row(s) "
+                                "skipped); need at least 2 (one for training, one held out)")
 
     # 2. Split: a document is held out when its score falls below heldout_fraction; each split gets one.
-    splits = assign_splits(scores, c.heldout_fraction)
-    del scores
+    trainable = [s for s, x in zip(scores, excluded) if not x]
+    it = iter(assign_splits(trainable, c.heldout_fraction))
+    splits = [EXCLUDED if x else SPLITS[next(it)] for x in excluded]
+    del scores, trainable
     documents_path = out / "documents.parquet"
-    counts = dict.fromkeys(SPLITS, 0)
+    counts = dict.fromkeys((*SPLITS, EXCLUDED), 0)
     with _Writer(documents_path, DOCUMENTS_SCHEMA) as writer:
         offset = 0
         for batch in pq.ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS):
             rows = batch.to_pylist()
             for row, split in zip(rows, splits[offset:offset + len(rows)]):
-                name = SPLITS[split]
-                counts[name] += 1
-                writer.add({**row, "split": name})
+                counts[split] += 1
+                writer.add({**row, "split": split})
             offset += len(rows)
+    report.resolve_duplicates(kept_path, c.shingle_words)
     kept_path.unlink()
 
-    # 3. Tokenizer, trained on the training split only.
+    # 3. Instruction records (chat turns), PHI-scrubbed like the documents.
+    instructions = _instructions(cfg, out, problems, report, progress) if c.instructions else {}
+
+    # 4. Tokenizer, trained on the training split only.
     tokenizer = _tokenizer(cfg, documents_path)
     tokenizer.save_pretrained(str(out / "tokenizer"))
 
-    # 4. Pack: [bos] + ids + [eos] per document, concatenated per split, cut into block_size blocks.
+    # 5. Pack: [bos] + ids + [eos] per document, concatenated per split, cut into block_size blocks.
     packed = _pack(documents_path, tokenizer, c.block_size, out / "blocks", progress, counts)
     for name in SPLITS:
         if packed[name] == 0:
@@ -124,23 +199,290 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
                                     f"({counts[name]} document(s)) does not fill one block; add documents, "
                                     "lower corpus.block_size or change corpus.heldout_fraction")
 
-    # 5. Replay: general text mixed into training at replay_ratio; its held-out part measures forgetting.
+    # 6. Replay: general text mixed into training at replay_ratio; its held-out part measures forgetting.
     replay = _replay(cfg, tokenizer, out / "blocks", packed["train"]) if _replaying(cfg) else {}
 
-    return {
-        "files": len(files),
+    metrics = {
+        "files": sum(len(s.files) for s in srcs),
         "documents_read": read,
-        "documents_kept": sum(counts.values()),
-        "dropped_short": short,
-        "dropped_duplicate": duplicate,
+        "documents_kept": counts["train"] + counts["heldout"],
+        "dropped_short": report.dropped["too_short"],
+        "dropped_duplicate": report.dropped["exact_duplicate"],
+        "dropped_near_duplicate": report.dropped["near_duplicate"],
+        "dropped_quality": sum(report.dropped[r] for r in DROP_REASONS if r != "too_short"),
+        "excluded_contaminated": counts[EXCLUDED],
+        "phi_spans": sum(report.phi.values()),
+        "skipped_rows": problems.count,
         "train_documents": counts["train"],
         "heldout_documents": counts["heldout"],
         "train_blocks": packed["train"],
         "heldout_blocks": packed["heldout"],
         "train_tokens": packed["train"] * c.block_size,
         "vocab_size": len(tokenizer),
+        **instructions,
         **replay,
     }
+    report.write(out, cfg, srcs, problems, metrics)
+    return metrics
+
+
+def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontaminator, kept_path: Path,
+          progress) -> tuple[array, bytearray]:
+    """Read every source into kept_path; per kept document its split score and whether it is excluded."""
+    c = cfg.corpus
+    quality = Quality(c.min_chars, c.max_chars, c.min_words, c.min_alpha_ratio, c.max_repetition)
+    boilerplate = boilerplate_pattern(c.boilerplate)
+    scrub = _scrubber() if any(s.deidentify for s in srcs) else None
+    exact = KeyIndex()
+    near = (NearDuplicates(c.near_duplicate_threshold, c.minhash_permutations, c.shingle_words)
+            if c.near_duplicate_threshold > 0 else None)
+    scores = array("d")
+    excluded = bytearray()
+    total = sum(f.stat().st_size for s in srcs for f in s.files)
+    bar = progress(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="corpus: reading")
+    try:
+        with _Writer(kept_path, KEPT_SCHEMA) as kept:
+            for src in srcs:
+                for path in src.files:
+                    for doc in file_documents(path, src.fields, problems, bar.update):
+                        src.counts["read"] += 1
+                        text, removed = clean_text(doc.text, boilerplate)
+                        report.boilerplate_lines += removed
+                        title = normalize_text(doc.title) if doc.title else None
+                        if src.deidentify:
+                            text, title = report.scrubbed(scrub, doc, text, title)
+                        reason = quality_issue(text, quality)
+                        if reason is None:
+                            key = [exact_key(text)]
+                            row = exact.find(key)
+                            if row >= 0:
+                                reason = "exact_duplicate"
+                            elif near is not None and (row := near.find(text)) >= 0:
+                                reason = "near_duplicate"
+                        if reason is not None:
+                            src.counts[reason] += 1
+                            report.drop(reason, doc, text, duplicate_of=row if reason.endswith("duplicate") else None)
+                            continue
+                        row = len(scores)
+                        exact.add(key, row)
+                        if near is not None:
+                            near.add(text, row)
+                        contaminated = decontaminator is not None and decontaminator.contaminated(text)
+                        if contaminated:
+                            src.counts[EXCLUDED] += 1
+                            report.contaminated(doc, text, decontaminator.overlap(text))
+                        else:
+                            src.counts["kept"] += 1
+                        kept.add({"id": doc.id, "source": doc.source, "title": title or None, "url": doc.url, "text": text})
+                        scores.append(split_score(cfg.seed, doc.id))
+                        excluded.append(contaminated)
+    finally:
+        bar.close()
+    return scores, excluded
+
+
+def _scrubber():
+    from rungs.phi import scrub
+
+    return scrub
+
+
+def _decontaminator(cfg, problems: OnError, report: Report):
+    """Decontaminator over evaluate.questions and the sft stage's held-out conversations (both turns)."""
+    from rungs.chat import conversation, is_heldout
+    from rungs.decontam import Decontaminator
+    from rungs.readers import iter_rows
+
+    c = cfg.corpus
+    texts: list[str] = []
+    questions = resolve_path(cfg.evaluate.questions) if cfg.evaluate.questions else None
+    if questions is not None and questions.exists():
+        for line, row in iter_rows(questions, problems):
+            value = row.get(cfg.evaluate.question_field)
+            if isinstance(value, str):
+                texts.append(value)
+        report.eval_texts["evaluate.questions"] = len(texts)
+    heldout = 0
+    for raw in cfg.sft.data:
+        path = resolve_path(raw)
+        if not path.exists():
+            continue
+        for line, row in iter_rows(path, problems):
+            try:
+                messages = conversation(row, cfg.sft, path, line)
+            except InputError as exc:
+                problems(exc)
+                continue
+            if is_heldout(messages, cfg.seed, cfg.sft.heldout_fraction):
+                heldout += 1
+                texts.extend(m["content"] for m in messages if m["role"] != "system")
+    report.eval_texts["sft held-out conversations"] = heldout
+    return Decontaminator(texts, n=c.decontam_ngram, threshold=c.decontam_threshold)
+
+
+def _instructions(cfg, out: Path, problems: OnError, report: Report, progress) -> dict:
+    from rungs.instructions import write_records
+
+    return write_records(cfg, out / "instructions.jsonl", problems, report, progress)
+
+
+class Report:
+    """Counts and examples for report.json and report.md; examples carry scrubbed text only."""
+
+    def __init__(self, examples: int):
+        self.examples = examples
+        self.dropped: Counter = Counter()
+        self.samples: dict[str, list[dict]] = {}
+        self.boilerplate_lines = 0
+        self.phi: Counter = Counter()
+        self.phi_documents = 0
+        self.phi_samples: list[dict] = []
+        self.excluded_chars = 0
+        self.eval_texts: dict[str, int] = {}
+        self.instructions: dict = {}
+
+    def _example(self, doc, text: str, **extra) -> dict:
+        return {"id": doc.id, "source": doc.source, "line": doc.line, "text": text[:SNIPPET], **extra}
+
+    def drop(self, reason: str, doc, text: str, duplicate_of: int | None = None) -> None:
+        self.dropped[reason] += 1
+        bucket = self.samples.setdefault(reason, [])
+        if len(bucket) < self.examples:
+            extra = {"duplicate_of_row": duplicate_of, "_text": text} if duplicate_of is not None else {}
+            bucket.append(self._example(doc, text, **extra))
+
+    def contaminated(self, doc, text: str, overlap: float) -> None:
+        self.dropped["contaminated"] += 1
+        self.excluded_chars += len(text)
+        bucket = self.samples.setdefault("contaminated", [])
+        if len(bucket) < self.examples:
+            bucket.append(self._example(doc, text, overlap=round(overlap, 3)))
+
+    def scrubbed(self, scrub, doc, text: str, title: str | None) -> tuple[str, str | None]:
+        result = scrub(text)
+        if result.spans:
+            self.phi_documents += 1
+            self.phi.update(span.kind for span in result.spans)
+            if len(self.phi_samples) < self.examples:
+                first = min(result.text.find("["), max(0, len(result.text) - SNIPPET))
+                start = max(0, first - SNIPPET // 3)
+                self.phi_samples.append({"id": doc.id, "source": doc.source, "line": doc.line,
+                                         "kinds": sorted({s.kind for s in result.spans}),
+                                         "text": result.text[start:start + SNIPPET]})
+        if title:
+            title_result = scrub(title)
+            self.phi.update(span.kind for span in title_result.spans)
+            title = title_result.text
+        return result.text, title
+
+    def resolve_duplicates(self, kept_path: Path, k: int) -> None:
+        """Name the kept document each duplicate example matched, with their measured Jaccard."""
+        wanted = {e["duplicate_of_row"] for r in ("exact_duplicate", "near_duplicate")
+                  for e in self.samples.get(r, [])}
+        if not wanted:
+            return
+        found: dict[int, dict] = {}
+        offset = 0
+        for batch in pq.ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS, columns=["id", "source", "text"]):
+            for i, row in enumerate(batch.to_pylist(), start=offset):
+                if i in wanted:
+                    found[i] = row
+            offset += batch.num_rows
+        for reason in ("exact_duplicate", "near_duplicate"):
+            for e in self.samples.get(reason, []):
+                match = found.get(e.pop("duplicate_of_row"))
+                text = e.pop("_text")
+                if match is not None:
+                    e["duplicate_of"] = {"id": match["id"], "source": match["source"]}
+                    e["jaccard"] = round(jaccard(text, match["text"], k), 3)
+
+    def write(self, out: Path, cfg, srcs: list[Source], problems: OnError, metrics: dict) -> None:
+        c = cfg.corpus
+        reasons = {**DROP_REASONS,
+                   "exact_duplicate": "the same cleaned text as an earlier document",
+                   "near_duplicate": f"MinHash-estimated Jaccard >= {c.near_duplicate_threshold} with an earlier "
+                                     f"document ({c.shingle_words}-word shingles)",
+                   "contaminated": f">= {c.decontam_threshold:.0%} of its {c.decontam_ngram}-word n-grams (or a whole "
+                                   "short evaluation text) found in the evaluation texts; kept for the index as "
+                                   f"split={EXCLUDED!r}, never trained on"}
+        read = metrics["documents_read"]
+        body = {
+            "documents": {"read": read, "kept": metrics["documents_kept"], "excluded": metrics["excluded_contaminated"],
+                          "dropped": sum(n for r, n in self.dropped.items() if r != "contaminated"),
+                          "train": metrics["train_documents"], "heldout": metrics["heldout_documents"]},
+            "dropped": {r: {"count": self.dropped[r], "why": reasons[r], "examples": self.samples.get(r, [])}
+                        for r in reasons if self.dropped[r]},
+            "cleaning": {"boilerplate_lines_removed": self.boilerplate_lines,
+                         "unicode": "NFKC; invisible and control characters removed; whitespace unified"},
+            "sources": [{"path": s.name, "kind": s.kind, "deidentified": s.deidentify, "files": len(s.files),
+                         **dict(sorted(s.counts.items()))} for s in srcs],
+            "deidentification": {"documents_with_phi": self.phi_documents, "spans": dict(sorted(self.phi.items())),
+                                 "examples": self.phi_samples},
+            "decontamination": {"enabled": c.decontaminate, "ngram": c.decontam_ngram,
+                                "threshold": c.decontam_threshold, "evaluation_texts": self.eval_texts,
+                                "documents_excluded": self.dropped["contaminated"],
+                                "characters_excluded": self.excluded_chars},
+            "skipped": {"on_error": c.on_error, "count": problems.count, "by_kind": dict(sorted(problems.by_kind.items())),
+                        "rows": problems.rows, "all_rows_in": "skipped.jsonl"},
+            "instructions": self.instructions,
+            "metrics": metrics,
+        }
+        (out / "report.json").write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        (out / "report.md").write_text(_markdown(body))
+
+
+def _markdown(r: dict) -> str:
+    d = r["documents"]
+    lines = ["# Corpus report", "",
+             (f"Read {d['read']} documents: kept {d['kept']} ({d['train']} train, {d['heldout']} held out), "
+             f"excluded {d['excluded']} overlapping evaluation text, dropped {d['dropped']}."), "",
+             "## Sources", "", "| source | kind | de-identified | files | counts |", "|---|---|---|---:|---|"]
+    for s in r["sources"]:
+        counts = ", ".join(f"{k} {v}" for k, v in s.items() if k not in ("path", "kind", "deidentified", "files"))
+        lines.append(f"| {s['path']} | {s['kind']} | {'yes' if s['deidentified'] else 'no'} | {s['files']} | {counts} |")
+    lines += ["", "## Dropped", ""]
+    if not r["dropped"]:
+        lines.append("Nothing dropped.")
+    for reason, info in r["dropped"].items():
+        lines += [f"### {reason}: {info['count']}", "", f"Why: {info['why']}.", ""]
+        for e in info["examples"]:
+            extra = ""
+            if "duplicate_of" in e:
+                extra = f" — duplicate of `{e['duplicate_of']['id']}` (Jaccard {e['jaccard']})"
+            if "overlap" in e:
+                extra = f" — overlap {e['overlap']}"
+            lines.append(f"- `{e['id']}` ({e['source']}:{e['line']}){extra}: {_quote(e['text'])}")
+        lines.append("")
+    c = r["cleaning"]
+    lines += ["## Cleaning", "", f"Unicode: {c['unicode']}. Boilerplate lines removed: {c['boilerplate_lines_removed']}.", ""]
+    p = r["deidentification"]
+    lines += ["## De-identification", "",
+              f"Documents with identifiers: {p['documents_with_phi']}; spans replaced: "
+              + (", ".join(f"{k} {v}" for k, v in p["spans"].items()) or "none"), ""]
+    lines += [f"- `{e['id']}` ({e['source']}:{e['line']}): {_quote(e['text'])}" for e in p["examples"]]
+    x = r["decontamination"]
+    lines += ["", "## Decontamination", ""]
+    if x["enabled"]:
+        against = ", ".join(f"{k} ({v})" for k, v in x["evaluation_texts"].items()) or "no evaluation texts"
+        lines.append(f"Against {against}: {x['documents_excluded']} document(s), {x['characters_excluded']} characters "
+                     f"excluded from training ({x['ngram']}-grams, threshold {x['threshold']}).")
+    else:
+        lines.append("Off (corpus.decontaminate=false).")
+    k = r["skipped"]
+    lines += ["", f"## Skipped rows (corpus.on_error={k['on_error']}): {k['count']}", ""]
+    lines += [f"- {row['file']}:{row['line'] if row['line'] is not None else '-'} [{row['kind']}] {row['reason']}"
+              for row in k["rows"]]
+    if k["count"] > len(k["rows"]):
+        lines.append(f"- … {k['count'] - len(k['rows'])} more in {k['all_rows_in']}")
+    if r["instructions"]:
+        i = r["instructions"]
+        lines += ["", "## Instructions", "", (f"{i.get('records', 0)} chat records from {', '.join(i.get('sources', []))}; "
+                  f"{i.get('phi_spans', 0)} identifier span(s) replaced in clinical sources.")]
+    return "\n".join(lines) + "\n"
+
+
+def _quote(text: str) -> str:
+    return "“" + " ".join(text.split())[:SNIPPET] + "…”"
 
 
 def _replay(cfg, tokenizer, folder: Path, domain_blocks: int) -> dict:
@@ -175,13 +517,23 @@ def _check_config(cfg) -> None:
         raise ConfigError(f"corpus.block_size={c.block_size}: expected at least 2 tokens")
     if c.block_size > cfg.model.max_seq_len:
         raise ConfigError(f"corpus.block_size={c.block_size} exceeds model.max_seq_len={cfg.model.max_seq_len}")
-    if not c.paths:
-        raise ConfigError("corpus.paths is empty: name at least one file or folder")
+    if not c.paths and not c.sources:
+        raise ConfigError("corpus.paths and corpus.sources are empty: name at least one file or folder")
+    for where, kind in [("corpus.kind", c.kind), *((f"corpus.sources[{s.path}].kind", s.kind) for s in c.sources),
+                        *((f"corpus.instructions[{s.path}].kind", s.kind) for s in c.instructions)]:
+        if kind is not None and kind not in KINDS:
+            raise ConfigError(f"{where}={kind!r}: expected one of {', '.join(KINDS)}")
+    if c.on_error not in ("fail", "skip"):
+        raise ConfigError(f"corpus.on_error={c.on_error!r}: expected 'fail' or 'skip'")
+    if not 0 <= c.near_duplicate_threshold <= 1:
+        raise ConfigError(f"corpus.near_duplicate_threshold={c.near_duplicate_threshold}: expected 0 (off) to 1")
+    if not 0 < c.decontam_threshold <= 1:
+        raise ConfigError(f"corpus.decontam_threshold={c.decontam_threshold}: expected more than 0, at most 1")
 
 
 def split_score(seed: int, doc_id: str) -> float:
     """A uniform number in [0, 1) fixed by (seed, document id)."""
-    digest = hashlib.sha256(f"{seed}\x00{doc_id}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{seed}\x00{doc_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
@@ -271,7 +623,7 @@ class _Writer:
             self.writer.close()
             self.closed = True
 
-    def __enter__(self) -> "_Writer":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -10,15 +10,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from rungs.config import compose
-from rungs.data import Doc, file_sha256, iter_documents, normalize_text, read_jsonl, sources_digest
+from rungs.data import (
+    Doc,
+    file_sha256,
+    iter_documents,
+    normalize_text,
+    read_jsonl,
+    sources_digest,
+)
 from rungs.errors import ConfigError, InputError
 from rungs.tokenizer import GEMMA_CHAT_TEMPLATE, load_tokenizer, train_tokenizer
 from stages import corpus as stage
 from tests.conftest import shared_data
 
-WORDS = ("asthma airway inhaler wheeze cough fever dose tablet nurse doctor kidney heart blood pressure "
-         "sugar insulin rest water sleep pain chest breath symptom treatment infection virus").split()
-METRICS = {"files", "documents_read", "documents_kept", "dropped_short", "dropped_duplicate", "train_documents",
+WORDS = ["asthma", "airway", "inhaler", "wheeze", "cough", "fever", "dose", "tablet", "nurse", "doctor", "kidney", "heart", "blood", "pressure", "sugar", "insulin", "rest", "water", "sleep", "pain", "chest", "breath", "symptom", "treatment", "infection", "virus"]
+METRICS = {"files", "documents_read", "documents_kept", "dropped_short", "dropped_duplicate", "dropped_near_duplicate",
+           "dropped_quality", "excluded_contaminated", "phi_spans", "skipped_rows", "train_documents",
            "heldout_documents", "train_blocks", "heldout_blocks", "train_tokens", "vocab_size",
            "replay_blocks", "replay_unique_blocks", "general_heldout_blocks"}
 
@@ -38,7 +45,7 @@ def write_corpus(root: Path, n_md: int = 12, seed: int = 1) -> Path:
     (folder / "z-copy-of-doc-01.md").write_text((folder / "doc-01.md").read_text().replace("Topic 1", "Copy"))
     (folder / "short.txt").write_text("Too short.")
     (folder / "README.md").write_text("# About this folder\n\nNot a document, and long enough to count if read.\n")
-    (folder / "notes.csv").write_text("ignored,in,folders\n")
+    (folder / "notes.tsv").write_text("unsupported\tin\tfolders\n")
     return folder
 
 
@@ -70,7 +77,7 @@ def built(tmp_path, progress):
 
 
 def test_outputs_columns_and_metrics(built):
-    folder, out, metrics = built
+    _folder, out, metrics = built
     assert set(metrics) == METRICS
     docs = pq.read_table(out / "documents.parquet")
     assert docs.column_names == ["id", "source", "title", "url", "text", "split"]
@@ -79,7 +86,7 @@ def test_outputs_columns_and_metrics(built):
     assert blocks.column_names == ["input_ids"]
     assert str(blocks.schema.field("input_ids").type.value_type) == "int32"
     assert (out / "tokenizer" / "tokenizer.json").exists()
-    assert metrics["files"] == 14  # 12 documents + copy + short.txt; README.md and notes.csv skipped
+    assert metrics["files"] == 14  # 12 documents + copy + short.txt; README.md and notes.tsv skipped
     assert metrics["documents_read"] == 14
     assert metrics["documents_kept"] == docs.num_rows == 12
     assert metrics["train_documents"] + metrics["heldout_documents"] == 12
@@ -228,9 +235,9 @@ def test_missing_path(tmp_path, progress):
 
 
 def test_unknown_extension_named_explicitly(tmp_path):
-    path = tmp_path / "table.csv"
-    path.write_text("a,b\n")
-    with pytest.raises(InputError, match="unsupported file type '.csv'"):
+    path = tmp_path / "table.tsv"
+    path.write_text("a\tb\n")
+    with pytest.raises(InputError, match="unsupported file type '.tsv'"):
         list(iter_documents([str(path)], text_field="text", id_field="id", title_field="title", url_field="url"))
 
 
@@ -244,8 +251,8 @@ def test_iter_documents_and_sources(tmp_path):
     assert all(isinstance(d, Doc) for d in docs)
     plain = next(d for d in docs if d.id == "short")
     assert plain.title == "short" and plain.text == "Too short."
-    digest = sources_digest(stage.sources(make_cfg([folder], "corpus.replay_ratio=0")))
-    assert len(digest) == 6 and not any(k.endswith(("README.md", ".csv")) for k in digest)
+    digest = sources_digest(stage.sources(make_cfg([folder], "corpus.replay_ratio=0", "corpus.decontaminate=false")))
+    assert len(digest) == 6 and not any(k.endswith(("README.md", ".tsv")) for k in digest)
     some = next(iter(digest))
     assert digest[some]["sha256"] == file_sha256(some) and digest[some]["bytes"] == Path(some).stat().st_size
 

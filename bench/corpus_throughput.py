@@ -1,0 +1,194 @@
+"""Corpus stage throughput (MB/s of raw input) and peak memory as the input grows.
+
+    .venv/bin/python bench/corpus_throughput.py [--input ../shared/data/medquad.jsonl] [--scales 1,10] [--model gemma3-270m]
+
+For each scale the whole corpus stage (`stages/corpus.py: run()`: read, clean, PHI rules, quality rules,
+exact + MinHash near-duplicates, decontamination, tokenizer, packing, report) runs in a fresh subprocess
+on `corpus=medquad` with `corpus.paths` pointed at the input, so that its peak RSS (VmHWM) belongs to that
+run alone. MB/s = input bytes / wall seconds of `run()` (imports and the subprocess start excluded).
+
+Scale k > 1 is a JSON Lines file of k copies of the input in which copy i > 0 has every word replaced
+through a seeded permutation of the input's own vocabulary and its ids suffixed: the same number of
+documents per copy, the same length and word-frequency profile, but k times as many distinct documents
+(the near-duplicate and exact-duplicate indexes grow with every copy instead of dropping the copies).
+
+Results are printed and written, with the command, date, machine and versions, to bench/RESULTS.md under
+"## Corpus stage throughput and memory" (--no-write leaves it alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import random
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "RESULTS.md"
+HEADING = "## Corpus stage throughput and memory"
+DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "medquad.jsonl"
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def scaled_input(source: Path, k: int, folder: Path) -> Path:
+    """`source` itself for k = 1, else k vocabulary-permuted copies of it in one JSONL file."""
+    if k == 1:
+        return source
+    target = folder / f"{source.stem}-x{k}.jsonl"
+    if target.exists():
+        return target
+    vocab: set[str] = set()
+    with open(source, encoding="utf-8") as fh:
+        for line in fh:
+            vocab.update(w.lower() for w in _WORD.findall(line))
+    words = sorted(vocab)
+    tmp = target.with_suffix(".part")
+    with open(tmp, "w", encoding="utf-8") as out:
+        for copy in range(k):
+            mapping = None
+            if copy:
+                shuffled = words[:]
+                random.Random(copy).shuffle(shuffled)
+                mapping = dict(zip(words, shuffled))
+            with open(source, encoding="utf-8") as fh:
+                for line in fh:
+                    if mapping is None:
+                        out.write(line)
+                        continue
+                    row = json.loads(line)
+                    for key, value in row.items():
+                        if isinstance(value, str) and key not in ("url", "source", "qtype"):
+                            row[key] = _WORD.sub(lambda m, table=mapping: _swap(m.group(0), table), value)
+                    row["id"] = f"{row.get('id')}#{copy}"
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.rename(target)
+    return target
+
+
+def _swap(word: str, mapping: dict[str, str]) -> str:
+    new = mapping[word.lower()]
+    return new.capitalize() if word[:1].isupper() else new
+
+
+def worker(spec: dict) -> dict:
+    """One corpus build in this process; returns its timing, metrics and peak RSS."""
+    from rungs.config import compose
+    from rungs.plan import peak_rss
+    from rungs.progress import progress_factory
+    from stages import corpus as stage
+
+    cfg = compose(["corpus=medquad", f"model={spec['model']}", f"corpus.paths=['{spec['input']}']", *spec["overrides"]])
+    out = Path(spec["out"])
+    began = time.perf_counter()
+    metrics = stage.run(cfg, {}, out, progress_factory(enabled=False), out.parent / "scratch")
+    seconds = time.perf_counter() - began
+    report = json.loads((out / "report.json").read_text())
+    return {"seconds": seconds, "metrics": metrics, "peak_rss": peak_rss(), "dropped": report["dropped"]}
+
+
+def measure(source: Path, scales: list[int], model: str, overrides: list[str], work: Path, timeout: float) -> list[dict]:
+    rows = []
+    for k in scales:
+        path = scaled_input(source, k, work)
+        out = work / f"out-x{k}"
+        if out.exists():
+            subprocess.run(["rm", "-rf", str(out), str(work / "scratch")], check=True)
+        result = work / f"result-x{k}.json"
+        spec = {"input": str(path), "model": model, "out": str(out), "overrides": overrides}
+        cmd = [sys.executable, __file__, "--worker", json.dumps(spec), "--result", str(result)]
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        if proc.returncode != 0:
+            raise SystemExit(f"scale {k}: corpus build failed\n{proc.stderr[-4000:]}")
+        r = json.loads(result.read_text())
+        size = path.stat().st_size
+        row = {"scale": k, "input": path, "bytes": size, **r, "mb_s": size / 1e6 / r["seconds"]}
+        rows.append(row)
+        m = r["metrics"]
+        print(f"x{k}: {size / 1e6:,.1f} MB, {m['documents_read']:,} documents read, {m['documents_kept']:,} kept, "
+              f"{r['seconds']:.1f} s, {row['mb_s']:.2f} MB/s, peak RSS {r['peak_rss'] / 2**20:,.0f} MiB", flush=True)
+    return rows
+
+
+def markdown(rows: list[dict], command: str, model: str) -> str:
+    import datasketch
+    import pyarrow
+    import tokenizers
+
+    base = rows[0]
+    lines = [HEADING, "",
+             f"Command: `{command}`  ", (f"Date: {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC; machine: "
+             f"{platform.machine()}, {os.cpu_count()} CPU(s) ({platform.processor() or platform.platform()}); "
+             f"Python {platform.python_version()}, pyarrow {pyarrow.__version__}, datasketch {datasketch.__version__}, "
+             f"tokenizers {tokenizers.__version__}; model={model} (its tokenizer)."), "",
+             "| input | MB | documents read | kept | exact dup | near dup | quality/short | seconds | MB/s | peak RSS (MiB) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        m = r["metrics"]
+        quality = m["dropped_quality"] + m["dropped_short"]
+        label = r["input"].name if r["scale"] == 1 else f"x{r['scale']} (permuted copies)"
+        lines.append(f"| {label} | "
+                     f"{r['bytes'] / 1e6:,.1f} | {m['documents_read']:,} | {m['documents_kept']:,} | {m['dropped_duplicate']:,} | "
+                     f"{m['dropped_near_duplicate']:,} | {quality:,} | {r['seconds']:,.1f} | {r['mb_s']:.2f} | "
+                     f"{r['peak_rss'] / 2**20:,.0f} |")
+    if len(rows) > 1:
+        last = rows[-1]
+        growth = last["peak_rss"] / base["peak_rss"]
+        lines += ["", (f"Input grew {last['bytes'] / base['bytes']:.1f}x; peak RSS grew {growth:.2f}x "
+                      f"({(last['peak_rss'] - base['peak_rss']) / 2**20:+,.0f} MiB). What grows with the corpus is "
+                      "per kept document: a split score (8 B), an exact-hash key and 9 LSH band keys "
+                      "(12 B each, rungs.dedup.KeyIndex) and a split label; documents, blocks and the report "
+                      "stream through fixed-size batches.")]
+    return "\n".join(lines) + "\n"
+
+
+def write_results(text: str, path: Path = RESULTS) -> None:
+    """Replace this benchmark's section of bench/RESULTS.md, keeping everything else in the file."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    path.write_text(new)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="JSONL with MedQuAD's fields (default: ../shared/data/medquad.jsonl)")
+    parser.add_argument("--scales", default="1,10", help="comma-separated input multiples to measure (default 1,10)")
+    parser.add_argument("--model", default="gemma3-270m", help="model profile whose tokenizer packs the blocks (tiny trains one)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rungs-corpus-bench", help="scratch folder for scaled inputs and outputs")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="Markdown file whose section to write (default bench/RESULTS.md)")
+    parser.add_argument("--no-write", action="store_true", help="print only; write no results file")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed per corpus build")
+    parser.add_argument("overrides", nargs="*", help="extra config overrides, e.g. corpus.near_duplicate_threshold=0")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--result", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        Path(args.result).write_text(json.dumps(worker(json.loads(args.worker))))
+        return []
+    if not args.input.exists():
+        raise SystemExit(f"{args.input}: not found (pass --input)")
+    args.work.mkdir(parents=True, exist_ok=True)
+    scales = [int(s) for s in args.scales.split(",")]
+    rows = measure(args.input.resolve(), scales, args.model, args.overrides, args.work, args.timeout)
+    command = "python bench/corpus_throughput.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    text = markdown(rows, command.strip(), args.model)
+    print(text)
+    if not args.no_write:
+        write_results(text, args.results)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

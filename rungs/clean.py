@@ -1,0 +1,106 @@
+"""Document cleaning: Unicode and whitespace normalisation, boilerplate lines, length and quality rules.
+
+`clean_text` returns the text a document keeps; `quality_issue` names the first rule a cleaned text
+fails (None when it passes). Both are pure functions of the text and the thresholds, so the corpus
+report can say exactly why each dropped document went.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .data import normalize_text
+from .errors import ConfigError
+
+# Invisible characters that split words for a tokenizer without showing: C0/C1 controls (but tab,
+# newline, \v, \f, \r and NEL, which normalize_text turns into spaces or newlines), soft hyphen,
+# zero-width space, left-to-right/right-to-left marks, word joiner and a stray byte-order mark.
+# Zero-width (non-)joiners stay: they change how some scripts and emoji render.
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u200b\u200e\u200f\u2060\ufeff]")
+_LETTERS_ONLY = re.compile(r"[\W\d_]+")
+_WHITESPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+
+DROP_REASONS = {
+    "too_short": "fewer characters than corpus.min_chars",
+    "too_long": "more characters than corpus.max_chars",
+    "too_few_words": "fewer words than corpus.min_words",
+    "low_alpha": "letters are less than corpus.min_alpha_ratio of the non-space characters (tables, codes, garbage)",
+    "repetitive": "repeated lines or one repeated 3-word phrase cover more than corpus.max_repetition of the text",
+}
+
+
+def boilerplate_pattern(patterns: Iterable[str]) -> re.Pattern | None:
+    """One case-insensitive pattern matching a whole line that is boilerplate; None when there are none."""
+    patterns = list(patterns)
+    for p in patterns:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise ConfigError(f"corpus.boilerplate: bad regular expression {p!r}: {exc}") from exc
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+
+
+def clean_text(text: str, boilerplate: re.Pattern | None = None) -> tuple[str, int]:
+    """(cleaned text, boilerplate lines removed): invisible characters out, NFKC, whitespace unified
+    (rungs.data.normalize_text), then every line that wholly matches `boilerplate` removed."""
+    text = normalize_text(_INVISIBLE.sub("", text))
+    if boilerplate is None or not text:
+        return text, 0
+    lines = text.split("\n")
+    kept = [line for line in lines if not (line.strip() and boilerplate.fullmatch(line.strip()))]
+    removed = len(lines) - len(kept)
+    return (normalize_text("\n".join(kept)) if removed else text), removed
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Thresholds; 0 switches a rule off (max_chars, min_words, min_alpha_ratio, max_repetition)."""
+
+    min_chars: int = 20
+    max_chars: int = 0
+    min_words: int = 0
+    min_alpha_ratio: float = 0.0
+    max_repetition: float = 0.0
+
+
+def quality_issue(text: str, q: Quality) -> str | None:
+    """The first rule of DROP_REASONS the text breaks, or None."""
+    n = len(text)
+    if n < q.min_chars:
+        return "too_short"
+    if q.max_chars and n > q.max_chars:
+        return "too_long"
+    if q.min_words and len(_WORD.findall(text)) < q.min_words:
+        return "too_few_words"
+    if q.min_alpha_ratio:
+        visible = len(_WHITESPACE.sub("", text))
+        letters = len(_LETTERS_ONLY.sub("", text))
+        if visible and letters / visible < q.min_alpha_ratio:
+            return "low_alpha"
+    if q.max_repetition and repetition(text) > q.max_repetition:
+        return "repetitive"
+    return None
+
+
+def repetition(text: str) -> float:
+    """The larger of: the share of characters in lines that repeat an earlier line, and the share of
+    words covered by the most frequent 3-word phrase (counted when it occurs more than twice)."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    total = sum(len(line) for line in lines) or 1
+    seen: set[str] = set()
+    repeated = 0
+    for line in lines:
+        if line in seen:
+            repeated += len(line)
+        seen.add(line)
+    words = [w.lower() for w in _WORD.findall(text)]
+    phrase = 0.0
+    if len(words) >= 30:  # on a few sentences any repeated phrase is a large share: not evidence of spam
+        top = Counter(zip(words, words[1:], words[2:])).most_common(1)
+        if top and top[0][1] > 2:
+            phrase = min(1.0, 3 * top[0][1] / len(words))
+    return max(repeated / total, phrase)
