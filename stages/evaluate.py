@@ -26,7 +26,7 @@ from rungs.packing import load_blocks, pack
 from rungs.plots import rung_chart
 from rungs.training import mean_loss
 
-VERSION = 2  # 2: general perplexity, answer NLL, chart
+VERSION = 3  # 2: general perplexity, answer NLL, chart; 3: retrieval per mode (dense, bm25, hybrid)
 INPUTS = {"corpus": ("corpus",), "base": ("base",), "cpt": ("cpt",), "sft": ("sft",), "index": ("index",)}
 OPTIONAL = frozenset({"base", "cpt", "sft", "index"})  # each pipeline builds a different subset of rungs
 CONFIG = ("seed", "hardware", "evaluate")
@@ -98,10 +98,23 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         metrics.update({f"{name}_samples": len(samples) for name, samples in sets.items()})
         rung_chart(metrics, out / "rungs.png")
     if "index" in inputs and cfg.evaluate.questions:
-        from rungs.rag import Retriever, load_questions, retrieval_metrics
+        from rungs.rag import (
+            BM25_DIR,
+            MODES,
+            Retriever,
+            load_questions,
+            retrieval_report,
+        )
 
         questions, relevant = load_questions(resolve_path(cfg.evaluate.questions), cfg.evaluate.question_field, cfg.evaluate.relevant_field)
-        found = retrieval_metrics(Retriever(inputs["index"].path), questions, relevant, ks=tuple(cfg.evaluate.ks))
-        metrics.update({f"retrieval_{k}": v for k, v in found.items()})
+        index_dir = Path(inputs["index"].path)
+        # an index built before BM25 existed (index VERSION 1) is scored dense only
+        modes = MODES if (index_dir / BM25_DIR).is_dir() else ("dense",)
+        retriever = Retriever(index_dir, mode="hybrid" if "hybrid" in modes else "dense")
+        report = retrieval_report(retriever, questions, relevant, ks=tuple(cfg.evaluate.ks), modes=modes)
+        for mode, found in report.items():
+            metrics.update({f"retrieval_{mode}_{k}": v for k, v in found.items() if k != "questions"})
+        # unprefixed: the mode chat and serve use (hybrid), under the names earlier runs reported
+        metrics.update({f"retrieval_{k}": v for k, v in report[retriever.mode].items()})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics

@@ -1,13 +1,16 @@
-"""index stage: chunk every corpus document, embed the chunks, build a FAISS index.
+"""index stage: chunk every corpus document, embed the chunks in shards, build a FAISS and a BM25 index.
 
-Output (see ARCHITECTURE.md): `index.faiss` (unit vectors, inner product = cosine), `chunks.parquet`
-(chunk_id = row in the index, doc_id, title, url, text) and `embedder.json` (the model that embedded
-them, which queries must use too). The knowledge base is every document, both splits.
+Output (see ARCHITECTURE.md): `index.faiss` (unit vectors, inner product = cosine; flat, HNSW, IVF or
+IVF-PQ as `index.type` says, `auto` choosing by the number of chunks), `index.json` (the resolved type
+and every parameter, the BM25 settings and the RRF constant queries fuse with), `bm25/` (bm25s over the
+same chunks), `chunks.parquet` (chunk_id = row in both indexes, doc_id, source, title, url, text) and
+`embedder.json` (the model that embedded them, which queries must use too). The knowledge base is every
+document, both splits.
 
-Chunks follow sentence boundaries: whole sentences are packed up to `index.chunk_words` words, and each
-chunk repeats the last sentences (at most `index.overlap_words` words) of the one before, or the last
-`overlap_words` words when its final sentence alone is longer than that. A sentence longer than a chunk
-is cut into word windows. Embeddings are checkpointed in `scratch`, so a rerun after a crash resumes.
+Chunks follow sentence boundaries with overlap (rungs/chunking.py). Embedding runs in shards of
+`index.shard_size` chunks through `rungs.shards.current()`: in this process by default, over Dask workers
+when the flow installs its mapper (`index.workers > 1`, flows/embedding.py). Every shard is checkpointed
+in `scratch` as it arrives, so a rerun after a crash embeds only what is missing.
 """
 
 from __future__ import annotations
@@ -15,132 +18,49 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from rungs.chunking import chunk_text, split_sentences  # noqa: F401  (the stage's chunking, re-exported)
 from rungs.errors import ConfigError, InputError
 
-VERSION = 1
+VERSION = 2  # 2: index type by size (flat/hnsw/ivf/ivfpq), BM25 beside FAISS, sharded embedding, source column
 INPUTS = {"corpus": ("corpus",)}
 OPTIONAL = frozenset()
-CONFIG = ("index",)
+CONFIG = ("seed", "index")  # the seed picks IVF/PQ training samples
 
-INDEX_TYPES = ("flat",)
 DOCUMENTS = "documents.parquet"
 DOC_COLUMNS = ("id", "title", "url", "text")
-SEGMENT = 512  # chunks per embedding checkpoint
+SPEC_FILE = "index.json"
 
 
 def sources(cfg) -> list:
     return []
 
 
-# ------------------------------------------------------------------------------------------ chunking
-
-# End of a sentence: . ! ? (optionally closed by a quote or bracket), whitespace, then something that
-# starts a sentence. Line breaks always end a sentence (headings, list items, paragraphs).
-_SENTENCE_END = re.compile(
-    r"(?:(?<=[.!?])|(?<=[.!?][\"'\u201d\u2019)\]]))\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])"
-)
-_LINE_BREAK = re.compile(r"\s*\n\s*")
-_ABBREVIATIONS = frozenset(
-    "e.g. i.e. etc. vs. dr. mr. mrs. ms. prof. fig. figs. al. approx. ca. cf. resp. jr. sr.".split()
-)
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of `text`, whitespace-normalised; never splits after a common abbreviation."""
-    sentences: list[str] = []
-    for line in _LINE_BREAK.split(text or ""):
-        pending = ""
-        for piece in _SENTENCE_END.split(line.strip()):
-            pending = f"{pending} {piece}".strip() if pending else piece.strip()
-            last = pending.rsplit(None, 1)[-1].lower() if pending else ""
-            if pending and last not in _ABBREVIATIONS:
-                sentences.append(" ".join(pending.split()))
-                pending = ""
-        if pending:
-            sentences.append(" ".join(pending.split()))
-    return [s for s in sentences if s]
-
-
-def chunk_text(text: str, chunk_words: int, overlap_words: int) -> list[str]:
-    """Sentence-aligned chunks of at most `chunk_words` words, overlapping by up to `overlap_words`."""
-    if chunk_words < 1 or not 0 <= overlap_words < chunk_words:
-        raise ConfigError(
-            f"index.chunk_words={chunk_words}, index.overlap_words={overlap_words}: "
-            "expected chunk_words >= 1 and 0 <= overlap_words < chunk_words"
-        )
-    # units: sentences as word lists; a sentence longer than a chunk becomes windows that leave room
-    # for the overlap carried in front of them
-    window = chunk_words - overlap_words
-    units: list[list[str]] = []
-    for sentence in split_sentences(text):
-        words = sentence.split()
-        if len(words) <= chunk_words:
-            units.append(words)
-        else:
-            units.extend(words[i : i + window] for i in range(0, len(words), window))
-
-    chunks: list[str] = []
-    current: list[list[str]] = []  # units of the chunk being built
-    fresh = 0  # how many of them are new (not carried over from the previous chunk)
-    for unit in units:
-        size = sum(map(len, current))
-        if fresh and size + len(unit) > chunk_words:
-            chunks.append(" ".join(w for u in current for w in u))
-            current, fresh = _carry(current, overlap_words), 0
-            size = sum(map(len, current))
-            if size + len(unit) > chunk_words:  # trim the carried words from the front to make room
-                keep = chunk_words - len(unit)
-                flat = [w for u in current for w in u]
-                current = [flat[len(flat) - keep :]] if keep > 0 else []
-        current.append(unit)
-        fresh += 1
-    if fresh:
-        chunks.append(" ".join(w for u in current for w in u))
-    return chunks
-
-
-def _carry(units: list[list[str]], overlap_words: int) -> list[list[str]]:
-    """The tail of a finished chunk that starts the next: whole trailing sentences within the
-    overlap budget, else the last `overlap_words` words."""
-    if overlap_words <= 0 or not units:
-        return []
-    carried: list[list[str]] = []
-    total = 0
-    for unit in reversed(units):
-        if total + len(unit) > overlap_words:
-            break
-        carried.insert(0, unit)
-        total += len(unit)
-    if not carried:
-        carried = [units[-1][-overlap_words:]]
-    return carried
-
-
 # ------------------------------------------------------------------------------------------ the stage
 
 
 def _check_config(cfg) -> None:
+    from rungs import faiss_index
+    from rungs.embed import check_embedder
+
     idx = cfg.index
-    if idx.type not in INDEX_TYPES:
-        raise ConfigError(f"index.type={idx.type!r}: unknown index type; available: {list(INDEX_TYPES)}")
+    faiss_index.check_config(idx)
     if idx.chunk_words < 1 or not 0 <= idx.overlap_words < idx.chunk_words:
         raise ConfigError(
             f"index.chunk_words={idx.chunk_words}, index.overlap_words={idx.overlap_words}: "
             "expected chunk_words >= 1 and 0 <= overlap_words < chunk_words"
         )
-    if idx.batch_size < 1:
-        raise ConfigError(f"index.batch_size={idx.batch_size}: expected >= 1")
-    from rungs.embed import EMBEDDERS
-
-    if idx.embedder not in EMBEDDERS:
-        raise ConfigError(f"index.embedder={idx.embedder!r}: unknown embedder; known: {sorted(EMBEDDERS)}")
+    for key in ("batch_size", "shard_size", "workers", "rrf_k"):
+        if getattr(idx, key) < 1:
+            raise ConfigError(f"index.{key}={getattr(idx, key)}: expected >= 1")
+    if idx.bm25_k1 < 0 or not 0 <= idx.bm25_b <= 1:
+        raise ConfigError(f"index.bm25_k1={idx.bm25_k1}, index.bm25_b={idx.bm25_b}: expected k1 >= 0 and 0 <= b <= 1")
+    check_embedder(idx.embedder)  # unknown embedder: fail before reading anything
 
 
 def _read_documents(corpus_dir: Path) -> dict[str, list]:
@@ -155,53 +75,50 @@ def _read_documents(corpus_dir: Path) -> dict[str, list]:
         missing = [c for c in DOC_COLUMNS if c not in schema.names]
         if missing:
             raise InputError(path, f"missing column(s) {missing}; expected {list(DOC_COLUMNS)}")
-        table = pq.read_table(path, columns=list(DOC_COLUMNS))
+        columns = list(DOC_COLUMNS) + (["source"] if "source" in schema.names else [])
+        table = pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(path, f"unreadable Parquet: {exc}") from exc
     if table.num_rows == 0:
         raise InputError(path, "no documents: the knowledge base is empty")
-    return {c: table.column(c).to_pylist() for c in DOC_COLUMNS}
+    docs = {c: table.column(c).to_pylist() for c in columns}
+    docs.setdefault("source", [""] * table.num_rows)
+    return docs
 
 
 def _chunk_documents(docs: dict[str, list], chunk_words: int, overlap_words: int, progress) -> dict[str, list]:
-    rows: dict[str, list] = {"doc_id": [], "title": [], "url": [], "text": []}
+    rows: dict[str, list] = {"doc_id": [], "source": [], "title": [], "url": [], "text": []}
     for i in progress(range(len(docs["id"])), desc="chunk documents", unit="doc"):
         doc_id, title, url = str(docs["id"][i]), docs["title"][i] or "", docs["url"][i] or ""
         for chunk in chunk_text(docs["text"][i] or "", chunk_words, overlap_words):
             rows["doc_id"].append(doc_id)
+            rows["source"].append(docs["source"][i] or "")
             rows["title"].append(title)
             rows["url"].append(url)
             rows["text"].append(chunk)
     return rows
 
 
-class _SharedBar:
-    """Lets several embed() calls advance one progress bar."""
-
-    def __init__(self, bar):
-        self.bar = bar
-
-    def __call__(self, *args, **kwargs):
-        return self
-
-    def update(self, n=1):
-        self.bar.update(n)
-
-    def close(self):
-        pass
-
-
-def _embed_with_checkpoints(model, texts: list[str], batch_size: int, info: dict, progress, scratch: Path):
-    """Embed in segments saved under scratch; segments already there (same chunks, same model) are reused."""
-    from rungs.embed import embed
-
-    ckpt = Path(scratch) / "embeddings"
+def _texts_digest(texts: list[str]) -> str:
     digest = hashlib.sha256()
     for t in texts:
         digest.update(t.encode("utf-8"))
         digest.update(b"\0")
-    meta = {"weights_sha256": info["weights_sha256"], "chunks": len(texts), "texts_sha256": digest.hexdigest(),
-            "segment": SEGMENT}
+    return digest.hexdigest()
+
+
+def embed_sharded(idx, texts: list[str], info: dict, progress, scratch: Path, threads: int = 0):
+    """Embed `texts` shard by shard through the shard mapper in force, checkpointing each shard.
+
+    Shards already checkpointed under `scratch` (same chunks, same model, same shard size) are reused.
+    Returns (vectors, seconds spent embedding, chunks embedded now, chunks resumed, shard count).
+    """
+    from rungs import shards
+    from rungs.embed import EmbedShard, embed_shard
+
+    ckpt = Path(scratch) / "embeddings"
+    meta = {"weights_sha256": info["weights_sha256"], "chunks": len(texts), "texts_sha256": _texts_digest(texts),
+            "shard_size": idx.shard_size}
     meta_path = ckpt / "meta.json"
     if ckpt.exists():
         try:
@@ -213,33 +130,40 @@ def _embed_with_checkpoints(model, texts: list[str], batch_size: int, info: dict
     ckpt.mkdir(parents=True, exist_ok=True)
     meta_path.write_text(json.dumps(meta))
 
-    parts, resumed, embedded, seconds = [], 0, 0, 0.0
-    with progress(total=len(texts), desc="embed chunks", unit="chunk") as bar:
-        shared = _SharedBar(bar)
-        for seg, start in enumerate(range(0, len(texts), SEGMENT)):
-            batch = texts[start : start + SEGMENT]
-            part = ckpt / f"{seg:06d}.npy"
-            vectors = None
-            if part.is_file():
-                try:
-                    vectors = np.load(part)
-                except (OSError, ValueError):
-                    vectors = None
-                if vectors is not None and vectors.shape != (len(batch), info["dimension"]):
-                    vectors = None
-            if vectors is not None:
-                resumed += len(batch)
-                bar.update(len(batch))
-            else:
-                t0 = time.perf_counter()
-                vectors = embed(model, batch, batch_size, progress=shared)
-                seconds += time.perf_counter() - t0
-                embedded += len(batch)
-                tmp = part.with_suffix(".tmp.npy")
-                np.save(tmp, vectors)
-                os.replace(tmp, part)
-            parts.append(vectors.astype(np.float32, copy=False))
-    return np.concatenate(parts, axis=0), seconds, embedded, resumed
+    starts = list(range(0, len(texts), idx.shard_size))
+    parts: list[np.ndarray | None] = [None] * len(starts)
+    for seg, start in enumerate(starts):
+        part = ckpt / f"{seg:06d}.npy"
+        if part.is_file():
+            try:
+                vectors = np.load(part)
+            except (OSError, ValueError):
+                continue
+            if vectors.shape == (len(texts[start : start + idx.shard_size]), info["dimension"]):
+                parts[seg] = vectors
+    todo = [seg for seg, v in enumerate(parts) if v is None]
+    resumed = sum(len(v) for v in parts if v is not None)
+    work = [EmbedShard(idx.embedder, tuple(texts[starts[seg] : starts[seg] + idx.shard_size]), idx.batch_size, threads)
+            for seg in todo]
+    began = time.perf_counter()
+    with progress(total=len(texts), initial=resumed, desc="embed chunks", unit="chunk") as bar:
+        results = shards.current()(embed_shard, work)
+        for seg, shard, vectors in zip(todo, work, results):
+            vectors = np.asarray(vectors, dtype=np.float32)
+            expected = (len(shard.texts), info["dimension"])
+            if vectors.shape != expected:
+                raise RuntimeError(f"embedding shard {seg} came back {vectors.shape}, expected {expected}")
+            tmp = ckpt / f"{seg:06d}.tmp.npy"
+            np.save(tmp, vectors)
+            os.replace(tmp, ckpt / f"{seg:06d}.npy")
+            parts[seg] = vectors
+            bar.update(len(vectors))
+    missing = [seg for seg, v in enumerate(parts) if v is None]
+    if missing:
+        raise RuntimeError(f"the shard mapper returned no result for embedding shard(s) {missing[:5]}")
+    seconds = time.perf_counter() - began if todo else 0.0
+    embedded = len(texts) - resumed
+    return np.concatenate(parts, axis=0), seconds, embedded, resumed, len(starts)
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
@@ -247,8 +171,9 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rungs.embed import embedder_info, load_embedder
-    from rungs.rag import CHUNKS_FILE, EMBEDDER_FILE, INDEX_FILE
+    from rungs import bm25, faiss_index
+    from rungs.embed import embedder_info
+    from rungs.rag import BM25_DIR, CHUNKS_FILE, EMBEDDER_FILE, INDEX_FILE
 
     _check_config(cfg)
     idx = cfg.index
@@ -257,18 +182,20 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     if not rows["text"]:
         raise InputError(Path(inputs["corpus"].path) / DOCUMENTS, "documents hold no text to index")
 
-    model = load_embedder(idx.embedder)
     info = embedder_info(idx.embedder)
-    vectors, seconds, embedded, resumed = _embed_with_checkpoints(
-        model, rows["text"], idx.batch_size, info, progress, scratch
-    )
+    spec = faiss_index.plan(idx, len(rows["text"]), info["dimension"])  # config errors before the long part
+    vectors, seconds, embedded, resumed, n_shards = embed_sharded(idx, rows["text"], info, progress, scratch)
 
-    index = faiss.IndexFlatIP(info["dimension"])
-    index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    began = time.perf_counter()
+    index = faiss_index.build(vectors, spec, seed=cfg.seed)
+    index_seconds = time.perf_counter() - began
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     faiss.write_index(index, str(out / INDEX_FILE))
+    began = time.perf_counter()
+    bm25_info = bm25.build(rows["text"], idx.bm25_k1, idx.bm25_b, out / BM25_DIR)
+    bm25_seconds = time.perf_counter() - began
     table = pa.table(
         {
             "chunk_id": pa.array(range(len(rows["text"])), type=pa.int64()),
@@ -276,18 +203,30 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
             "title": pa.array(rows["title"], type=pa.string()),
             "url": pa.array(rows["url"], type=pa.string()),
             "text": pa.array(rows["text"], type=pa.string()),
+            "source": pa.array(rows["source"], type=pa.string()),
         }
     )
     pq.write_table(table, out / CHUNKS_FILE)
-    embedder = dict(info, index_type=idx.type, metric="inner_product", chunk_words=idx.chunk_words,
+    embedder = dict(info, index_type=spec["type"], metric="inner_product", chunk_words=idx.chunk_words,
                     overlap_words=idx.overlap_words)
     (out / EMBEDDER_FILE).write_text(json.dumps(embedder, indent=2, sort_keys=True) + "\n")
+    meta = {"faiss": spec, "bm25": bm25_info, "rrf_k": idx.rrf_k, "chunks": len(rows["text"])}
+    (out / SPEC_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     return {
         "documents": len(docs["id"]),
         "chunks": int(index.ntotal),
         "dim": int(info["dimension"]),
+        "index_type": spec["type"],
+        "index_chosen_by": spec["chosen_by"],
+        "index_params": spec["params"],
+        "index_build_seconds": round(index_seconds, 3),
+        "index_bytes": faiss_index.memory_bytes(index),
+        "bm25_vocabulary": bm25_info["vocabulary"],
+        "bm25_build_seconds": round(bm25_seconds, 3),
+        "rrf_k": idx.rrf_k,
         "embed_seconds": round(seconds, 3),
         "chunks_per_second": round(embedded / seconds, 1) if seconds > 0 else 0.0,
         "resumed_chunks": resumed,
+        "embedding_shards": n_shards,
     }

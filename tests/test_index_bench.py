@@ -1,0 +1,36 @@
+"""Smoke test of bench/index_latency.py: every index type on a small set, its RESULTS.md section replaced in place."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from rungs.config import PROJECT_ROOT
+from tests.conftest import shared_data
+
+SCRIPT = PROJECT_ROOT / "bench" / "index_latency.py"
+
+
+def test_index_benchmark_measures_every_type_and_writes_its_section(tmp_path):
+    shared_data("pubmedqa.jsonl")  # skips where the shared data is absent
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Benchmark results\n\n## Someone else's section\n\nkept as is\n")
+    cmd = [sys.executable, str(SCRIPT), "--sizes", "3000", "--queries", "60", "--centers", "150", "--sweep-at", "3000",
+           "--cache", str(tmp_path / "emb.npz"), "--results", str(results), "--json", str(tmp_path / "out.json")]
+    for _ in range(2):  # the second run reuses the cached embeddings and replaces its own section
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+
+    data = json.loads((tmp_path / "out.json").read_text())
+    rows = {r["type"]: r for r in data["rows"]}
+    assert set(rows) == {"flat", "hnsw", "ivf", "ivfpq"}
+    assert rows["flat"]["recall@10"] == 1.0  # exact search is its own ground truth
+    assert rows["hnsw"]["recall@10"] >= 0.9 and rows["ivf"]["recall@10"] >= 0.9
+    assert all(r["p50_ms"] > 0 and r["p95_ms"] >= r["p50_ms"] and r["build_s"] >= 0 for r in rows.values())
+    assert rows["ivfpq"]["bytes"] < rows["flat"]["bytes"] / 4  # PQ codes: 48 bytes a vector instead of 1,536
+    assert {s["param"] for s in data["sweep"]} == {"ef_search", "nprobe"}
+
+    text = results.read_text()
+    assert "kept as is" in text and text.count("## Index latency") == 1
+    assert "| 3,000 | hnsw |" in text and "--sizes 3000" in text
