@@ -1,7 +1,7 @@
 """De-identification: replace HIPAA Safe Harbor identifiers in free text with [KIND] placeholders.
 
 Rule-based and offline: regular expressions, cue words and three word lists shipped in rungs/data/ —
-names.txt (common given names and surnames), cities.txt (15,000 places: GeoNames data, CC BY 4.0, via
+names.txt (~9,800 given names and ~11,400 surnames: project list + Faker, MIT), cities.txt (15,000 places: GeoNames data, CC BY 4.0, via
 corpora/phi/build_cities.py) and words.txt (ordinary English and medical words, which make a
 capitalised word weak evidence of a name; corpora/phi/build_words.py). Nothing is downloaded at run
 time, and every decision can be read here. Measured on corpora/phi/annotated.jsonl by bench/phi_eval.py (results in bench/RESULTS.md).
@@ -692,7 +692,21 @@ def _name_spans(text: str) -> list[PhiSpan]:
         a, b = m.group(1), m.group(2)
         if _known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS:
             add(m.start(), m.end())
-    return _propagate(text, found)
+    found = [(s, e) for s, e in found if not _EPONYM_AFTER.match(text, e)]
+    return [sp for sp in _propagate(text, found) if not _EPONYM_AFTER.match(text, sp.end)]
+
+
+# A name followed by one of these words is an eponym, not a person: "Paget's disease", "Wolfram
+# syndrome", "Treacher Collins syndrome", "Cohen kappa".
+_EPONYM_AFTER = re.compile(
+    r"(?:['’]s?)?[ \-](?:[A-Z][a-z]+[ \-])?(?i:syndromes?|diseases?|disorders?|signs?|tests?|sequence|"
+    r"anomaly|dystrophy|myopathy|atrophy|ataxia|palsy|phenomenon|reflex|maneuver|manoeuvre|procedure|"
+    r"operation|classification|criteria|score|scale|index|law|equation|formula|type|lesions?|tumou?rs?|"
+    r"fracture|nodes?|cells?|bod(?:y|ies)|gland|duct|canal|deformity|contracture|neuroma|ulcer|hernia|"
+    r"catheter|shunt|stent|method|technique|approach|incision|repair|kappa|coefficient|correlation|"
+    r"distribution|curve|plot|model|effect|hypothesis|principle|rule|ratio|institute|"
+    r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial)\b"
+)
 
 
 def _propagate(text: str, found: list[tuple[int, int]]) -> list[PhiSpan]:
