@@ -100,21 +100,30 @@ def sources_digest(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None
 
 # ---------------------------------------------------------------------------------------------- text
 
-_SPACES = re.compile(r"[ \t\f\v]+")
-_TRAILING = re.compile(r"[ \t]+\n")
-_BLANK_RUNS = re.compile(r"\n{3,}")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\x85\u2028\u2029]")
 
 
 def normalize_text(s: str) -> str:
-    """NFKC; newlines unified to \\n; runs of spaces/tabs collapsed; no trailing spaces; at most one blank
-    line in a row; no leading or trailing whitespace."""
+    """NFKC; newlines unified to \\n; within a line, runs of whitespace become one space and none leads
+    or trails; at most one blank line in a row; no leading or trailing blank lines.
+
+    Lines are split and joined with str.split (C speed) rather than rewritten by regular expressions:
+    corpus cleaning calls this on every document.
+    """
     s = unicodedata.normalize("NFKC", s)
     s = _LINE_BREAKS.sub("\n", s)
-    s = _SPACES.sub(" ", s)
-    s = _TRAILING.sub("\n", s)
-    s = _BLANK_RUNS.sub("\n\n", s)
-    return s.strip()
+    out: list[str] = []
+    blank = False
+    for line in s.split("\n"):
+        line = " ".join(line.split())
+        if line:
+            if blank and out:
+                out.append("")
+            out.append(line)
+            blank = False
+        else:
+            blank = True
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------------- documents

@@ -1,7 +1,7 @@
 """Exact and near-duplicate detection with memory that stays small as a corpus grows.
 
 Exact: the first 8 bytes of the SHA-256 of the cleaned text (a false match needs ~4e9 documents).
-Near: MinHash signatures (`datasketch.MinHash`) of word shingles, banded as in `datasketch.MinHashLSH`,
+Near: MinHash signatures (`datasketch.MinHash`, affine32 scheme) of word 5-gram hashes, banded as in `datasketch.MinHashLSH`,
 whose (bands, rows) choice for the threshold is used as is. The band keys do not live in MinHashLSH's
 dict-of-sets (about 2.5 KB per document); `KeyIndex` keeps each as a 64-bit hash beside a 32-bit row
 number in sorted numpy arrays, 12 bytes per key, so 150,000 documents at 9 bands take ~16 MB.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 import numpy as np
 
@@ -73,6 +74,30 @@ def exact_key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
 
 
+@lru_cache(maxsize=1 << 20)
+def _word_hash(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+_PRIME = np.uint64(1099511628211)  # FNV-64 prime: odd, so the rolling products stay well mixed
+
+
+def shingle_hashes(text: str, k: int) -> list[int]:
+    """32-bit hashes of the lower-cased word k-grams (the whole text when shorter), computed in numpy:
+    a rolling polynomial over cached per-word hashes instead of one SHA-1 per shingle."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    if not words:
+        return [0]
+    k = min(k, len(words))
+    ids = np.fromiter((_word_hash(w) for w in words), dtype=np.uint64, count=len(words))
+    m = len(words) - k + 1
+    h = np.zeros(m, dtype=np.uint64)
+    with np.errstate(over="ignore"):  # wrap-around modulo 2**64 is the hash
+        for j in range(k):
+            h = h * _PRIME + ids[j:j + m]
+    return ((h ^ (h >> np.uint64(32))) & np.uint64(0xFFFFFFFF)).tolist()
+
+
 def shingles(text: str, k: int) -> set[bytes]:
     """Lower-cased word k-grams (the whole text when it has fewer than k words)."""
     words = [w.lower() for w in _WORD.findall(text)]
@@ -104,8 +129,10 @@ class NearDuplicates:
     def band_keys(self, text: str) -> list[int]:
         if self._pending is not None and self._pending[0] is text:
             return self._pending[1]
-        m = self._minhash(num_perm=self.num_perm, seed=self.seed, permutations=self._permutations, scheme=SCHEME)
-        m.update_batch(list(shingles(text, self.k)))
+        # affine32 pre-mixes its input (MurmurHash3 finalizer), so ready-made 32-bit hashes go in as they are
+        m = self._minhash(num_perm=self.num_perm, seed=self.seed, hashfunc=int, permutations=self._permutations,
+                          scheme=SCHEME)
+        m.update_batch(shingle_hashes(text, self.k))
         values = m.hashvalues
         r = self.rows_per_band
         keys = [_h64(i.to_bytes(2, "little") + values[i * r:(i + 1) * r].tobytes()) for i in range(self.bands)]
