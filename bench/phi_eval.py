@@ -177,12 +177,15 @@ def section(results: dict[str, dict], clean: tuple, abstracts: tuple | None = No
         "```",
         "",
         (f"{now}, {platform.python_implementation()} {platform.python_version()} on {platform.machine()}; "
-        "`rungs.phi` is rule-based (regular expressions, cue words, the gazetteer in `rungs/data/`), "
+        "`rungs.phi` is rule-based (regular expressions, cue words, the word lists in `rungs/data/`), "
         "no model."),
         "",
         ("Data: `corpora/phi/annotated.jsonl`, synthetic clinical notes written for the project (no real "
-        "patient data) by the same author as the scrubber. The rules were tuned on **dev** only; "
-        "**test** was written before tuning began and is reported as held-out. Recall: a gold span is "
+        "patient data) by the same author as the scrubber. The rules were tuned on **dev** (and on false "
+        "positives in MTS-Dialog and PubMedQA text). **test** was written before tuning began; "
+        "its first run gave recall 0.961, precision 0.993, and later generic changes (bigger name and "
+        "city lists) lifted it, so it is no longer strictly held out. **test2** was written after the "
+        "tuning and run once: recall 0.961, precision 1.000 — the most honest figure here. Recall: a gold span is "
         "caught when all its characters are replaced (any placeholder kind); precision: a replacement "
         "is correct when it touches a gold span. Guidelines: `corpora/phi/README.md`."),
         "",
@@ -223,14 +226,12 @@ def section(results: dict[str, dict], clean: tuple, abstracts: tuple | None = No
             "60 regular-expression passes in pure Python; run it in several processes for large corpora."),
             "",
         ]
-    goal = results.get("test")
-    if goal is not None:
-        r = overall(goal)[1]
-        out += [
-            (f"Goal recall ≥ 0.95 on test: **{'met' if r >= 0.95 else 'not met'}** ({r:.3f}). The first run on "
-            "test, right after tuning on dev, gave recall 0.961 and precision 0.993; later changes were driven "
-            "by dev and by false positives on MTS-Dialog and PubMedQA text, not by test errors."),
-        ]
+    held = [s for s in ("test", "test2") if s in results]
+    if held:
+        scores = {s: overall(results[s])[1] for s in held}
+        met = all(r >= 0.95 for r in scores.values())
+        detail = ", ".join(f"{s} {r:.3f}" for s, r in scores.items())
+        out += [f"Goal recall ≥ 0.95 on the held-out splits: **{'met' if met else 'not met'}** ({detail})."]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -251,12 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--abstracts", type=Path, default=ROOT.parent / "shared" / "data" / "pubmedqa.jsonl",
                     help="PubMedQA JSONL for the false-positive count on research text (skipped if missing)")
     ap.add_argument("--no-write", action="store_true", help="print only")
-    ap.add_argument("--errors", choices=["dev", "test"], help="list every miss and false positive of a split")
+    ap.add_argument("--errors", choices=["dev", "test", "test2"], help="list every miss and false positive of a split")
     args = ap.parse_args(argv)
 
     rows = load(args.data)
     results = {}
-    for split in ("dev", "test"):
+    for split in ("dev", "test", "test2"):
         part = [r for r in rows if r["split"] == split]
         if part:
             results[split] = evaluate(part)

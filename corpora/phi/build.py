@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = {"dev": HERE / "notes_dev.txt", "test": HERE / "notes_test.txt"}
+SOURCES = {"dev": HERE / "notes_dev.txt", "test": HERE / "notes_test.txt", "test2": HERE / "notes_test2.txt"}
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
 _MARK = re.compile(r"\[\[([A-Z_]+)\|([^\[\]|]+)\]\]")
