@@ -16,7 +16,8 @@ OpenAI's chunk format), `GET /v1/models`, `GET /health`, `GET /` (the chat page,
   logged by type, never with their message or the request.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: FastAPI reads the handlers' annotations (Request) at runtime,
+# and Request is imported inside create_app so that `rungs --help` does not load FastAPI.
 
 import argparse
 import asyncio

@@ -1,0 +1,132 @@
+"""`rungs serve` as a real process on a free loopback port, driven by the official `openai` client."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from rungs.config import PROJECT_ROOT
+from tests.chat_store import OFF_TOPIC, ON_TOPIC, chat_store, free_port, wait_for
+
+openai = pytest.importorskip("openai")
+
+KEY = "test-key-123"
+MARKER = "Kilimanjaro"  # put in questions; must never reach the server's output or the store
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root, built = chat_store(tmp_path_factory)
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    cmd = [sys.executable, "-m", "rungs.cli", "--store", str(root), "serve", "--port", str(port), "--api-key", KEY,
+           "--max-request-kb", "8", "--max-queue", "8", "prompt.max_new_tokens=16"]
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", proc=proc)
+        yield {"url": f"http://127.0.0.1:{port}", "log": log, "root": root, "built": built, "proc": proc}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server["url"] + "/v1", api_key=KEY, max_retries=0, timeout=120)
+
+
+def test_health_and_models(server, client):
+    health = httpx.get(server["url"] + "/health").json()
+    assert health["status"] == "ok" and health["adapter"] == "sft:v1" and health["index"] == "index:v1"
+    assert health["auth"] is True
+    models = client.models.list()
+    assert [m.id for m in models.data] == ["rungs"]
+    assert models.data[0].model_extra["rungs"]["adapter_id"] == server["built"]["sft"].id
+
+
+def test_completion_carries_citations(client):
+    done = client.chat.completions.create(model="rungs", messages=[{"role": "user", "content": ON_TOPIC}])
+    text = done.choices[0].message.content
+    citations = done.model_extra["citations"]
+    assert citations and citations[0]["number"] == 1 and "Inhaler" in citations[0]["title"]
+    assert "Sources:\n" in text and all(f"[{c['number']}] {c['title']}" in text for c in citations)
+    assert done.choices[0].finish_reason in ("stop", "length")
+    assert done.usage.completion_tokens <= 16 and done.usage.prompt_tokens > 0
+    assert done.model_extra["rungs"]["kind"] == "answer"
+
+
+def test_streaming_in_openai_chunks(client):
+    stream = client.chat.completions.create(
+        model="rungs", messages=[{"role": "user", "content": ON_TOPIC}], stream=True,
+        stream_options={"include_usage": True}, max_tokens=8,
+    )
+    chunks = list(stream)
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert len(finals) == 1 and finals[0].model_extra["citations"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens <= 8
+    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) >= 2  # streamed, not one blob
+    assert "Sources:\n[1] " in content
+
+
+def test_red_flag_and_dont_know_through_the_api(client):
+    flag = client.chat.completions.create(model="rungs", messages=[{"role": "user", "content": "I think I'm having a stroke"}])
+    assert flag.model_extra["rungs"]["kind"] == "red_flag" and "emergency" in flag.choices[0].message.content
+    unknown = client.chat.completions.create(model="rungs", messages=[{"role": "user", "content": OFF_TOPIC}])
+    assert unknown.model_extra["rungs"]["kind"] == "dont_know" and unknown.model_extra["citations"] == []
+
+
+def test_api_key_is_required(server):
+    bad = openai.OpenAI(base_url=server["url"] + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.chat.completions.create(model="rungs", messages=[{"role": "user", "content": ON_TOPIC}])
+    with pytest.raises(openai.AuthenticationError):
+        bad.models.list()
+    assert httpx.post(server["url"] + "/v1/chat/completions", json={"messages": []}).status_code == 401
+
+
+def test_limits_give_clear_errors(server, client):
+    big = {"model": "rungs", "messages": [{"role": "user", "content": "x" * 20_000}]}
+    response = httpx.post(server["url"] + "/v1/chat/completions", json=big, headers={"Authorization": f"Bearer {KEY}"})
+    assert response.status_code == 413 and "limit" in response.json()["error"]["message"]
+    with pytest.raises(openai.BadRequestError, match="max_tokens"):
+        client.chat.completions.create(model="rungs", messages=[{"role": "user", "content": ON_TOPIC}], max_tokens=10_000)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": ON_TOPIC}])
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="rungs", messages=[{"role": "assistant", "content": "hello"}])
+
+
+def test_concurrent_requests_are_queued_and_all_answered(server, client):
+    def ask(i):
+        done = client.chat.completions.create(model="rungs", messages=[{"role": "user", "content": ON_TOPIC}], max_tokens=6)
+        return done.model_extra["rungs"]["kind"], done.choices[0].message.content
+
+    with ThreadPoolExecutor(5) as pool:
+        results = list(pool.map(ask, range(5)))
+    assert all(kind == "answer" and "Sources:" in text for kind, text in results)
+    health = httpx.get(server["url"] + "/health").json()
+    assert health["in_line"] == 0 and health["busy"] is False
+
+
+def test_no_conversation_text_in_server_logs_or_store(server, client):
+    client.chat.completions.create(model="rungs", messages=[{"role": "user", "content": f"{ON_TOPIC} {MARKER}"}])
+    list(client.chat.completions.create(model="rungs", stream=True,
+                                        messages=[{"role": "user", "content": f"{MARKER}: my chest hurts"}]))
+    log = server["log"].read_text()
+    assert "POST /v1/chat/completions" in log  # the access log is there, and it is bodiless
+    assert MARKER not in log
+    for path in server["root"].rglob("*"):
+        if path.is_file():
+            assert MARKER.encode() not in path.read_bytes(), path
