@@ -312,13 +312,18 @@ _DOB = re.compile(r"(?i:\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on
 # Each pattern starts only where a run of its characters starts (lookbehind) and bounds its repeats:
 # without that, a long run such as "a.a.a.a..." costs quadratic time.
 _EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]{1,64}@[\w\-]{1,63}(?:\.[\w\-]{1,63}){1,8}\b")
-_URL = re.compile(
-    r"\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]"
-    r"|(?<![\w.\-])[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63}){0,8}\.(?:com|org|net|gov|edu|io|health|care|info|biz|us|uk|ca|au|de|fr)"
+_TLDS = r"(?:com|org|net|gov|edu|io|health|care|info|biz|us|uk|ca|au|de|fr)"
+_URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]", re.IGNORECASE)
+# A bare domain ("labs.example.com/r/1"): scanned only when the text has a ".com"-like ending at all.
+_URL_DOMAIN = re.compile(
+    rf"(?<![\w.\-])[a-z0-9\-]{{1,63}}(?:\.[a-z0-9\-]{{1,63}}){{0,8}}\.{_TLDS}"
     r"(?:/[^\s<>\"')\]]*[^\s<>\"')\].,;:!?])?(?![\w@])",
     re.IGNORECASE,
 )
-_IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])")
+_TLD_ANY = re.compile(rf"\.{_TLDS}\b", re.IGNORECASE)
+_ANY_DIGIT = re.compile(r"\d")
+_MONTH_WORD = re.compile(r"January|February|March|April|May|June|July|August|September|October|November|December")
+_IPV4 = re.compile(r"(?=\d{1,3}\.\d)(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])")
 _IPV6 = re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{1,4}\b")
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
 _SSN_CUE = re.compile(
@@ -327,7 +332,7 @@ _SSN_CUE = re.compile(
 )
 _PHONE = re.compile(
     # North America: (617) 555-0134, 617-555-0134, 617.555.0134, +1 617 555 0134, 1-800-555-0143 x12
-    r"(?<![\w/.\-])(?:\+?1[ \t.\-]?)?(?:\(\d{3}\)[ \t]?|\d{3}[ \t.\-])\d{3}[ \t.\-]\d{4}"
+    r"(?=[+(\d])(?<![\w/.\-])(?:\+?1[ \t.\-]?)?(?:\(\d{3}\)[ \t]?|\d{3}[ \t.\-])\d{3}[ \t.\-]\d{4}"
     r"(?:[ \t]*(?:x|ext\.?|extension)[ \t]*\d{1,5})?(?![\w/])"
     # international: +44 20 7946 0958
     r"|(?<![\w/.])\+\d{1,3}(?:[ \t.\-]\(?\d{1,4}\)?){2,4}(?![\w/])"
@@ -335,7 +340,7 @@ _PHONE = re.compile(
     r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/.\-])"
 )
 _PHONE_CUE_SHORT = re.compile(
-    r"(?i:\b(?:phone|tel|telephone|cell|mobile|pager|beeper|bleep|ph|fax|extension|ext|x)\.?[ \t]*"
+    r"(?i:\b(?=[BbCcEeFfMmPpTtXx])(?:phone|tel|telephone|cell|mobile|pager|beeper|bleep|ph|fax|extension|ext|x)\.?[ \t]*"
     r"(?:number|no\.?|#)?[ \t]*[:#]?[ \t]*)(\d{3}-\d{4}|\d{4,5})\b(?![.,]\d)"
 )
 _PHONE_KIND = re.compile(r"(?i)\b(fax|phone|tel|telephone|cell|mobile|call|pager|ph|text)\b")
@@ -736,14 +741,18 @@ def _group(pattern: re.Pattern, text: str, kind: str, group: int = 0) -> list[Ph
     return [PhiSpan(m.start(group), m.end(group), kind) for m in pattern.finditer(text) if m.group(group)]
 
 
-def _dates(text: str) -> list[PhiSpan]:
+def _dates(text: str, digits: bool) -> list[PhiSpan]:
     out: list[PhiSpan] = []
+    if _MONTH_WORD.search(text):
+        out += _group(_MONTH_ALONE, text, "DATE", 1)
+    out += _group(_HOLIDAY, text, "DATE")
+    if not digits:  # every other date pattern needs a digit
+        return out
     for pat in _DATE_PATTERNS:
         out += _group(pat, text, "DATE")
     out += _group(_ORDINAL_DAY, text, "DATE", 1)
-    out += _group(_SHORT_DATE, text, "DATE", 1)
-    out += _group(_MONTH_ALONE, text, "DATE", 1)
-    out += _group(_HOLIDAY, text, "DATE")
+    if "/" in text:
+        out += _group(_SHORT_DATE, text, "DATE", 1)
     out += _group(_BIRTH_YEAR, text, "DATE", 1)
     for m in _DOB.finditer(text):
         rest = text[m.end() : m.end() + 40]
@@ -755,24 +764,32 @@ def _dates(text: str) -> list[PhiSpan]:
     return out
 
 
-def _ages(text: str) -> list[PhiSpan]:
+def _ages(text: str, digits: bool) -> list[PhiSpan]:
     out: list[PhiSpan] = []
-    for pat in _AGE_PATTERNS:
-        out += _group(pat, text, "AGE", 1 if pat.groups else 0)
-    for m in _AGE_SEX.finditer(text):
-        if not _TEMP_BEFORE.search(text[max(0, m.start() - 15) : m.start()]):
-            out.append(PhiSpan(m.start(1), m.end(1), "AGE"))
-    out += _group(_WORD_AGE[0], text, "AGE")
-    out += _group(_WORD_AGE[1], text, "AGE", 1)
+    if digits:
+        for pat in _AGE_PATTERNS:
+            out += _group(pat, text, "AGE", 1 if pat.groups else 0)
+        for m in _AGE_SEX.finditer(text):
+            if not _TEMP_BEFORE.search(text[max(0, m.start() - 15) : m.start()]):
+                out.append(PhiSpan(m.start(1), m.end(1), "AGE"))
+    lower = text.lower()
+    if "ninety" in lower or "hundred" in lower:
+        out += _group(_WORD_AGE[0], text, "AGE")
+        out += _group(_WORD_AGE[1], text, "AGE", 1)
     return out
 
 
-def _numbers(text: str) -> list[PhiSpan]:
+def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out: list[PhiSpan] = []
-    out += _group(_EMAIL, text, "EMAIL")
+    if "@" in text:
+        out += _group(_EMAIL, text, "EMAIL")
     out += _group(_URL, text, "URL")
-    out += _group(_IPV4, text, "IP")
+    if _TLD_ANY.search(text):
+        out += _group(_URL_DOMAIN, text, "URL")
     out += _group(_IPV6, text, "IP")
+    if not digits:  # everything below needs a digit
+        return out
+    out += _group(_IPV4, text, "IP")
     out += _group(_SSN, text, "SSN")
     out += _group(_SSN_CUE, text, "SSN", 1)
     for pat, group in ((_PHONE, 0), (_PHONE_CUE_SHORT, 1)):
@@ -796,9 +813,10 @@ def _numbers(text: str) -> list[PhiSpan]:
     return out
 
 
-def _places(text: str) -> list[PhiSpan]:
+def _places(text: str, digits: bool) -> list[PhiSpan]:
     out: list[PhiSpan] = []
-    out += _group(_STREET, text, "ADDRESS")
+    if digits:
+        out += _group(_STREET, text, "ADDRESS")
     for m in _STREET_NAMED.finditer(text):
         toks = _tokens(text, m.start(1), m.end(1))
         while len(toks) > 1 and (_common(toks[0][2]) or toks[0][2].lower() in _NOT_PLACES):
@@ -847,11 +865,12 @@ def _places(text: str) -> list[PhiSpan]:
 
 def find_spans(text: str) -> list[PhiSpan]:
     """All identifiers found in text: non-overlapping, sorted by start offset."""
-    places = _places(text)
+    digits = _ANY_DIGIT.search(text) is not None
+    places = _places(text, digits)
     # A name found inside a multi-word city ("Diego" in "San Diego") is the city.
     multi = [p for p in places if p.kind == "CITY" and " " in text[p.start : p.end]]
     names = [n for n in _name_spans(text) if not any(p.start <= n.start and n.end <= p.end for p in multi)]
-    return _resolve(_numbers(text) + _dates(text) + _ages(text) + places + names)
+    return _resolve(_numbers(text, digits) + _dates(text, digits) + _ages(text, digits) + places + names)
 
 
 def _resolve(cands: list[PhiSpan]) -> list[PhiSpan]:
