@@ -130,3 +130,42 @@ def test_no_conversation_text_in_server_logs_or_store(server, client):
     for path in server["root"].rglob("*"):
         if path.is_file():
             assert MARKER.encode() not in path.read_bytes(), path
+
+
+def test_a_full_line_gets_503_while_red_flags_never_wait(tmp_path_factory):
+    import threading
+    import time
+
+    import uvicorn
+
+    from rungs.assistant import Assistant, resolve_refs
+    from rungs.config import compose
+    from rungs.server import create_app
+    from rungs.store import Store
+
+    root, _ = chat_store(tmp_path_factory)
+    assistant = Assistant(resolve_refs(Store(root)), compose(["model=tiny", "prompt.max_new_tokens=4"]).prompt)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(assistant, max_queue=1), host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    ask = {"model": "rungs", "messages": [{"role": "user", "content": ON_TOPIC}]}
+    try:
+        wait_for(url + "/health")
+        results = {}
+        with assistant.lock:  # someone else's answer is being generated
+            waiting = threading.Thread(target=lambda: results.setdefault("first", httpx.post(url + "/v1/chat/completions", json=ask, timeout=60)))
+            waiting.start()
+            deadline = time.monotonic() + 30
+            while httpx.get(url + "/health").json()["in_line"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            full = httpx.post(url + "/v1/chat/completions", json=ask, timeout=30)
+            assert full.status_code == 503 and full.headers["retry-after"] and full.json()["error"]["code"] == "queue_full"
+            flag = httpx.post(url + "/v1/chat/completions", timeout=10,
+                              json={"model": "rungs", "messages": [{"role": "user", "content": "she is not breathing"}]})
+            assert flag.status_code == 200 and flag.json()["rungs"]["kind"] == "red_flag"
+        waiting.join(60)
+        assert results["first"].status_code == 200 and results["first"].json()["rungs"]["kind"] == "answer"
+        assert httpx.get(url + "/health").json()["in_line"] == 0
+    finally:
+        server.should_exit = True
