@@ -342,6 +342,13 @@ def _print_decision(d: dict) -> None:
         console.print(escape(f"- {r}"))
 
 
+def _headline(reason: str) -> bool:
+    """The reasons worth a column in the log listing: what decided it, not every metric that passed."""
+    return reason.endswith(": worse") or any(
+        key in reason for key in ("did not measure", "first release", "already evaluate@", "despite the gate", "undoes decision")
+    )
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from .cli import _print_json
     from .config import compose
@@ -366,7 +373,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
                 escape(str((d.get("candidate") or {}).get("ref", "-"))), escape(str((d.get("production") or {}).get("ref", "-"))),
                 escape(", ".join(f"{m['kind']}→{m['ref']}" for m in d.get("moves") or []) or "-"),
                 escape(f"{d.get('user')}@{d.get('host')}"),
-                escape("; ".join(([d["note"]] if d.get("note") else []) + [r for r in d.get("reasons") or [] if "worse" in r or "first" in r or "undoes" in r][:2])),
+                escape("; ".join(([d["note"]] if d.get("note") else []) + [r for r in d.get("reasons") or [] if _headline(r)][:3])),
             )
         _console().print(table if log else "no promotion decisions yet")
         return 0
