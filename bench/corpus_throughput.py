@@ -9,8 +9,14 @@ run alone. MB/s = input bytes / wall seconds of `run()` (imports and the subproc
 
 Scale k > 1 is a JSON Lines file of k copies of the input in which copy i > 0 has every word replaced
 through a seeded permutation of the input's own vocabulary and its ids suffixed: the same number of
-documents per copy, the same length and word-frequency profile, but k times as many distinct documents
-(the near-duplicate and exact-duplicate indexes grow with every copy instead of dropping the copies).
+documents per copy, the same bytes and word-length profile (words swap only with words of their own length),
+but k times as many distinct documents: the near-duplicate and exact-duplicate indexes grow with every
+copy instead of dropping it. (Rare words standing in for common ones make the copies cost the tokenizer
+more tokens than the original: MB/s at k > 1 is a lower bound.)
+
+Phases are timed by the stage's own progress bars: "reading" (read, clean, PHI rules, quality, duplicates,
+decontamination) and "packing" (tokenize + write blocks); the rest is writing documents.parquet, loading or
+training the tokenizer, replay blocks and the report.
 
 Results are printed and written, with the command, date, machine and versions, to bench/RESULTS.md under
 "## Corpus stage throughput and memory" (--no-write leaves it alone).
@@ -53,15 +59,20 @@ def scaled_input(source: Path, k: int, folder: Path) -> Path:
     with open(source, encoding="utf-8") as fh:
         for line in fh:
             vocab.update(w.lower() for w in _WORD.findall(line))
-    words = sorted(vocab)
+    by_length: dict[int, list[str]] = {}
+    for word in sorted(vocab):
+        by_length.setdefault(len(word), []).append(word)
     tmp = target.with_suffix(".part")
     with open(tmp, "w", encoding="utf-8") as out:
         for copy in range(k):
             mapping = None
-            if copy:
-                shuffled = words[:]
-                random.Random(copy).shuffle(shuffled)
-                mapping = dict(zip(words, shuffled))
+            if copy:  # words swap only with words of their own length: every copy has the input's size
+                rng = random.Random(copy)
+                mapping = {}
+                for words in by_length.values():
+                    shuffled = words[:]
+                    rng.shuffle(shuffled)
+                    mapping.update(zip(words, shuffled))
             with open(source, encoding="utf-8") as fh:
                 for line in fh:
                     if mapping is None:
@@ -72,7 +83,7 @@ def scaled_input(source: Path, k: int, folder: Path) -> Path:
                         if isinstance(value, str) and key not in ("url", "source", "qtype"):
                             row[key] = _WORD.sub(lambda m, table=mapping: _swap(m.group(0), table), value)
                     row["id"] = f"{row.get('id')}#{copy}"
-                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    out.write(json.dumps(row) + "\n")  # escaped like the input, so sizes match
     tmp.rename(target)
     return target
 
@@ -91,11 +102,42 @@ def worker(spec: dict) -> dict:
 
     cfg = compose(["corpus=medquad", f"model={spec['model']}", f"corpus.paths=['{spec['input']}']", *spec["overrides"]])
     out = Path(spec["out"])
+    phases: dict[str, float] = {}
     began = time.perf_counter()
-    metrics = stage.run(cfg, {}, out, progress_factory(enabled=False), out.parent / "scratch")
+    metrics = stage.run(cfg, {}, out, _timed(progress_factory(enabled=False), phases), out.parent / "scratch")
     seconds = time.perf_counter() - began
     report = json.loads((out / "report.json").read_text())
-    return {"seconds": seconds, "metrics": metrics, "peak_rss": peak_rss(), "dropped": report["dropped"]}
+    return {"seconds": seconds, "phases": phases, "metrics": metrics, "peak_rss": peak_rss(), "dropped": report["dropped"]}
+
+
+def _current_rss() -> int:
+    """This process's resident memory now (VmRSS), in bytes: what the reading phase still holds."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _timed(progress, phases: dict[str, float]):
+    """A progress factory that adds each bar's lifetime (creation to close) to phases[first word after ': ']."""
+
+    def factory(iterable=None, **kwargs):
+        bar = progress(iterable, **kwargs)
+        name = kwargs.get("desc", "other").split(": ", 1)[-1].split()[0]
+        start = time.perf_counter()
+        close = bar.close
+
+        def timed_close():
+            if not getattr(bar, "_timed_done", False):
+                bar._timed_done = True
+                phases[name] = phases.get(name, 0.0) + time.perf_counter() - start
+                phases[f"rss_after_{name}"] = _current_rss()
+            close()
+
+        bar.close = timed_close
+        return bar
+
+    return factory
 
 
 def measure(source: Path, scales: list[int], model: str, overrides: list[str], work: Path, timeout: float) -> list[dict]:
@@ -116,8 +158,10 @@ def measure(source: Path, scales: list[int], model: str, overrides: list[str], w
         row = {"scale": k, "input": path, "bytes": size, **r, "mb_s": size / 1e6 / r["seconds"]}
         rows.append(row)
         m = r["metrics"]
+        phases = ", ".join(f"{name} {sec:.1f} s" for name, sec in r["phases"].items() if not name.startswith("rss_"))
         print(f"x{k}: {size / 1e6:,.1f} MB, {m['documents_read']:,} documents read, {m['documents_kept']:,} kept, "
-              f"{r['seconds']:.1f} s, {row['mb_s']:.2f} MB/s, peak RSS {r['peak_rss'] / 2**20:,.0f} MiB", flush=True)
+              f"{r['seconds']:.1f} s ({phases}), {row['mb_s']:.2f} MB/s, peak RSS {r['peak_rss'] / 2**20:,.0f} MiB",
+              flush=True)
     return rows
 
 
@@ -132,21 +176,31 @@ def markdown(rows: list[dict], command: str, model: str) -> str:
              f"{platform.machine()}, {os.cpu_count()} CPU(s) ({platform.processor() or platform.platform()}); "
              f"Python {platform.python_version()}, pyarrow {pyarrow.__version__}, datasketch {datasketch.__version__}, "
              f"tokenizers {tokenizers.__version__}; model={model} (its tokenizer)."), "",
-             "| input | MB | documents read | kept | exact dup | near dup | quality/short | seconds | MB/s | peak RSS (MiB) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             ("| input | MB | documents read | kept | exact dup | near dup | quality/short | reading s (MB/s) | packing s "
+             "| other s | total s | MB/s | RSS after reading (MiB) | peak RSS (MiB) |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         m = r["metrics"]
         quality = m["dropped_quality"] + m["dropped_short"]
+        reading = r["phases"].get("reading", float("nan"))
+        packing = r["phases"].get("packing", 0.0)
         label = r["input"].name if r["scale"] == 1 else f"x{r['scale']} (permuted copies)"
         lines.append(f"| {label} | "
                      f"{r['bytes'] / 1e6:,.1f} | {m['documents_read']:,} | {m['documents_kept']:,} | {m['dropped_duplicate']:,} | "
-                     f"{m['dropped_near_duplicate']:,} | {quality:,} | {r['seconds']:,.1f} | {r['mb_s']:.2f} | "
-                     f"{r['peak_rss'] / 2**20:,.0f} |")
+                     f"{m['dropped_near_duplicate']:,} | {quality:,} | {reading:,.1f} ({r['bytes'] / 1e6 / reading:.2f}) | "
+                     f"{packing:,.1f} | {r['seconds'] - reading - packing:,.1f} | {r['seconds']:,.1f} | {r['mb_s']:.2f} | "
+                     f"{r['phases'].get('rss_after_reading', 0) / 2**20:,.0f} | {r['peak_rss'] / 2**20:,.0f} |")
+    lines += ["", ("reading = read + clean + PHI rules + quality + exact/near duplicates + decontamination (MB/s of input "
+                  "in brackets); packing = tokenize and write blocks; other = documents.parquet, the tokenizer (for "
+                  "gemma3-270m converted from its GGUF package by rungs.weights.source_tokenizer), replay blocks, report.")]
     if len(rows) > 1:
         last = rows[-1]
         growth = last["peak_rss"] / base["peak_rss"]
+        after = [r["phases"].get("rss_after_reading", 0) for r in (base, last)]
         lines += ["", (f"Input grew {last['bytes'] / base['bytes']:.1f}x; peak RSS grew {growth:.2f}x "
-                      f"({(last['peak_rss'] - base['peak_rss']) / 2**20:+,.0f} MiB). What grows with the corpus is "
+                      f"({(last['peak_rss'] - base['peak_rss']) / 2**20:+,.0f} MiB); RSS at the end of reading, "
+                      f"when the duplicate indexes are largest, grew {(after[1] - after[0]) / 2**20:+,.0f} MiB. "
+                      "What grows with the corpus is "
                       "per kept document: a split score (8 B), an exact-hash key and 9 LSH band keys "
                       "(12 B each, rungs.dedup.KeyIndex) and a split label; documents, blocks and the report "
                       "stream through fixed-size batches.")]
