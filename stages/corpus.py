@@ -482,7 +482,8 @@ def _markdown(r: dict) -> str:
 
 
 def _quote(text: str) -> str:
-    return "“" + " ".join(text.split())[:SNIPPET] + "…”"
+    flat = " ".join(text.split())
+    return "“" + (flat[:SNIPPET] + "…" if len(flat) > SNIPPET or len(text) == SNIPPET else flat) + "”"
 
 
 def _replay(cfg, tokenizer, folder: Path, domain_blocks: int) -> dict:
