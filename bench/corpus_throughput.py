@@ -46,6 +46,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 HEADING = "## Corpus stage throughput and memory"
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "medquad.jsonl"
 _WORD = re.compile(r"[A-Za-z]+")
+KEEP = ("id", "url", "source", "qtype")  # fields copied as they are
 
 
 def scaled_input(source: Path, k: int, folder: Path) -> Path:
@@ -58,7 +59,9 @@ def scaled_input(source: Path, k: int, folder: Path) -> Path:
     vocab: set[str] = set()
     with open(source, encoding="utf-8") as fh:
         for line in fh:
-            vocab.update(w.lower() for w in _WORD.findall(line))
+            for key, value in json.loads(line).items():
+                if isinstance(value, str) and key not in KEEP:
+                    vocab.update(w.lower() for w in _WORD.findall(value))
     by_length: dict[int, list[str]] = {}
     for word in sorted(vocab):
         by_length.setdefault(len(word), []).append(word)
@@ -80,7 +83,7 @@ def scaled_input(source: Path, k: int, folder: Path) -> Path:
                         continue
                     row = json.loads(line)
                     for key, value in row.items():
-                        if isinstance(value, str) and key not in ("url", "source", "qtype"):
+                        if isinstance(value, str) and key not in KEEP:
                             row[key] = _WORD.sub(lambda m, table=mapping: _swap(m.group(0), table), value)
                     row["id"] = f"{row.get('id')}#{copy}"
                     out.write(json.dumps(row) + "\n")  # escaped like the input, so sizes match

@@ -210,6 +210,7 @@ class PromptConfig:
     max_new_tokens: int = 256
     temperature: float = 0.0
     repetition_penalty: float = 1.15
+    prefix_cache: bool = True  # reuse the system prompt's attention cache across answers
     sources_footer: bool = True
     disclaimer: str = ""
     dont_know: str = "I don't know. Please ask a clinician."
