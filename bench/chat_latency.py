@@ -1,7 +1,7 @@
 """Chat latency: time to first token (TTFT) and decode tokens/s of the assistant, per model.
 
     .venv/bin/python bench/chat_latency.py [--models tiny,gemma3-270m] [--questions 8] [--max-new-tokens 64]
-                                           [--store DIR] [--threads N] [--results FILE | --no-write]
+                                           [--top-k 3,1] [--store DIR] [--threads N] [--results FILE | --no-write]
 
 For each model, corpus → base → index are built through `rungs.runner.build` into --store, or reused from
 it (nothing is trained: an sft adapter is folded into the weights when the assistant loads it, so a
@@ -14,6 +14,9 @@ the relevance gate, after one warm-up answer, with the default prompt (conf/prom
   waits before text appears. Goal: <= 1.5 s.
 - decode tokens/s: (generated tokens - 1) / (end - first token): the steady streaming speed.
 - retrieval ms: `Assistant.retrieve()` alone, timed separately on the same questions.
+
+`--top-k 3,1` measures each model once per number of retrieved chunks (prompt.top_k): prefill, and so
+TTFT, grows with the sources put in the prompt.
 
 Results are printed and written, with command, date, machine and versions, to bench/RESULTS.md under
 "## Chat latency: time to first token and tokens/s" (a rerun replaces only that section).
@@ -79,13 +82,15 @@ def measure(assistant, questions: list[str]) -> list[dict]:
             pass
         ended = time.perf_counter()
         first = reply.first_token_at or ended
-        t0 = time.perf_counter()
-        assistant.retrieve(q)
-        retrieval = time.perf_counter() - t0
         decode = (reply.completion_tokens - 1) / (ended - first) if reply.completion_tokens > 1 and ended > first else 0.0
         rows.append({"kind": "answer", "ttft_s": first - began, "decode_tok_s": decode, "total_s": ended - began,
-                     "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                     "retrieval_ms": retrieval * 1000})
+                     "prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens})
+    # retrieval alone, in a pass of its own: the retriever keeps the last query's embedding, so timing it
+    # right after the same question's answer would measure a cache hit
+    for q, row in zip(questions, rows):
+        t0 = time.perf_counter()
+        assistant.retrieve(q)
+        row["retrieval_ms"] = (time.perf_counter() - t0) * 1000
     return rows
 
 
@@ -98,11 +103,11 @@ def quantile(values: list[float], q: float) -> float:
     return values[lo] + (values[hi] - values[lo]) * (pos - lo)
 
 
-def summarise(model: str, refs, rows: list[dict], max_new: int, threads: int, load_s: float) -> dict:
+def summarise(model: str, refs, rows: list[dict], max_new: int, threads: int, load_s: float, top_k: int) -> dict:
     answered = [r for r in rows if r["kind"] == "answer"]
     ttft = [r["ttft_s"] for r in answered]
     return {
-        "model": model, "refs": refs.summary(), "threads": threads or "default", "max_new_tokens": max_new,
+        "model": model, "refs": refs.summary(), "threads": threads or "default", "max_new_tokens": max_new, "top_k": top_k,
         "questions": len(rows), "answered": len(answered), "load_s": load_s,
         "ttft_p50_s": statistics.median(ttft) if ttft else float("nan"),
         "ttft_p90_s": quantile(ttft, 0.9), "ttft_max_s": max(ttft) if ttft else float("nan"),
@@ -115,11 +120,11 @@ def summarise(model: str, refs, rows: list[dict], max_new: int, threads: int, lo
 
 
 def table(rows: list[dict]) -> str:
-    head = ["model", "threads", "answered", "prompt tok (p50)", "generated tok (p50)", "retrieval ms (p50)",
+    head = ["model", "top_k", "threads", "answered", "prompt tok (p50)", "generated tok (p50)", "retrieval ms (p50)",
             "TTFT p50 s", "TTFT p90 s", "TTFT max s", "decode tok/s (p50)", f"TTFT p50 <= {GOAL_TTFT_S} s", "load s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
     for r in rows:
-        cells = [r["model"], str(r["threads"]), f"{r['answered']}/{r['questions']}", f"{r['prompt_tokens']:.0f}",
+        cells = [r["model"], str(r["top_k"]), str(r["threads"]), f"{r['answered']}/{r['questions']}", f"{r['prompt_tokens']:.0f}",
                  f"{r['completion_tokens']:.0f}", f"{r['retrieval_ms']:.0f}", f"{r['ttft_p50_s']:.2f}",
                  f"{r['ttft_p90_s']:.2f}", f"{r['ttft_max_s']:.2f}", f"{r['decode_tok_s']:.1f}",
                  "yes" if r["goal_met"] else "no", f"{r['load_s']:.1f}"]
@@ -140,7 +145,8 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "torch_threads": torch.get_num_threads()}
+            "transformers": transformers.__version__, "torch_threads": torch.get_num_threads(),
+            "load": " / ".join(f"{v:.1f}" for v in os.getloadavg())}
 
 
 def markdown(rows: list[dict], command: str, info: dict) -> str:
@@ -150,7 +156,8 @@ def markdown(rows: list[dict], command: str, info: dict) -> str:
         HEADING, "",
         f"Command: `{command}`", "",
         (f"Date: {date}. Machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}; torch {info['torch']} "
-        f"(threads {info['torch_threads']}), transformers {info['transformers']}. Artifacts: {refs}."), "",
+        f"(threads {info['torch_threads']}), transformers {info['transformers']}. Load average (1/5/15 min) at the "
+         f"end: {info['load']} — other work shared the cores. Artifacts: {refs}."), "",
         table(rows), "",
         ("TTFT = from `Assistant.reply()` (red-flag check, retrieval, prompt rendering, prefill) to the first streamed "
         "text; decode tok/s = (generated tokens - 1) / (end - first token). Greedy decoding, the default prompt "
@@ -172,6 +179,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--models", default="tiny,gemma3-270m", help="comma-separated model profiles (conf/model/)")
     parser.add_argument("--questions", type=int, default=8, help="questions measured per model (after one warm-up)")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="tokens generated per answer at most")
+    parser.add_argument("--top-k", default="", help="comma-separated prompt.top_k values, one row each (default: the prompt's)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE, help="artifact store for corpus/base/index (reused)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Markdown file whose section to write")
@@ -192,16 +200,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         load_s = time.perf_counter() - began
         # warm-up: first-call costs (kernels, allocator, caches) are not what a running server shows
         measure(assistant, questions[-1:])
-        picked, measured = [], []
+        picked = []
         for q in questions[:-1]:
             if len(picked) >= args.questions:
                 break
             if assistant.retrieve(q):  # questions the relevance gate would turn away never reach the model
                 picked.append(q)
-        measured = measure(assistant, picked)
-        summary = summarise(model, refs, measured, args.max_new_tokens, args.threads, load_s)
-        rows.append(summary)
-        print(json.dumps(summary), flush=True)
+        for top_k in [int(k) for k in args.top_k.split(",") if k.strip()] or [prompt.top_k]:
+            prompt.top_k = top_k  # the assistant reads its prompt config at every reply
+            summary = summarise(model, refs, measure(assistant, picked), args.max_new_tokens, args.threads, load_s, top_k)
+            rows.append(summary)
+            print(json.dumps(summary), flush=True)
         del assistant
     info = machine()
     print(table(rows))

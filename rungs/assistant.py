@@ -338,6 +338,7 @@ class Assistant:
         self._search_lock = threading.Lock()
         self._tokenizer_lock = threading.Lock()
         self.generations = 0  # how many times the model was asked to generate
+        self._prefix: tuple[list[int], object] | None = None  # (token ids, attention cache) of the prompt's constant head
 
     @classmethod
     def from_store(cls, store: Store, prompt: PromptConfig, hardware: HardwareConfig | None = None, *,
@@ -466,6 +467,33 @@ class Assistant:
         if tail:
             yield ("\n\n" if reply.model_text.strip() else "") + "\n\n".join(tail)
 
+    def _prefix_cache(self, input_ids: list[int]):
+        """A copy of the attention cache of the prompt's constant head (chat template + system prompt), or
+        None when this prompt does not start with it. Computed once; every answer then prefills only what
+        follows the system prompt (on Gemma 3 270M about 120 of ~590 prompt tokens)."""
+        import copy
+
+        import torch
+
+        if self._prefix is None:
+            sentinel = "\u2063rungs\u2063"  # text that cannot occur in the template: marks where the user's words start
+            rendered = self.tokenizer.apply_chat_template(
+                [{"role": "system", "content": self.prompt.system}, {"role": "user", "content": sentinel}],
+                tokenize=False, add_generation_prompt=False)
+            head = rendered[: rendered.index(sentinel)]
+            with self._tokenizer_lock:
+                ids = self.tokenizer(head, add_special_tokens=False)["input_ids"][:-1]  # the last token may merge with what follows
+            if len(ids) < 2:
+                self._prefix = ([], None)
+            else:
+                with torch.no_grad():
+                    out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True)
+                self._prefix = (ids, out.past_key_values)
+        ids, cache = self._prefix
+        if cache is None or len(input_ids) <= len(ids) or input_ids[: len(ids)] != ids:
+            return None
+        return copy.deepcopy(cache)  # generation extends the cache in place: the stored one stays the prefix
+
     def _generate(self, reply: Reply, enc, max_new: int, temperature: float) -> Iterator[str]:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
@@ -497,6 +525,10 @@ class Assistant:
                 import torch
 
                 try:
+                    if self.prompt.prefix_cache:
+                        past = self._prefix_cache(enc["input_ids"][0].tolist())
+                        if past is not None:
+                            kwargs[_cache_kwarg()] = past
                     with torch.inference_mode():
                         result["ids"] = self.model.generate(**kwargs)
                 except BaseException as exc:  # noqa: BLE001  (surfaced to the reader below; the streamer must still end)
@@ -522,6 +554,14 @@ class Assistant:
         reply.completion_tokens = len(ids)
         stopped = bool(ids) and ids[-1] in self.eos_ids
         reply.finish_reason = "length" if len(ids) >= max_new and not stopped else "stop"
+
+
+def _cache_kwarg() -> str:
+    """generate()'s name for a ready attention cache: `cache` from transformers 5.24, `past_key_values` before."""
+    import transformers
+    from packaging.version import Version
+
+    return "cache" if Version(transformers.__version__) >= Version("5.24") else "past_key_values"
 
 
 def _open_retriever(retriever_class, index_dir, mode: str):

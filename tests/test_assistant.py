@@ -109,6 +109,21 @@ def test_answer_streams_and_cites_the_retrieved_titles(assistant, prompt):
     assert reply.prompt_tokens > 0 and reply.finish_reason in ("stop", "length")
 
 
+def test_prefix_cache_changes_nothing_but_the_work(assistant):
+    """The system prompt's cached attention (prompt.prefix_cache) gives the same greedy answer as a full prefill,
+    including past tiny's 128-token sliding window."""
+    question = [{"role": "user", "content": "What triggers asthma attacks?"}]
+    answers = {}
+    for cached in (False, True, True):
+        assistant.prompt.prefix_cache = cached
+        reply = assistant.reply(question)
+        answers.setdefault(cached, []).append((reply.text(), reply.completion_tokens))
+    assistant.prompt.prefix_cache = True
+    ids, cache = assistant._prefix
+    assert cache is not None and len(ids) > 128  # the whole system prompt, longer than the sliding window
+    assert answers[True][0] == answers[True][1] == answers[False][0]
+
+
 def test_follow_up_keeps_history_and_a_stopped_reply_frees_the_model(assistant):
     first = assistant.reply([{"role": "user", "content": ON_TOPIC}])
     first.text()
