@@ -475,6 +475,8 @@ class Assistant:
 
         import torch
 
+        if self._prefix is None and getattr(self.model.generation_config, "cache_implementation", None):
+            self._prefix = ([], None)  # the model asks for its own cache type (static, hybrid...): no ready cache to hand it
         if self._prefix is None:
             sentinel = "\u2063rungs\u2063"  # text that cannot occur in the template: marks where the user's words start
             rendered = self.tokenizer.apply_chat_template(
