@@ -227,7 +227,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="index sizes to measure")
     ap.add_argument("--types", nargs="+", default=list(TYPES), choices=TYPES, help="index types to measure")
-    ap.add_argument("--queries", type=int, default=1000, help="real question embeddings used as queries")
+    ap.add_argument("--queries", type=int, default=300, help="real question embeddings used as queries")
     ap.add_argument("--centers", type=int, default=2000, help="real chunk embeddings the synthetic vectors surround")
     ap.add_argument("--spread", type=float, default=0.35, help="how far synthetic vectors stray from their real center")
     ap.add_argument("--flat-queries-1m", type=int, default=100, help="queries timed on exact search at >100k vectors")

@@ -166,7 +166,7 @@ class IndexConfig:
     exact_below: int = 50_000  # auto: flat below this many vectors
     ivfpq_from: int = 1_000_000  # auto: IVF-PQ from this many, HNSW between
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
+    hnsw_ef_construction: int = 40
     hnsw_ef_search: int = 96
     ivf_nlist: int = 0  # 0 = automatic from the vector count
     ivf_nprobe: int = 0  # 0 = automatic from nlist
