@@ -151,7 +151,7 @@ def machine() -> dict:
 
 def markdown(rows: list[dict], command: str, info: dict) -> str:
     date = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    refs = "; ".join(f"{r['model']}: {r['refs']}" for r in rows)
+    refs = "; ".join(dict.fromkeys(f"{r['model']}: {r['refs']}" for r in rows))
     return "\n".join([
         HEADING, "",
         f"Command: `{command}`", "",

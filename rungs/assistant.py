@@ -490,7 +490,8 @@ class Assistant:
             else:
                 with torch.no_grad():
                     out = self.model(input_ids=torch.tensor([ids], device=self.device), use_cache=True)
-                self._prefix = (ids, out.past_key_values)
+                cache = out["cache"] if "cache" in out else out["past_key_values"]  # renamed in transformers 5.24
+                self._prefix = (ids, cache)
         ids, cache = self._prefix
         if cache is None or len(input_ids) <= len(ids) or input_ids[: len(ids)] != ids:
             return None
