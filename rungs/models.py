@@ -36,10 +36,17 @@ def torch_dtype(hardware: HardwareConfig) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[hardware.dtype]
 
 
+# torch's own choice, read before anything in this process changes it: hardware.threads=0 restores it
+DEFAULT_THREADS = torch.get_num_threads()
+
+
 def setup_torch(hardware: HardwareConfig, seed: int) -> None:
-    """Threads and seeds: the same config and seed give the same weights."""
-    if hardware.threads:
-        torch.set_num_threads(hardware.threads)
+    """Threads and seeds: the same config and seed give the same weights.
+
+    The thread count is always set: the CPU kernels' reduction order (and so the last bits of every
+    step) depends on it, and code run earlier in the same process (an embedding shard) may have changed it.
+    """
+    torch.set_num_threads(hardware.threads or DEFAULT_THREADS)
     torch.manual_seed(seed)
 
 
