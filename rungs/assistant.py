@@ -324,7 +324,7 @@ class Assistant:
         self.prompt = prompt
         self.guardrails = Guardrails(prompt)
         setup_torch(hardware, 0)
-        self.retriever = _open_retriever(Retriever, refs.index.path, prompt.retrieval_mode)
+        self.retriever, self.retrieval_mode = _open_retriever(Retriever, refs.index.path, prompt.retrieval_mode)
         self.model, self.tokenizer = load_chat_model(refs, hardware)
         self.device = next(self.model.parameters()).device
         self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 8192)
@@ -360,9 +360,9 @@ class Assistant:
         with self._search_lock:
             search = self.retriever.search
             if "mode" in inspect.signature(search).parameters:
-                hits = search([question], p.top_k, mode=p.retrieval_mode)[0]
-            elif p.retrieval_mode != "dense":
-                raise ConfigError(f"prompt.retrieval_mode={p.retrieval_mode!r}: this index offers dense retrieval only")
+                hits = search([question], p.top_k, mode=self.retrieval_mode)[0]
+            elif self.retrieval_mode != "dense":
+                raise ConfigError(f"prompt.retrieval_mode={self.retrieval_mode!r}: this index offers dense retrieval only")
             else:
                 hits = search([question], p.top_k)[0]
             scores = self._cosines(question, hits)
@@ -386,7 +386,7 @@ class Assistant:
         scores: list[float | None] = []
         for hit in hits:
             dense = getattr(hit, "dense", None)
-            if dense is None and self.prompt.retrieval_mode == "dense":
+            if dense is None and self.retrieval_mode == "dense":
                 dense = hit.score
             scores.append(None if dense is None else float(dense))
         missing = [i for i, s in enumerate(scores) if s is None]
@@ -568,12 +568,21 @@ def _cache_kwarg() -> str:
 
 
 def _open_retriever(retriever_class, index_dir, mode: str):
-    """A Retriever in the configured mode, on indexes built before and after BM25 was added."""
-    if "mode" in inspect.signature(retriever_class).parameters:
-        return retriever_class(index_dir, mode=mode)
-    if mode != "dense":
-        raise ConfigError(f"prompt.retrieval_mode={mode!r}: this index offers dense retrieval only; use prompt.retrieval_mode=dense")
-    return retriever_class(index_dir)
+    """(Retriever, the mode it searches in): the configured mode, or dense on an index built before BM25
+    existed (a warning says so; answers stay grounded, only lexical matching is lost)."""
+    if "mode" not in inspect.signature(retriever_class).parameters:
+        if mode != "dense":
+            print(f"warning: prompt.retrieval_mode={mode}: this retriever offers dense retrieval only; using dense",
+                  file=sys.stderr)
+        return retriever_class(index_dir), "dense"
+    try:
+        return retriever_class(index_dir, mode=mode), mode
+    except InputError as exc:
+        if mode == "dense":
+            raise
+        print(f"warning: prompt.retrieval_mode={mode} needs the index's BM25 part ({exc}); using dense retrieval",
+              file=sys.stderr)
+        return retriever_class(index_dir, mode="dense"), "dense"
 
 
 def _check_prompt(p: PromptConfig) -> None:

@@ -180,3 +180,17 @@ def test_chat_latency_benchmark_reports_ttft_and_tokens_per_second(store, tmp_pa
     assert 0 < rows[0]["ttft_p50_s"] < 30 and rows[0]["decode_tok_s"] > 0
     text = results.read_text()
     assert "kept as is" in text and HEADING in text and "| tiny |" in text
+
+
+def test_an_index_without_bm25_falls_back_to_dense(store, tmp_path, capsys):
+    import shutil
+
+    from rungs.assistant import _open_retriever
+    from rungs.rag import Retriever
+
+    old = tmp_path / "index"
+    shutil.copytree(store[1]["index"].path, old)
+    shutil.rmtree(old / "bm25", ignore_errors=True)  # as built before the index had a BM25 part
+    retriever, mode = _open_retriever(Retriever, old, "hybrid")
+    assert mode == "dense" and "using dense retrieval" in capsys.readouterr().err
+    assert retriever.search([ON_TOPIC], 1, mode=mode)[0]
