@@ -132,7 +132,7 @@ def test_no_conversation_text_in_server_logs_or_store(server, client):
             assert MARKER.encode() not in path.read_bytes(), path
 
 
-def test_a_full_line_gets_503_while_red_flags_never_wait(tmp_path_factory):
+def test_a_full_line_gets_503_red_flags_never_wait_and_hang_ups_stop_generating(tmp_path_factory):
     import threading
     import time
 
@@ -144,12 +144,12 @@ def test_a_full_line_gets_503_while_red_flags_never_wait(tmp_path_factory):
     from rungs.store import Store
 
     root, _ = chat_store(tmp_path_factory)
-    assistant = Assistant(resolve_refs(Store(root)), compose(["model=tiny", "prompt.max_new_tokens=4"]).prompt)
+    assistant = Assistant(resolve_refs(Store(root)), compose(["model=tiny", "prompt.max_new_tokens=160"]).prompt)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(assistant, max_queue=1), host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     url = f"http://127.0.0.1:{port}"
-    ask = {"model": "rungs", "messages": [{"role": "user", "content": ON_TOPIC}]}
+    ask = {"model": "rungs", "messages": [{"role": "user", "content": ON_TOPIC}], "max_tokens": 4}
     try:
         wait_for(url + "/health")
         results = {}
@@ -166,6 +166,20 @@ def test_a_full_line_gets_503_while_red_flags_never_wait(tmp_path_factory):
             assert flag.status_code == 200 and flag.json()["rungs"]["kind"] == "red_flag"
         waiting.join(60)
         assert results["first"].status_code == 200 and results["first"].json()["rungs"]["kind"] == "answer"
+        assert httpx.get(url + "/health").json()["in_line"] == 0
+
+        # a client that goes away mid-stream: its generation stops and the model is free again
+        long = {**ask, "max_tokens": 150, "stream": True, "sources_footer": False}
+        generated_before = assistant.generations
+        with httpx.stream("POST", url + "/v1/chat/completions", json=long, timeout=60) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if '"content": "' in line and '"content": ""' not in line:
+                    break  # the first words arrived; hang up
+        began = time.monotonic()
+        while (assistant.lock.locked() or httpx.get(url + "/health").json()["in_line"]) and time.monotonic() - began < 10:
+            time.sleep(0.05)
+        assert not assistant.lock.locked() and assistant.generations == generated_before + 1
         assert httpx.get(url + "/health").json()["in_line"] == 0
     finally:
         server.should_exit = True
