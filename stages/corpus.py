@@ -400,8 +400,9 @@ class Report:
         c = cfg.corpus
         reasons = {**DROP_REASONS,
                    "exact_duplicate": "the same cleaned text as an earlier document",
-                   "near_duplicate": f"MinHash-estimated Jaccard >= {c.near_duplicate_threshold} with an earlier "
-                                     f"document ({c.shingle_words}-word shingles)",
+                   "near_duplicate": f"a MinHash LSH match of an earlier document ({c.shingle_words}-word shingles, "
+                                     f"threshold {c.near_duplicate_threshold}: pairs below it are caught with falling "
+                                     "probability; each example shows the measured Jaccard)",
                    "contaminated": f">= {c.decontam_threshold:.0%} of its {c.decontam_ngram}-word n-grams (or a whole "
                                    "short evaluation text) found in the evaluation texts; kept for the index as "
                                    f"split={EXCLUDED!r}, never trained on"}
