@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .config import SftConfig
 from .data import read_jsonl
@@ -70,10 +71,38 @@ def conversation(row: dict, s: SftConfig, path: Path, line: int) -> list[dict]:
     return messages
 
 
-def read_conversations(paths: Iterable[Path], s: SftConfig) -> Iterator[list[dict]]:
+def scrub_messages(messages: list[dict], scrub, counter: Counter | None = None) -> list[dict]:
+    """Every turn de-identified by `scrub` (rungs.phi.scrub); `counter` tallies the identifier kinds found."""
+    cleaned = []
+    for m in messages:
+        result = scrub(m["content"])
+        if counter is not None:
+            counter.update(span.kind for span in result.spans)
+        cleaned.append({"role": m["role"], "content": result.text})
+    return cleaned
+
+
+def needs_deidentification(row: dict, s: SftConfig) -> bool:
+    """sft.deidentify: `dialogues` (default) scrubs rows in the dialogue shape, transcripts of real
+    consultations such as MTS-Dialog; `all` scrubs every row; `none` trusts the data."""
+    return s.deidentify == "all" or (s.deidentify == "dialogues" and s.messages_field not in row and isinstance(row.get(s.dialogue_field), str))
+
+
+def training_conversation(row: dict, s: SftConfig, path: Path, line: int, counter: Counter | None = None) -> list[dict]:
+    """One row as the sft stage trains on it: `conversation`, de-identified where sft.deidentify asks.
+    The corpus stage's decontamination reads rows through this too, so both see the same held-out split."""
+    messages = conversation(row, s, path, line)
+    if not needs_deidentification(row, s):
+        return messages
+    from .phi import scrub
+
+    return scrub_messages(messages, scrub, counter)
+
+
+def read_conversations(paths: Iterable[Path], s: SftConfig, counter: Counter | None = None) -> Iterator[list[dict]]:
     for path in paths:
         for line, row in read_jsonl(path):
-            yield conversation(row, s, path, line)
+            yield training_conversation(row, s, path, line, counter)
 
 
 def is_heldout(messages: list[dict], seed: int, fraction: float) -> bool:

@@ -152,6 +152,7 @@ class SftConfig(TrainConfig):
     system_prompt: str = ""
     max_len: int = 256
     heldout_fraction: float = 0.1
+    deidentify: str = "dialogues"  # dialogues | all | none: which rows rungs.phi.scrub de-identifies before training
 
 
 @dataclass
@@ -172,6 +173,7 @@ class IndexConfig:
     ivf_nprobe: int = 0  # 0 = automatic from nlist
     pq_m: int = 48
     pq_nbits: int = 8
+    pq_refine: int = 8  # ivfpq: re-score pq_refine * k PQ candidates with 8-bit vectors; 0 = PQ scores only
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
     rrf_k: int = 60
@@ -318,6 +320,7 @@ def _check(cfg: RungsConfig) -> None:
         "hardware.optimizer": (cfg.hardware.optimizer, ("adamw", "adamw_8bit", "paged_adamw_8bit")),
         "hardware.dtype": (cfg.hardware.dtype, ("float32", "bfloat16", "float16")),
         "hardware.strategy": (cfg.hardware.strategy, ("ddp", "fsdp")),
+        "sft.deidentify": (cfg.sft.deidentify, ("dialogues", "all", "none")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

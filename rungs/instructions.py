@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from .chat import conversation
+from .chat import conversation, scrub_messages
 from .data import display_path, expand_paths
 from .errors import InputError
 from .readers import OnErrorFn, RowError, _ignore, _raise, format_of, iter_rows
@@ -37,13 +37,7 @@ def records(path: Path, s, *, native_xml: bool = True, on_error: OnErrorFn = _ra
             on_error(RowError(exc.path, exc.message, exc.line, kind="missing_field"))
             continue
         if scrub is not None:
-            cleaned = []
-            for m in messages:
-                result = scrub(m["content"])
-                if phi is not None:
-                    phi.update(span.kind for span in result.spans)
-                cleaned.append({"role": m["role"], "content": result.text})
-            messages = cleaned
+            messages = scrub_messages(messages, scrub, phi)
         row_id = row.get("id")
         yield {"id": str(row_id) if row_id is not None else f"{path.name}:{line}", "source": source, "line": line,
                "messages": messages}

@@ -51,7 +51,7 @@ OPTIONAL = frozenset()
 DECONTAM_CONFIG = (
     "evaluate.questions", "evaluate.question_field",
     "sft.data", "sft.heldout_fraction", "sft.question_field", "sft.answer_field", "sft.messages_field",
-    "sft.dialogue_field", "sft.assistant_speakers", "sft.system_prompt",
+    "sft.dialogue_field", "sft.assistant_speakers", "sft.system_prompt", "sft.deidentify",
 )
 CONFIG = ("seed", "model", "corpus", *DECONTAM_CONFIG)
 
@@ -289,7 +289,7 @@ def _scrubber():
 
 def _decontaminator(cfg, problems: OnError, report: Report):
     """Decontaminator over evaluate.questions and the sft stage's held-out conversations (both turns)."""
-    from rungs.chat import conversation, is_heldout
+    from rungs.chat import is_heldout, training_conversation
     from rungs.decontam import Decontaminator
     from rungs.readers import iter_rows
 
@@ -309,7 +309,7 @@ def _decontaminator(cfg, problems: OnError, report: Report):
             continue
         for line, row in iter_rows(path, problems):
             try:
-                messages = conversation(row, cfg.sft, path, line)
+                messages = training_conversation(row, cfg.sft, path, line)
             except InputError as exc:
                 problems(exc)
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from rungs.chat import is_heldout, read_conversations, tokenize_all
@@ -19,7 +20,7 @@ from rungs.models import (
 from rungs.plots import write_training_report
 from rungs.training import train
 
-VERSION = 2  # 2: batches bucketed by length (rungs.training.batch_sampler)
+VERSION = 3  # 3: dialogue rows de-identified (sft.deidentify); 2: batches bucketed by length
 INPUTS = {"model": ("cpt", "base")}  # the full pipeline tunes the cpt model, pipeline=sft the base model
 OPTIONAL = frozenset()
 CONFIG = ("seed", "hardware", "sft")
@@ -33,7 +34,8 @@ def sources(cfg) -> list[Path]:
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     setup_torch(cfg.hardware, cfg.seed)
     s = cfg.sft
-    conversations = list(read_conversations(sources(cfg), s))
+    phi = Counter()  # identifier kinds scrubbed from the instruction data, for the manifest
+    conversations = list(read_conversations(sources(cfg), s, phi))
     if not conversations:
         raise InputError(", ".join(s.data), "no instruction records found")
     heldout = [c for c in conversations if is_heldout(c, cfg.seed, s.heldout_fraction)]
@@ -53,4 +55,5 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     (out / HELDOUT).write_text("".join(json.dumps({"messages": c}) + "\n" for c in heldout))
     write_training_report(out, result.history, "sft (LoRA): answer tokens")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {**result.metrics(), "examples": len(examples), "heldout_conversations": len(heldout), "trainable_parameters": trainable}
+    return {**result.metrics(), "examples": len(examples), "heldout_conversations": len(heldout), "trainable_parameters": trainable,
+            "phi_scrubbed": dict(sorted(phi.items()))}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rungs.chat import conversation, is_heldout, parse_dialogue, read_conversations
@@ -47,3 +49,23 @@ def test_mtsdialog_reads_as_multi_turn_conversations():
     assert len(convs) == 1301
     multi = [c for c in convs if sum(m["role"] == "assistant" for m in c) >= 2]
     assert len(multi) > 1000  # most dialogues have several doctor turns, each one learned from
+
+
+def test_dialogue_rows_are_deidentified_before_training(tmp_path):
+    """MTS-Dialog-shaped rows are transcripts of visits: sft.deidentify=dialogues (default) scrubs them."""
+    import dataclasses
+    from collections import Counter
+
+    path = tmp_path / "rows.jsonl"
+    dialogue = "Doctor: Good morning Mr. Jonathan Whitaker, I see your MRN is 00482913.\nPatient: Yes, call me at 617-555-0199."
+    path.write_text(json.dumps({"dialogue": dialogue}) + "\n" + json.dumps({"question": "What is Dr. Smith's advice?", "answer": "Rest."}) + "\n")
+    found = Counter()
+    scrubbed, pair = read_conversations([path], SFT, found)
+    text = " ".join(m["content"] for m in scrubbed)
+    assert "Whitaker" not in text and "00482913" not in text and "617-555-0199" not in text
+    assert "[NAME]" in text and "[PHONE]" in text and found["NAME"] >= 1 and found["PHONE"] == 1
+    assert pair[0]["content"] == "What is Dr. Smith's advice?"  # public Q/A pairs are left as written
+    kept = list(read_conversations([path], dataclasses.replace(SFT, deidentify="none")))
+    assert "Whitaker" in kept[0][0]["content"]
+    everything = list(read_conversations([path], dataclasses.replace(SFT, deidentify="all")))
+    assert "Smith" not in everything[1][0]["content"]
