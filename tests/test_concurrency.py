@@ -10,15 +10,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
-
-import httpx
-import pytest
 
 from rungs.store import Store
 
@@ -27,45 +22,8 @@ SMALL = ["model=tiny", "cpt.max_steps=6", "sft.max_steps=4", "cpt.checkpoint_eve
          "evaluate.max_blocks=4"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def prefect_api(tmp_path):
-    """One `prefect server start` on loopback that both runs report to, as on a nightly machine."""
-    port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    env.pop("PREFECT_API_URL", None)
-    with open(tmp_path / "server.log", "w") as log:  # the child keeps its own copy of the descriptor
-        server = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    api = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 150
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"prefect server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield api
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-
-
-def test_two_runs_at_once_build_each_fingerprint_once(prefect_api, tmp_path):
+def test_two_runs_at_once_build_each_fingerprint_once(prefect_server, tmp_path):
+    prefect_api = prefect_server
     store_root = tmp_path / "store"
     env = {**os.environ, "PREFECT_API_URL": prefect_api, "RUNGS_STORE": str(store_root),
            "PREFECT_HOME": str(tmp_path / "client-home"), "OMP_NUM_THREADS": "1"}

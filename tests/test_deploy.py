@@ -14,7 +14,7 @@ from rungs.config import PROJECT_ROOT
 from rungs.promote import decisions
 from rungs.runs import list_runs
 from rungs.store import Store
-from tests.test_prefect_server import BIN, prefect_server  # noqa: F401  (the loopback server fixture)
+from tests.conftest import PREFECT
 
 QUICK = ["model=tiny", "pipeline.stages=[corpus,base,evaluate]", "evaluate.max_blocks=8"]
 
@@ -29,7 +29,7 @@ def test_prefect_yaml_declares_the_nightly_ladder_and_one_deployment_per_rung():
     assert {d["work_pool"]["name"] for d in deployments.values()} == {"rungs"}
 
 
-def test_nightly_deployment_runs_on_a_process_worker(prefect_server, tmp_path):  # noqa: F811
+def test_nightly_deployment_runs_on_a_process_worker(prefect_server, tmp_path):
     from prefect.workers.process import ProcessWorker
 
     api = prefect_server
@@ -46,7 +46,7 @@ def test_nightly_deployment_runs_on_a_process_worker(prefect_server, tmp_path): 
     )
     assert pool.status_code == 201, pool.text
     deploy = subprocess.run(
-        [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"], check=False, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240
+        [str(PREFECT), "--no-prompt", "deploy", "--all"], check=False, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=240
     )
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
     listed = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
@@ -58,7 +58,7 @@ def test_nightly_deployment_runs_on_a_process_worker(prefect_server, tmp_path): 
     params = {"overrides": QUICK, "store_root": str(store), "show_progress": False}
     run = httpx.post(f"{api}/deployments/{nightly['id']}/create_flow_run", json={"parameters": params}, timeout=30).json()
     worker = subprocess.Popen(
-        [str(BIN / "prefect"), "worker", "start", "--pool", "rungs", "--type", "process", "--run-once"],
+        [str(PREFECT), "worker", "start", "--pool", "rungs", "--type", "process", "--run-once"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
