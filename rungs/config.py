@@ -165,7 +165,7 @@ class IndexConfig:
     shard_size: int = 512  # chunks per embedding shard: the unit of checkpointing and of work per worker
     workers: int = 1  # > 1: the flow spreads shards over a local Dask cluster (flows/embedding.py)
     exact_below: int = 50_000  # auto: flat below this many vectors
-    ivfpq_from: int = 1_000_000  # auto: IVF-PQ from this many, HNSW between
+    ivfpq_from: int = 1_000_000  # auto: IVF-PQ from this many, IVF between
     hnsw_m: int = 32
     hnsw_ef_construction: int = 40
     hnsw_ef_search: int = 96
@@ -173,7 +173,7 @@ class IndexConfig:
     ivf_nprobe: int = 0  # 0 = automatic from nlist
     pq_m: int = 48
     pq_nbits: int = 8
-    pq_refine: int = 8  # ivfpq: re-score pq_refine * k PQ candidates with 8-bit vectors; 0 = PQ scores only
+    pq_refine: int = 32  # ivfpq: re-score pq_refine * k PQ candidates with 8-bit vectors; 0 = PQ scores only
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
     rrf_k: int = 60
