@@ -18,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import deployment, flow_run, task_run
 
+from flows.embedding import shard_mapping
 from flows.resilience import task_options
 from rungs.config import RungsConfig, compose
 from rungs.errors import RungsError
@@ -40,7 +41,8 @@ def build_stage(kind: str, overrides: list[str], input_ids: dict[str, str], stor
     store = Store(store_root)
     cfg = compose(overrides)
     inputs = {name: store.get(i) for name, i in input_ids.items()}
-    row = build(kind, cfg, inputs, store, progress=progress_factory(show_progress), run=_run_ids()).row()
+    with shard_mapping(kind, cfg):  # index.workers > 1: embedding shards spread over a local Dask cluster
+        row = build(kind, cfg, inputs, store, progress=progress_factory(show_progress), run=_run_ids()).row()
     create_markdown_artifact(key=f"{kind}-metrics", markdown=metrics_markdown(row), description=f"{kind} {row['ref']}")
     return row
 

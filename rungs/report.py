@@ -10,7 +10,7 @@ KEY_METRICS = {
     "base": ("parameters", "vocab_size"),
     "cpt": ("train_loss_first", "train_loss_final", "train_tokens_per_s"),
     "sft": ("train_loss_first", "train_loss_final", "examples"),
-    "index": ("chunks", "dim"),
+    "index": ("chunks", "dim", "index_type"),
     "evaluate": (
         "domain_ppl_base", "domain_ppl_cpt", "general_ppl_base", "general_ppl_cpt",
         "answer_nll_base", "answer_nll_sft", "retrieval_recall@5",
