@@ -45,13 +45,26 @@ def dask_mapper(workers: int) -> shards.Mapper:
             cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                             "host": "127.0.0.1", "dashboard_address": None},
         )
-        with runner:
+        with _environ_restored(), runner:
             with _shared_api():
                 futures = [runner.submit(embed_shard_task, {"fn": fn, "item": item}) for item in items]
             for future in futures:
                 yield future.result()
 
     return mapper
+
+
+@contextmanager
+def _environ_restored() -> Iterator[None]:
+    """Dask's nanny writes its worker settings (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1, ...) into this
+    process' own os.environ before spawning workers; left there, every process started later (a torchrun
+    training stage, a subprocess build) would run single-threaded and round differently."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @contextmanager

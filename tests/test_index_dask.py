@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -53,6 +54,7 @@ def test_two_dask_workers_build_the_same_index_as_one_process(prefect_api, tmp_p
     local = index_stage.run(compose(OVERRIDES), inputs, tmp_path / "local", progress, tmp_path / "s-local")
 
     cfg = compose([*OVERRIDES, "index.workers=2"])
+    environ = dict(os.environ)
     calls = []
     with dask_shards(cfg.index.workers) as dask_map:
 
@@ -64,6 +66,7 @@ def test_two_dask_workers_build_the_same_index_as_one_process(prefect_api, tmp_p
             sharded = index_stage.run(cfg, inputs, tmp_path / "dask", progress, tmp_path / "s-dask")
 
     assert local["embedding_shards"] == sharded["embedding_shards"] == calls[0] >= 4  # every shard went to Dask
+    assert dict(os.environ) == environ  # Dask's worker settings (OMP_NUM_THREADS=1 ...) do not leak into later processes
     assert sharded["resumed_chunks"] == 0 and sharded["chunks"] == local["chunks"]
     assert (tmp_path / "dask" / "chunks.parquet").read_bytes() == (tmp_path / "local" / "chunks.parquet").read_bytes()
     # other processes, other thread counts: equal up to float rounding, and the same rankings
