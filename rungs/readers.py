@@ -24,6 +24,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from xml.parsers import expat
@@ -162,23 +163,33 @@ def _head(fh, path: Path) -> bytes:
         raise RowError(path, f"cannot read: {exc}", kind="binary") from exc
 
 
+@contextmanager
+def _sniffed(path: Path, on_error: OnErrorFn) -> Iterator[tuple]:
+    """(file opened in binary, its first bytes); (None, b"") after reporting when it cannot be opened,
+    cannot be read, or its first bytes show a binary, UTF-16/32 or empty file."""
+    fh = _open(path, on_error)
+    if fh is None:
+        yield None, b""
+        return
+    with fh:
+        try:
+            head = _head(fh, path)
+        except RowError as exc:
+            on_error(exc)
+            yield None, b""
+            return
+        yield (fh, head) if _check_head(path, head, on_error) else (None, b"")
+
+
 # ---------------------------------------------------------------------------------------------- JSONL
 
 
 def read_jsonl(path: str | Path, on_error: OnErrorFn = _raise, on_bytes: BytesFn = _ignore) -> Iterator[tuple[int, dict]]:
     """Yield (line_number, object) for each non-blank line of a JSON Lines file, streaming."""
     path = Path(path)
-    fh = _open(path, on_error)
-    if fh is None:
-        return
     any_rows = False
-    with fh:
-        try:
-            head = _head(fh, path)
-        except RowError as exc:
-            on_error(exc)
-            return
-        if not _check_head(path, head, on_error):
+    with _sniffed(path, on_error) as (fh, _):
+        if fh is None:
             return
         bad = 0
         for number, raw in enumerate(fh, start=1):
@@ -220,16 +231,8 @@ def json_type(value) -> str:
 
 def read_csv(path: Path, on_error: OnErrorFn = _raise, on_bytes: BytesFn = _ignore) -> Iterator[tuple[int, dict]]:
     """(line, {column: value}) per record; the first record is the header."""
-    fh = _open(path, on_error)
-    if fh is None:
-        return
-    with fh:
-        try:
-            head = _head(fh, path)
-        except RowError as exc:
-            on_error(exc)
-            return
-        if not _check_head(path, head, on_error):
+    with _sniffed(path, on_error) as (fh, _):
+        if fh is None:
             return
         where = {"line": 0}
 
@@ -331,16 +334,8 @@ def read_xml(path: Path, on_error: OnErrorFn = _raise, on_bytes: BytesFn = _igno
 
 def _xml_records(path: Path, on_error: OnErrorFn, on_bytes: BytesFn) -> Iterator[tuple[int, str, ET.Element]]:
     """(line, root tag, element) per record, parsed by expat in chunks; only one record is held at a time."""
-    fh = _open(path, on_error)
-    if fh is None:
-        return
-    with fh:
-        try:
-            head = _head(fh, path)
-        except RowError as exc:
-            on_error(exc)
-            return
-        if not _check_head(path, head, on_error):
+    with _sniffed(path, on_error) as (fh, head):
+        if fh is None:
             return
         declared = _DECLARED.search(head[:512])
         check_utf8 = declared is None or declared.group(1).lower().replace(b"_", b"-") in (b"utf-8", b"utf8")
