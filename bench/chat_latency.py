@@ -29,7 +29,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import re
 import shlex
 import statistics
 import sys
@@ -166,14 +165,6 @@ def markdown(rows: list[dict], command: str, info: dict) -> str:
     ])
 
 
-def write_results(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of the results file, keeping every other section."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="tiny,gemma3-270m", help="comma-separated model profiles (conf/model/)")
@@ -216,7 +207,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(table(rows))
     if not args.no_write:
         command = "python bench/chat_latency.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-        write_results(markdown(rows, command.strip(), info), args.results)
+        from rungs.report import replace_section
+        replace_section(args.results, HEADING, markdown(rows, command.strip(), info))
     return rows
 
 

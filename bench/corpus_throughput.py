@@ -210,14 +210,6 @@ def markdown(rows: list[dict], command: str, model: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of bench/RESULTS.md, keeping everything else in the file."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="JSONL with MedQuAD's fields (default: ../shared/data/medquad.jsonl)")
@@ -243,7 +235,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     text = markdown(rows, command.strip(), args.model)
     print(text)
     if not args.no_write:
-        write_results(text, args.results)
+        from rungs.report import replace_section
+        replace_section(args.results, HEADING, text)
     return rows
 
 

@@ -22,7 +22,6 @@ import gc
 import json
 import os
 import platform
-import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from rungs import faiss_index
 from rungs.config import compose
+from rungs.report import replace_section
 
 SECTION = "## Index latency: FAISS flat, HNSW, IVF, IVF-PQ at 10k / 100k / 1M vectors"
 DATA = ROOT.parent / "shared" / "data"
@@ -218,13 +218,6 @@ def markdown(rows, sweep, args, meta) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, text: str) -> None:
-    old = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="index sizes to measure")
@@ -267,7 +260,7 @@ def main(argv=None) -> int:
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": rows, "sweep": sweep}, indent=2))
     if not args.no_write:
-        write_section(args.results, text)
+        replace_section(args.results, SECTION, text)
     return 0
 
 

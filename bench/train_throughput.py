@@ -36,7 +36,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import re
 import shlex
 import statistics
 import subprocess
@@ -340,7 +339,7 @@ def table(rows: list[dict]) -> str:
     head = [title for _, title, _ in COLUMNS]
     body = [[fmt.format(row[key]) for key, _, fmt in COLUMNS] for row in rows]
     widths = [max(len(c) for c in col) for col in zip(head, *body)]
-    line = lambda cells: "| " + " | ".join(c.rjust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    line = lambda cells: "| " + " | ".join(c.rjust(w) for c, w in zip(cells, widths)) + " |"
     return "\n".join([line(head), "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|", *map(line, body)])
 
 
@@ -408,14 +407,6 @@ def markdown(rows: list[dict], command: str, info: dict) -> str:
     )
 
 
-def write_results(text: str, path: Path = RESULTS) -> None:
-    """Replace this benchmark's section of bench/RESULTS.md, keeping everything else in the file."""
-    old = path.read_text() if path.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
-
-
 def parse_steps(value: str | None, models: list[str]) -> dict[str, int]:
     if value is None:
         return {m: DEFAULT_STEPS.get(m, 10) for m in models}
@@ -470,7 +461,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for row in rows:
         print(f"ratio {row['model']} {row['stage']} threads={row['threads']}: {row['ratio']:.2f}x (loss {row['ours_loss']:.4f} vs {row['trl_loss']:.4f})")
     if not args.no_write:
-        write_results(markdown(rows, command, machine()), args.results)
+        from rungs.report import replace_section
+        replace_section(args.results, HEADING, markdown(rows, command, machine()))
         print(f"written to {args.results}", file=sys.stderr)
     return rows
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from rich.console import Console
 from rich.table import Table
 
@@ -54,3 +57,12 @@ def metrics_markdown(row: dict) -> str:
     ]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in row["metrics"].items()]
     return "\n".join(lines) + "\n"
+
+
+def replace_section(path: Path, heading: str, text: str) -> None:
+    """Write `text` (which starts with `heading`, a `## ` line) over that section of a Markdown file such as
+    bench/RESULTS.md, keeping every other section; append it when the file has no such section yet."""
+    old = path.read_text() if path.exists() else "# Benchmark results\n\n"
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    new = pattern.sub(lambda _: text + "\n", old, count=1) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    path.write_text(new)
