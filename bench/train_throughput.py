@@ -94,13 +94,12 @@ def _examples(cfg, stage: str, inputs: dict) -> list[dict]:
         from rungs.packing import load_blocks
 
         return load_blocks(inputs["corpus"], "train") + load_blocks(inputs["corpus"], "replay")
-    from rungs.chat import is_heldout, read_conversations, tokenize_all
+    from rungs.chat import read_records, split_records, tokenize_all
     from rungs.models import load_tokenizer
     from stages.sft import sources
 
     s = cfg.sft
-    conversations = list(read_conversations(sources(cfg), s))
-    train_set = [c for c in conversations if not is_heldout(c, cfg.seed, s.heldout_fraction)]
+    train_set, _, _ = split_records(read_records(sources(cfg), s), cfg.seed, s.heldout_fraction)
     return tokenize_all(load_tokenizer(inputs["model"]), train_set, s.max_len)
 
 

@@ -25,12 +25,24 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import rungs  # noqa: F401  (offline environment before any Hugging Face import)
 
 from .config import HardwareConfig, PromptConfig
 from .errors import ConfigError, InputError, RungsError, StoreError
+from .grounding import (
+    Attributor,
+    Citation,
+    complete_sentences,
+    ends_sentence,
+    find_sources,
+    COMPLETION_STOPS,
+    cut_at_stops,
+    grounded_messages,
+    render,
+    source_block,
+)
 from .store import Artifact, Store
 
 MODEL_KINDS = ("merge", "sft", "cpt", "base")  # what can answer, most specialised first
@@ -195,21 +207,6 @@ def conversation(messages: list[dict], max_history_turns: int) -> tuple[list[dic
 # ------------------------------------------------------------------------------------------ replies
 
 
-@dataclass
-class Citation:
-    number: int
-    title: str
-    url: str
-    doc_id: str
-    score: float  # cosine similarity of the best chunk of this document
-    chunks: list[int] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list, repr=False)  # the retrieved chunk texts, given to the model
-
-    def to_dict(self) -> dict:
-        return {"number": self.number, "title": self.title, "url": self.url, "doc_id": self.doc_id,
-                "score": round(self.score, 4), "chunk_ids": list(self.chunks)}
-
-
 class Reply:
     """One answer: iterate for text pieces as they are produced (once); `text()` drains and joins them."""
 
@@ -278,6 +275,23 @@ class _LockedDecode:
             return self.tokenizer.decode(*args, **kwargs)
 
 
+class _SentenceLimit:
+    """A StoppingCriteria that ends a row once its generated text holds `limit` finished sentences (0: no
+    limit) or one of the stop markers."""
+
+    def __init__(self, decode, prompt_width: int, limit: int, stops: tuple[str, ...]):
+        self.decode, self.width, self.limit, self.stops = decode, prompt_width, limit or 10**9, stops
+
+    def _done(self, text: str) -> bool:
+        return cut_at_stops(text, self.stops) != text or len(complete_sentences(text)[0]) >= self.limit
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = [self._done(self.decode(row[self.width :])) for row in input_ids.tolist()]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
 class _Cancelled:
     """A StoppingCriteria that ends generation once `event` is set (the reader went away)."""
 
@@ -326,6 +340,8 @@ class Assistant:
         setup_torch(hardware, 0)
         self.retriever, self.retrieval_mode = _open_retriever(Retriever, refs.index.path, prompt.retrieval_mode)
         self.model, self.tokenizer = load_chat_model(refs, hardware)
+        self.format = prompt_format(prompt.format, refs)
+        self.stops = COMPLETION_STOPS if self.format == "completion" else ()
         self.device = next(self.model.parameters()).device
         self.max_positions = int(getattr(self.model.config, "max_position_embeddings", 0) or 8192)
         eos = {self.tokenizer.eos_token_id}
@@ -339,6 +355,7 @@ class Assistant:
         self._tokenizer_lock = threading.Lock()
         self.generations = 0  # how many times the model was asked to generate
         self._prefix: tuple[list[int], object] | None = None  # (token ids, attention cache) of the prompt's constant head
+        self._foreign: list[int] | None = None
 
     @classmethod
     def from_store(cls, store: Store, prompt: PromptConfig, hardware: HardwareConfig | None = None, *,
@@ -356,61 +373,22 @@ class Assistant:
 
     def retrieve(self, question: str) -> list[Citation]:
         """Sources relevant to `question` (cosine >= min_score), one per document, best first."""
-        p = self.prompt
         with self._search_lock:
-            search = self.retriever.search
-            if "mode" in inspect.signature(search).parameters:
-                hits = search([question], p.top_k, mode=self.retrieval_mode)[0]
-            elif self.retrieval_mode != "dense":
-                raise ConfigError(f"prompt.retrieval_mode={self.retrieval_mode!r}: this index offers dense retrieval only")
-            else:
-                hits = search([question], p.top_k)[0]
-            scores = self._cosines(question, hits)
-        citations: dict[str, Citation] = {}
-        for hit, score in sorted(zip(hits, scores), key=lambda pair: -pair[1]):
-            if score < p.min_score:
-                continue
-            cite = citations.get(hit.doc_id)
-            if cite is None:
-                cite = citations[hit.doc_id] = Citation(len(citations) + 1, hit.title or hit.doc_id, hit.url, hit.doc_id, float(score))
-            cite.chunks.append(hit.chunk_id)
-            cite.texts.append(hit.text)
-        return list(citations.values())
-
-    def _cosines(self, question: str, hits) -> list[float]:
-        """The dense cosine of each hit to the question: the relevance gate's one scale, whatever the mode
-        (BM25 and fused RRF scores are ranks, not similarities). Hits found by dense search carry it;
-        the others are embedded here."""
-        from .embed import embed
-
-        scores: list[float | None] = []
-        for hit in hits:
-            dense = getattr(hit, "dense", None)
-            if dense is None and self.retrieval_mode == "dense":
-                dense = hit.score
-            scores.append(None if dense is None else float(dense))
-        missing = [i for i, s in enumerate(scores) if s is None]
-        if missing:
-            vectors = embed(self.retriever.model, [question] + [hits[i].text for i in missing])
-            for i, cos in zip(missing, vectors[1:] @ vectors[0]):
-                scores[i] = float(cos)
-        return scores  # type: ignore[return-value]
+            return find_sources(self.retriever, self.retrieval_mode, question, self.prompt.top_k, self.prompt.min_score)
 
     # -- prompting ---------------------------------------------------------------------------------
 
     def _messages(self, history: list[dict], question: str, sources: list[tuple[Citation, str]]) -> list[dict]:
-        block = "\n\n".join(f"[{c.number}] {c.title}\n{text}" for c, text in sources)
-        user = f"Sources\n\n{block}\n\nQuestion\n{question}"
-        return [{"role": "system", "content": self.prompt.system}, *history, {"role": "user", "content": user}]
+        return grounded_messages(self.prompt.system, history, question, [(c.number, c.title, text) for c, text in sources])
 
     def _encode(self, messages: list[dict]):
         with self._tokenizer_lock:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            text = render(self.tokenizer, messages, self.format)
             return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")
 
     def _fit(self, history: list[dict], question: str, citations: list[Citation], budget: int):
         """Prompt tokens within `budget`: drop old turns, then the weakest sources, then cut the last source."""
-        sources = [(c, " … ".join(c.texts)) for c in citations]
+        sources = [(c, source_block(c)) for c in citations]
         while True:
             enc = self._encode(self._messages(history, question, sources))
             n = enc["input_ids"].shape[1]
@@ -437,35 +415,168 @@ class Assistant:
         Raises ValueError on a malformed conversation. The returned Reply streams; the model runs only
         while it is iterated, behind the assistant's lock.
         """
+        reply, enc, max_new, temperature, footer = self._prepare(messages, max_new_tokens, temperature, sources_footer)
+        if enc is not None:
+            reply._pieces = self._answer(reply, enc, max_new, temperature, footer)
+        return reply
+
+    def reply_all(self, conversations: list[list[dict]], *, max_new_tokens: int | None = None, batch_size: int = 8,
+                  progress=None) -> list[Reply]:
+        """Finished replies to many conversations, the model answering several at once (greedy).
+
+        The same guardrails, retrieval, prompt and decoding settings as `reply`; only the generation is
+        batched (left-padded), which is what makes evaluating hundreds of answers affordable on a CPU.
+        """
+        prepared = []
+        for messages in conversations:
+            try:
+                prepared.append(self._prepare(messages, max_new_tokens, 0.0, None))
+            except ValueError as exc:  # one unanswerable conversation is a finding, not the end of the batch
+                prepared.append((_fixed("error", f"error: {exc}"), None, 0, 0.0, False))
+        todo = sorted((i for i, p in enumerate(prepared) if p[1] is not None), key=lambda i: prepared[i][1]["input_ids"].shape[1])
+        bar = progress(total=len(todo), desc="answers", unit="answer") if progress else None
+        for start in range(0, len(todo), batch_size):
+            group = todo[start : start + batch_size]
+            texts = self._generate_batch([prepared[i][1] for i in group], max(prepared[i][2] for i in group))
+            for i, (text, completion, stopped) in zip(group, texts):
+                reply, _, max_new, _, footer = prepared[i]
+                text = "".join(self._shape(reply, iter([text])))
+                reply.model_text = text
+                reply.completion_tokens = completion
+                reply.finish_reason = "length" if completion >= max_new and not stopped else "stop"
+                reply._pieces = iter([text, *self._tail(reply, footer)])
+            if bar is not None:
+                bar.update(len(group))
+        if bar is not None:
+            bar.close()
+        replies = [p[0] for p in prepared]
+        for r in replies:
+            r.text()
+        return replies
+
+    def _prepare(self, messages, max_new_tokens, temperature, sources_footer):
+        """(reply, prompt encoding or None when a fixed message answers, max new tokens, temperature, footer)."""
         p = self.prompt
         history, question = conversation(messages, p.max_history_turns)
         flag = self.guardrails.match(question)
         if flag is not None:
-            return _fixed("red_flag", p.escalation.format(reason=flag[1]).strip(), red_flag=flag[0])
+            return _fixed("red_flag", p.escalation.format(reason=flag[1]).strip(), red_flag=flag[0]), None, 0, 0.0, False
         citations = self.retrieve(question)
         if not citations:
-            return _fixed("dont_know", p.dont_know.strip())
+            return _fixed("dont_know", p.dont_know.strip()), None, 0, 0.0, False
         max_new = p.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
         if max_new < 1:
             raise ValueError("max_tokens must be at least 1")
         enc, sources = self._fit(history, question, citations, self.max_positions - max_new)
-        citations = [c for c, _ in sources]
-        footer = sources_footer if sources_footer is not None else p.sources_footer
-        reply = Reply("answer", iter(()), citations)
+        reply = Reply("answer", iter(()), [c for c, _ in sources])
         reply.prompt_tokens = int(enc["input_ids"].shape[1])
-        reply._pieces = self._answer(reply, enc, max_new, p.temperature if temperature is None else float(temperature), footer)
-        return reply
+        footer = sources_footer if sources_footer is not None else p.sources_footer
+        return reply, enc, max_new, p.temperature if temperature is None else float(temperature), footer
 
     def _answer(self, reply: Reply, enc, max_new: int, temperature: float, footer: bool) -> Iterator[str]:
         yield from self._generate(reply, enc, max_new, temperature)
+        yield from self._tail(reply, footer)
+
+    def _tail(self, reply: Reply, footer: bool) -> list[str]:
+        """The disclaimer and the numbered sources that follow every model answer."""
         tail = []
         if self.prompt.disclaimer.strip():
             tail.append(self.prompt.disclaimer.strip())
         if footer and reply.citations:
             tail.append("Sources:\n" + "\n".join(
                 f"[{c.number}] {c.title}" + (f" — {c.url}" if c.url else "") for c in reply.citations))
-        if tail:
-            yield ("\n\n" if reply.model_text.strip() else "") + "\n\n".join(tail)
+        return [("\n\n" if reply.model_text.strip() else "") + "\n\n".join(tail)] if tail else []
+
+    def _shape(self, reply: Reply, pieces) -> Iterator[str]:
+        """Whole sentences of the generated text, each with its citations, at most prompt.max_sentences.
+
+        Text is held back until its sentence ends, so a cut-off tail is never shown: an answer that hits
+        its token limit ends at its last full sentence (only an answer without one shows its fragment).
+        A completion-format answer ends where the model starts a new question (COMPLETION_STOPS).
+        """
+        p = self.prompt
+        attributor = None
+        if p.attribute and reply.citations:
+            attributor = Attributor(self.retriever.model, [(c.number, t) for c in reply.citations for t in c.texts], p.support)
+        shown, buffer, ended = 0, "", False
+        limit = p.max_sentences or 10**9
+        for piece in pieces:
+            if ended:
+                continue  # drain: the generation stops at its next token (stopping criteria)
+            buffer += piece
+            cut = cut_at_stops(buffer, self.stops)
+            if cut != buffer:
+                buffer, ended = cut + "\n", True
+            done, buffer = complete_sentences(buffer)
+            for sentence in done:
+                if shown < limit:
+                    yield (" " if shown else "") + (attributor.cite(sentence) if attributor else sentence)
+                    shown += 1
+        tail = buffer.strip()
+        if tail and shown < limit and (ends_sentence(tail) or not shown):
+            yield (" " if shown else "") + (attributor.cite(tail) if attributor and ends_sentence(tail) else tail)
+
+    def _decode(self, ids) -> str:
+        with self._tokenizer_lock:
+            return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def _foreign_tokens(self) -> list[int]:
+        """Ids of tokens with letters of a script other than Latin (computed once per assistant)."""
+        if self._foreign is None:
+            import unicodedata
+
+            special = set(self.tokenizer.all_special_ids)
+            pieces = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+            self._foreign = [i for i, piece in enumerate(pieces) if i not in special and piece and any(
+                ch.isalpha() and not unicodedata.name(ch, "LATIN").startswith("LATIN") for ch in piece.replace("▁", ""))]
+        return self._foreign
+
+    def _generation_kwargs(self, max_new: int, temperature: float, prompt_width: int) -> dict:
+        from transformers import StoppingCriteriaList
+
+        p = self.prompt
+        kwargs = {
+            "max_new_tokens": max_new,
+            "eos_token_id": self.eos_ids,
+            "pad_token_id": self.pad_id,
+            "repetition_penalty": p.repetition_penalty,
+            "do_sample": temperature > 0,
+            "stopping_criteria": StoppingCriteriaList(
+                [_SentenceLimit(self._decode, prompt_width, p.max_sentences, self.stops)] if p.max_sentences or self.stops else []),
+        }
+        if p.no_repeat_ngram:
+            kwargs["no_repeat_ngram_size"] = p.no_repeat_ngram
+        if p.latin_only:
+            kwargs["suppress_tokens"] = self._foreign_tokens()
+        if temperature > 0:
+            kwargs.update(temperature=temperature, top_p=0.95)
+        else:  # greedy: sampling knobs from the model's generation config would only raise warnings
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+    def _generate_batch(self, encodings: list, max_new: int) -> list[tuple[str, int, bool]]:
+        """(text, completion tokens, stopped at end of turn) per prompt, greedy, left-padded in one batch."""
+        import torch
+
+        width = max(e["input_ids"].shape[1] for e in encodings)
+        ids = torch.full((len(encodings), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(encodings), width), dtype=torch.long)
+        for row, e in enumerate(encodings):
+            n = e["input_ids"].shape[1]
+            ids[row, width - n :] = e["input_ids"][0]
+            mask[row, width - n :] = 1
+        with self.lock, torch.inference_mode():
+            self.generations += len(encodings)
+            out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                      **self._generation_kwargs(max_new, 0.0, width))
+        results = []
+        for row in out[:, width:].tolist():
+            stop = next((k for k, t in enumerate(row) if t in self.eos_ids), None)
+            kept = row if stop is None else row[:stop]
+            with self._tokenizer_lock:
+                text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            results.append((text, len(kept) + (stop is not None), stop is not None))
+        return results
 
     def _prefix_cache(self, input_ids: list[int]):
         """A copy of the attention cache of the prompt's constant head (chat template + system prompt), or
@@ -479,9 +590,8 @@ class Assistant:
             self._prefix = ([], None)  # the model asks for its own cache type (static, hybrid...): no ready cache to hand it
         if self._prefix is None:
             sentinel = "\u2063rungs\u2063"  # text that cannot occur in the template: marks where the user's words start
-            rendered = self.tokenizer.apply_chat_template(
-                [{"role": "system", "content": self.prompt.system}, {"role": "user", "content": sentinel}],
-                tokenize=False, add_generation_prompt=False)
+            rendered = render(self.tokenizer, [{"role": "system", "content": self.prompt.system},
+                                               {"role": "user", "content": sentinel}], self.format)
             head = rendered[: rendered.index(sentinel)]
             with self._tokenizer_lock:
                 ids = self.tokenizer(head, add_special_tokens=False)["input_ids"][:-1]  # the last token may merge with what follows
@@ -498,7 +608,7 @@ class Assistant:
         return copy.deepcopy(cache)  # generation extends the cache in place: the stored one stays the prefix
 
     def _generate(self, reply: Reply, enc, max_new: int, temperature: float) -> Iterator[str]:
-        from transformers import StoppingCriteriaList, TextIteratorStreamer
+        from transformers import TextIteratorStreamer
 
         cancel = reply.cancelled
         with self.lock:
@@ -510,18 +620,10 @@ class Assistant:
             kwargs = {
                 "input_ids": enc["input_ids"].to(self.device),
                 "attention_mask": enc["attention_mask"].to(self.device),
-                "max_new_tokens": max_new,
                 "streamer": streamer,
-                "eos_token_id": self.eos_ids,
-                "pad_token_id": self.pad_id,
-                "repetition_penalty": self.prompt.repetition_penalty,
-                "stopping_criteria": StoppingCriteriaList([_Cancelled(cancel)]),
-                "do_sample": temperature > 0,
+                **self._generation_kwargs(max_new, temperature, enc["input_ids"].shape[1]),
             }
-            if temperature > 0:
-                kwargs.update(temperature=temperature, top_p=0.95)
-            else:  # greedy: sampling knobs from the model's generation config would only raise warnings
-                kwargs.update(temperature=None, top_p=None, top_k=None)
+            kwargs["stopping_criteria"].append(_Cancelled(cancel))
             result: dict = {}
 
             def run():
@@ -542,7 +644,7 @@ class Assistant:
             thread.start()
             parts = []
             try:
-                for piece in streamer:
+                for piece in self._shape(reply, streamer):
                     if piece and reply.first_token_at is None:
                         reply.first_token_at = time.perf_counter()
                     parts.append(piece)
@@ -557,6 +659,17 @@ class Assistant:
         reply.completion_tokens = len(ids)
         stopped = bool(ids) and ids[-1] in self.eos_ids
         reply.finish_reason = "length" if len(ids) >= max_new and not stopped else "stop"
+
+
+def prompt_format(setting: str, refs: Refs) -> str:
+    """prompt.format=auto: `chat` for a model that learned a chat template (an sft adapter, a merged one, or an
+    instruction-tuned base), else `completion`."""
+    if setting != "auto":
+        return setting
+    if refs.adapter is not None or refs.model.kind == "merge":
+        return "chat"
+    model = refs.model.config.get("model") or {}
+    return "chat" if model.get("instruction_tuned") else "completion"
 
 
 def _cache_kwarg() -> str:
@@ -596,6 +709,8 @@ def _check_prompt(p: PromptConfig) -> None:
         raise ConfigError(f"prompt.temperature={p.temperature}: expected >= 0 (0 = greedy)")
     if p.retrieval_mode not in ("dense", "bm25", "hybrid"):
         raise ConfigError(f"prompt.retrieval_mode={p.retrieval_mode!r}: expected dense, bm25 or hybrid")
+    if p.format not in ("auto", "chat", "completion"):
+        raise ConfigError(f"prompt.format={p.format!r}: expected auto, chat or completion")
 
 
 # ------------------------------------------------------------------------------------------ `rungs chat`

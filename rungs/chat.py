@@ -100,15 +100,45 @@ def training_conversation(row: dict, s: SftConfig, path: Path, line: int, counte
 
 
 def read_conversations(paths: Iterable[Path], s: SftConfig, counter: Counter | None = None) -> Iterator[list[dict]]:
+    for messages, _ in read_records(paths, s, counter):
+        yield messages
+
+
+def source_of(row: dict, s: SftConfig) -> str | None:
+    """The source document a row was written from: the first of sft.source_fields the row has, else None."""
+    for name in s.source_fields:
+        value = row.get(name)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def read_records(paths: Iterable[Path], s: SftConfig, counter: Counter | None = None) -> Iterator[tuple[list[dict], str | None]]:
+    """(conversation, source document or None) per row, in file order."""
     for path in paths:
         for line, row in read_jsonl(path):
-            yield training_conversation(row, s, path, line, counter)
+            yield training_conversation(row, s, path, line, counter), source_of(row, s)
 
 
-def is_heldout(messages: list[dict], seed: int, fraction: float) -> bool:
-    """A stable, content-keyed split: the same conversation is held out whatever file order or count."""
-    key = hashlib.sha256(f"{seed}\n{json.dumps(messages, sort_keys=True)}".encode()).digest()
-    return int.from_bytes(key[:8], "big") / 2**64 < fraction
+def is_heldout(messages: list[dict], seed: int, fraction: float, source: str | None = None) -> bool:
+    """A stable split keyed by the source document when known, else by content: every conversation written
+    from one document lands on the same side, so held-out answers measure documents training never saw."""
+    key = source if source is not None else json.dumps(messages, sort_keys=True)
+    digest = hashlib.sha256(f"{seed}\n{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def split_records(records: Iterable[tuple[list[dict], str | None]], seed: int, fraction: float):
+    """(train conversations, held-out conversations, the held-out source documents)."""
+    train, heldout, sources = [], [], set()
+    for messages, source in records:
+        if is_heldout(messages, seed, fraction, source):
+            heldout.append(messages)
+            if source is not None:
+                sources.add(source)
+        else:
+            train.append(messages)
+    return train, heldout, sources
 
 
 def tokenize_conversation(tokenizer, messages: list[dict], max_len: int) -> dict:

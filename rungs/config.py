@@ -17,7 +17,7 @@ from .errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
-STAGES = ("corpus", "base", "cpt", "sft", "index", "evaluate", "merge")
+STAGES = ("corpus", "base", "cpt", "index", "sft", "evaluate", "merge")  # build order: sft grounds its examples in the index
 PIPELINE_STAGES = STAGES[:6]  # merge runs on demand (`rungs merge`), not in a pipeline
 
 
@@ -38,6 +38,7 @@ class ModelConfig:
     max_seq_len: int = 512
     sliding_window: int = 128
     tie_embeddings: bool = True
+    instruction_tuned: bool = False  # the weights already follow a chat template (Gemma -it): prompts use it
 
 
 @dataclass
@@ -110,6 +111,7 @@ class CorpusConfig:
     instructions: list[SourceConfig] = field(default_factory=list)  # -> instructions.jsonl chat records
     report_examples: int = 5
     heldout_fraction: float = 0.1
+    heldout_conditions: float = 0.0  # share of conditions (document titles) never trained on: rungs.splits
     block_size: int = 128
     replay_paths: list[str] = field(default_factory=lambda: ["corpora/general"])
     replay_text_field: str = "text"
@@ -152,6 +154,8 @@ class SftConfig(TrainConfig):
     system_prompt: str = ""
     max_len: int = 256
     heldout_fraction: float = 0.1
+    source_fields: list[str] = field(default_factory=lambda: ["doc", "focus"])  # a row's source document: held out whole
+    grounded: bool = False  # with an index: each question's retrieved sources in the prompt, the answer cited
     deidentify: str = "dialogues"  # dialogues | all | none: which rows rungs.phi.scrub de-identifies before training
 
 
@@ -180,14 +184,47 @@ class IndexConfig:
 
 
 @dataclass
-class EvaluateConfig:
-    text: str | None = None
+class TextSetConfig:
+    """A file of text scored for perplexity that no training split contains (conf/evaluate/)."""
+
+    path: str = ""
     text_field: str = "text"
+    id_field: str = "id"
+    kind: str = "domain"  # domain | general: which training documents it must not share text with
+    condition_field: str | None = None  # the row's condition (MedQuAD: focus)
+    heldout_conditions: float = 0.0  # > 0: only rows whose condition is held out (rungs.splits), minus the corpus' own conditions
+
+
+@dataclass
+class PerplexityConfig:
+    rungs: list[str] = field(default_factory=lambda: ["base", "cpt", "sft"])  # models scored
+    window: int = 512  # tokens per scored window, <bos> included
+    stride: int = 256  # new tokens per window of a long document
+    min_tokens: int = 10_000  # per set: whole documents until at least this many tokens
+    batch_tokens: int = 2048  # tokens per forward pass
+    sets: dict[str, TextSetConfig] = field(default_factory=dict)  # independent text besides the corpus' held-out splits
+
+
+@dataclass
+class AnswersConfig:
+    paths: list[str] = field(default_factory=list)  # question sets; empty: no end-to-end answers
+    question_field: str = "question"
+    reference_field: str = "reference"
+    doc_field: str = "doc"
+    answered: int = 16  # in-scope questions each rung answers (generation is the cost)
+    others: int = 16  # out-of-scope and emergency questions each (cheap unless the model answers them)
+    max_new_tokens: int = 160
+    batch_size: int = 8
+
+
+@dataclass
+class EvaluateConfig:
     questions: str | None = "corpora/eval/questions.jsonl"
     question_field: str = "question"
     relevant_field: str = "id"
     ks: list[int] = field(default_factory=lambda: [1, 5, 10])
-    max_blocks: int = 64
+    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
+    answers: AnswersConfig = field(default_factory=AnswersConfig)
     answer_max_len: int = 256
     batch_size: int = 8
 
@@ -204,6 +241,7 @@ class PromptConfig:
     """The assistant's prompt and guardrails (conf/prompt/): read by `rungs chat` and `rungs serve`."""
 
     name: str = "default"
+    format: str = "auto"  # auto | chat | completion (rungs.grounding.render)
     system: str = ""
     top_k: int = 3
     min_score: float = 0.3  # cosine similarity of the best chunk below which the assistant says it does not know
@@ -213,6 +251,11 @@ class PromptConfig:
     temperature: float = 0.0
     repetition_penalty: float = 1.15
     prefix_cache: bool = True  # reuse the system prompt's attention cache across answers
+    no_repeat_ngram: int = 4  # no word-piece 4-gram twice in one answer: stops loops (0 = off)
+    latin_only: bool = True  # never generate tokens with letters of other scripts (answers are in English)
+    max_sentences: int = 5  # the answer stops after this many sentences (0 = no limit)
+    attribute: bool = True  # each sentence gets the [n] of the sources that support it
+    support: float = 0.6  # sentence-embedding cosine at which a source sentence supports an answer sentence
     sources_footer: bool = True
     disclaimer: str = ""
     dont_know: str = "I don't know. Please ask a clinician."

@@ -78,7 +78,9 @@ class Decontaminator:
         n: int = DEFAULT_N,
         threshold: float = DEFAULT_THRESHOLD,
         min_words: int = DEFAULT_MIN_WORDS,
+        source_ids: Iterable[str] = (),
     ):
+        self.source_ids = frozenset(source_ids)  # documents evaluation was written from: excluded by id, whatever their text
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         if not 0.0 < threshold <= 1.0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -28,18 +29,26 @@ def loss_curve(history: list[dict], path: Path, title: str) -> Path:
     return path
 
 
+RUNG_COLORS = {"base": "#8c8c8c", "cpt": "#4c72b0", "sft": "#55a868"}
+
+
 def rung_chart(metrics: dict, path: Path) -> Path | None:
-    """One panel per measure (domain ppl, general ppl, answer NLL), one bar per rung: the ladder at a glance."""
-    panels = [(title, {r: metrics[f"{key}_{r}"] for r in ("base", "cpt", "sft") if f"{key}_{r}" in metrics})
-              for key, title in (("domain_ppl", "domain perplexity"), ("general_ppl", "general perplexity"), ("answer_nll", "answer NLL"))]
-    panels = [(t, values) for t, values in panels if values]
+    """One panel per perplexity set and for answer NLL, one bar per rung with its 95 % interval."""
+    sets = sorted({m.group(1) for k in metrics if (m := re.fullmatch(r"(\w+)_ppl_(base|cpt|sft)", k))})
+    panels = [(f"{name} perplexity", name + "_ppl") for name in sets] + [("answer NLL", "answer_nll")]
+    panels = [(t, key, {r: metrics[f"{key}_{r}"] for r in RUNG_COLORS if metrics.get(f"{key}_{r}") is not None})
+              for t, key in panels]
+    panels = [p for p in panels if p[2]]
     if not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2), dpi=100, squeeze=False)
-    for ax, (title, values) in zip(axes[0], panels):
-        bars = ax.bar(list(values), list(values.values()), color=["#8c8c8c", "#4c72b0", "#55a868"][: len(values)])
-        ax.bar_label(bars, fmt="%.3g", fontsize=8)
-        ax.set_title(title + " (lower is better)", fontsize=9)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 3.2), dpi=100, squeeze=False)
+    for ax, (title, key, values) in zip(axes[0], panels):
+        lows = [values[r] - metrics.get(f"{key}_{r}_lo", values[r]) for r in values]
+        highs = [metrics.get(f"{key}_{r}_hi", values[r]) - values[r] for r in values]
+        bars = ax.bar(list(values), list(values.values()), yerr=[lows, highs], capsize=4,
+                      color=[RUNG_COLORS[r] for r in values])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8, label_type="center")
+        ax.set_title(title + "\n(lower is better)", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})

@@ -41,8 +41,13 @@ def top_rung(evaluate: Artifact) -> str | None:
 
 
 def metric_key(template: str, evaluate: Artifact) -> str | None:
+    """The metric `template` names for this evaluation: `{rung}` is the highest model rung that has it
+    (perplexity may be measured on base and cpt only, answers on base and sft), else the top rung."""
     if "{rung}" not in template:
         return template
+    for rung in MODEL_RUNGS:
+        if rung in evaluate.inputs and template.replace("{rung}", rung) in evaluate.metrics:
+            return template.replace("{rung}", rung)
     rung = top_rung(evaluate)
     return template.replace("{rung}", rung) if rung else None
 

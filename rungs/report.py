@@ -15,8 +15,10 @@ KEY_METRICS = {
     "sft": ("train_loss_first", "train_loss_final", "examples"),
     "index": ("chunks", "dim", "index_type"),
     "evaluate": (
-        "domain_ppl_base", "domain_ppl_cpt", "general_ppl_base", "general_ppl_cpt",
-        "answer_nll_base", "answer_nll_sft", "retrieval_recall@5",
+        "domain_independent_ppl_base", "domain_independent_ppl_cpt", "general_independent_ppl_base",
+        "general_independent_ppl_cpt", "answer_nll_base", "answer_nll_sft", "retrieval_recall@5",
+        "answers_base_citation_accuracy", "answers_sft_citation_accuracy", "answers_sft_grounded",
+        "answers_sft_degenerate", "answers_sft_escalated",
     ),
 }
 
@@ -46,15 +48,18 @@ def print_summary(rows: list[dict], title: str, console: Console | None = None) 
 
 
 def metrics_markdown(row: dict) -> str:
-    """A stage's card in the Prefect UI: which artifact, built or reused, every metric."""
+    """A stage's card in the Prefect UI: which artifact, built or reused, its own report (evaluate: tables
+    with intervals and sample answers) when it wrote one, then every metric."""
     lines = [
         f"## {row['stage']} — `{row['ref']}` (`{row['id']}`)",
         "",
         f"{'Reused from the store (same fingerprint)' if row['cached'] else 'Built'} in {row['seconds']:.1f} s.",
         "",
-        "| metric | value |",
-        "|---|---|",
     ]
+    report = Path(row["path"]) / "report.md" if row.get("path") else None
+    if report is not None and report.is_file() and row["stage"] == "evaluate":
+        lines += [report.read_text(), ""]
+    lines += ["| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in row["metrics"].items()]
     return "\n".join(lines) + "\n"
 

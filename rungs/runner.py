@@ -29,7 +29,8 @@ class BuildResult:
 
     def row(self) -> dict:
         a = self.artifact
-        return {"stage": a.kind, "ref": a.ref, "id": a.id, "cached": self.cached, "seconds": round(self.seconds, 2), "metrics": a.metrics}
+        return {"stage": a.kind, "ref": a.ref, "id": a.id, "cached": self.cached, "seconds": round(self.seconds, 2), "metrics": a.metrics,
+                "path": str(a.path)}
 
 
 def stage_module(kind: str) -> ModuleType:

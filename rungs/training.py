@@ -63,8 +63,14 @@ class TrainResult:
         }
 
 
-def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a list of {input_ids, labels?} to one batch; padding never carries loss."""
+def collate(examples: Sequence[dict], pad_id: int, bos_id: int | None = None) -> dict[str, torch.Tensor]:
+    """Right-pad a list of {input_ids, labels?} to one batch; padding never carries loss.
+
+    With `bos_id`, position ids restart at every `<bos>`: a packed block (rungs.packing) is then computed
+    as independent documents (the model derives a block-diagonal causal mask from the positions, see
+    next_token_loss), and a block without labels never learns to predict `<bos>` or padding. Padding sits
+    after every real token, so causal attention keeps it out of every scored position.
+    """
     width = max(len(e["input_ids"]) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
@@ -72,9 +78,26 @@ def collate(examples: Sequence[dict], pad_id: int) -> dict[str, torch.Tensor]:
     for row, e in enumerate(examples):
         n = len(e["input_ids"])
         ids[row, :n] = torch.as_tensor(e["input_ids"], dtype=torch.long)
-        labels[row, :n] = torch.as_tensor(e.get("labels", e["input_ids"]), dtype=torch.long)
+        if "labels" in e:
+            labels[row, :n] = torch.as_tensor(e["labels"], dtype=torch.long)
+        else:
+            labels[row, :n] = ids[row, :n]
+            labels[row, :n][ids[row, :n] == pad_id] = IGNORE_INDEX
+            if bos_id is not None:
+                labels[row, :n][ids[row, :n] == bos_id] = IGNORE_INDEX
         mask[row, :n] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+    batch = {"input_ids": ids, "labels": labels, "attention_mask": mask}
+    if bos_id is not None:
+        batch["position_ids"] = segment_positions(ids, bos_id)
+    return batch
+
+
+def segment_positions(ids: torch.Tensor, bos_id: int) -> torch.Tensor:
+    """(batch, seq) positions counting from 0 at every `<bos>` (and at column 0)."""
+    col = torch.arange(ids.shape[1]).expand_as(ids)
+    starts = torch.where(ids == bos_id, col, torch.zeros_like(col))
+    starts[:, 0] = 0
+    return col - torch.cummax(starts, dim=1).values
 
 
 def batch_indices(n: int, seed: int, first: int, size: int) -> list[int]:
@@ -133,6 +156,8 @@ _MASKED_LOGITS = _masked_logits_supported()
 def next_token_loss(model, batch: dict[str, torch.Tensor], reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy of the next-token predictions at the positions whose next token carries a label.
 
+    reduction: mean, sum, or none (the label tokens' losses in row-major order, without gradient).
+
     Equal to the model's own `model(**batch).loss`, but only those positions go through the LM head:
     `logits_to_keep` takes a boolean (batch, seq) mask and the model projects just the selected hidden
     states. With Gemma's 262k vocabulary the LM head and its log-softmax are most of a step (~60 % of a
@@ -146,10 +171,17 @@ def next_token_loss(model, batch: dict[str, torch.Tensor], reduction: str = "mea
     target_mask = labels[:, 1:] != IGNORE_INDEX  # position t predicts token t + 1
     keep = torch.zeros_like(labels, dtype=torch.bool)
     keep[:, :-1] = target_mask
-    if _MASKED_LOGITS:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
+    if "position_ids" in batch:
+        # no attention mask: the model derives a block-diagonal causal mask from positions that restart at
+        # every <bos> (packed documents stay apart); padding comes last and causal attention ignores it.
+        # use_cache=False, because transformers looks for packed sequences only without a cache.
+        inputs = {"input_ids": batch["input_ids"], "position_ids": batch["position_ids"], "use_cache": False}
     else:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[keep]
+        inputs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    if _MASKED_LOGITS:
+        logits = model(**inputs, logits_to_keep=keep).logits
+    else:
+        logits = model(**inputs).logits[keep]
     targets = labels[:, 1:][target_mask]
     if not targets.numel():
         return logits.sum() * 0.0  # nothing to learn in this batch: a zero that still backpropagates
@@ -175,6 +207,8 @@ class _CrossEntropy(torch.autograd.Function):
         rows = max(1, 2**24 // logits.size(-1))
         lse = torch.cat([torch.logsumexp(part, dim=-1) for part in logits.split(rows)])
         losses = lse - logits.gather(1, targets[:, None]).squeeze(1)
+        if reduction == "none":  # per-token losses, for scoring only (no backward)
+            return losses
         ctx.save_for_backward(logits, targets, lse)
         ctx.reduction = reduction
         return losses.sum() if reduction == "sum" else losses.mean()
@@ -273,6 +307,7 @@ def train(
     optimizer_kind: str = "adamw",
     seed: int,
     pad_id: int,
+    bos_id: int | None = None,
     scratch: Path,
     progress,
     desc: str,
@@ -309,24 +344,18 @@ def train(
 
     net = _data_parallel(model) if world > 1 and not sharded else model
     draw = batch_sampler(examples, cfg, seed)
+    targets = [target_count(e, pad_id, bos_id) for e in examples]
     model.train()
     bar = progress(total=cfg.max_steps, initial=start, desc=desc)
     for step in range(start, cfg.max_steps):
         began = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for micro in range(cfg.grad_accum):
-            drawn = draw(step, micro)
-            batch = collate([examples[i] for i in drawn[rank * share : (rank + 1) * share]], pad_id)
-            # gradients are all-reduced (FSDP: reduce-scattered) on the last micro-batch only
-            last = micro + 1 == cfg.grad_accum
-            if sharded:
-                model.set_requires_gradient_sync(last)
-            with net.no_sync() if net is not model and not last else nullcontext():
-                loss = next_token_loss(net, batch) / cfg.grad_accum
-                loss.backward()
-            step_loss += loss.item()
-            result.tokens += sum(len(examples[i]["input_ids"]) for i in drawn)  # every rank counts the global batch
+        drawn = [draw(step, micro) for micro in range(cfg.grad_accum)]
+        # every rank draws the global batch, so each knows the step's label-token count without a collective
+        step_targets = sum(targets[i] for micro in drawn for i in micro)
+        micro_batches = [collate([examples[i] for i in d[rank * share : (rank + 1) * share]], pad_id, bos_id) for d in drawn]
+        step_loss = backward_step(net, micro_batches, step_targets, world, sync=model.set_requires_gradient_sync if sharded else None)
+        result.tokens += sum(len(examples[i]["input_ids"]) for d in drawn for i in d)  # every rank counts the global batch
         if cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
         optimizer.step()
@@ -335,10 +364,10 @@ def train(
         done = step + 1
         if step == 0 or done % cfg.log_every == 0 or done == cfg.max_steps:
             if world > 1:
-                step_loss = _mean_over_ranks(step_loss)
+                step_loss = _sum_over_ranks(step_loss)
             point = {"step": done, "loss": step_loss, "lr": scheduler.get_last_lr()[0]}
             if eval_examples and (done == cfg.max_steps or (cfg.eval_every and done % cfg.eval_every == 0)):
-                point["eval_loss"] = mean_loss(model, eval_examples, pad_id=pad_id, batch_size=cfg.batch_size)
+                point["eval_loss"] = mean_loss(model, eval_examples, pad_id=pad_id, bos_id=bos_id, batch_size=cfg.batch_size)
                 model.train()
             result.history.append(point)
             bar.set_postfix(loss=f"{step_loss:.3f}")
@@ -399,22 +428,53 @@ def _data_parallel(model):
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None, forward_sync_buffers=False)
 
 
-def _mean_over_ranks(value: float) -> float:
+def _sum_over_ranks(value: float) -> float:
     import torch.distributed as dist
 
     device = "cuda" if dist.get_backend() == "nccl" else "cpu"
     total = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(total)
-    return float(total) / dist.get_world_size()
+    return float(total)
+
+
+def target_count(example: dict, pad_id: int, bos_id: int | None = None) -> int:
+    """Label tokens of one example as `collate` marks them: what its loss is averaged over."""
+    labels = example.get("labels")
+    if labels is not None:
+        return sum(1 for t in labels[1:] if t != IGNORE_INDEX)
+    return sum(1 for t in example["input_ids"][1:] if t != pad_id and t != bos_id)
+
+
+def backward_step(net, micro_batches: Sequence[dict], step_targets: int, world: int = 1, sync=None) -> float:
+    """Backward passes of one optimizer step; returns this rank's share of the step's mean token loss.
+
+    Every label token of the step weighs the same: each micro-batch contributes the *sum* of its token
+    losses divided by the label tokens of the whole step (all micro-batches, all ranks). Averaging
+    per-micro-batch means instead would weigh a token of a short sample more than one of a long sample.
+    DDP and FSDP average gradients over ranks, hence the factor `world`. `sync(flag)` (FSDP) or
+    `net.no_sync()` (DDP) keeps the all-reduce for the last micro-batch.
+    """
+    denominator = max(step_targets, 1)
+    total = 0.0
+    for k, batch in enumerate(micro_batches):
+        last = k + 1 == len(micro_batches)
+        if sync is not None:
+            sync(last)
+        ddp = isinstance(net, torch.nn.parallel.DistributedDataParallel)
+        with net.no_sync() if ddp and not last else nullcontext():
+            loss_sum = next_token_loss(net, batch, reduction="sum")
+            (loss_sum * (world / denominator)).backward()
+        total += loss_sum.item() / denominator
+    return total
 
 
 @torch.no_grad()
-def mean_loss(model, examples: Sequence[dict], *, pad_id: int, batch_size: int) -> float:
+def mean_loss(model, examples: Sequence[dict], *, pad_id: int, batch_size: int, bos_id: int | None = None) -> float:
     """Token-weighted mean cross-entropy over examples (labels of -100 are ignored)."""
     model.eval()
     total, count = 0.0, 0
     for start in range(0, len(examples), batch_size):
-        batch = collate(examples[start : start + batch_size], pad_id)
+        batch = collate(examples[start : start + batch_size], pad_id, bos_id)
         total += next_token_loss(model, batch, reduction="sum").item()
         count += int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
     return total / max(count, 1)

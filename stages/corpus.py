@@ -42,15 +42,16 @@ from rungs.data import expand_paths, iter_documents, normalize_text
 from rungs.dedup import KeyIndex, NearDuplicates, exact_key, jaccard
 from rungs.errors import ConfigError, InputError
 from rungs.readers import Fields, OnError, file_documents
+from rungs.splits import heldout_condition
 
-VERSION = 3  # 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
+VERSION = 4  # 4: <bos>-led segments, general.parquet, held-out conditions; 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
 INPUTS: dict[str, tuple[str, ...]] = {}  # reads raw files only
 OPTIONAL = frozenset()
 # Decontamination reads the evaluation questions and the sft held-out conversations: the fields that
 # decide which texts those are shape this artifact; the rest of evaluate and sft does not.
 DECONTAM_CONFIG = (
     "evaluate.questions", "evaluate.question_field",
-    "sft.data", "sft.heldout_fraction", "sft.question_field", "sft.answer_field", "sft.messages_field",
+    "sft.data", "sft.heldout_fraction", "sft.source_fields", "sft.question_field", "sft.answer_field", "sft.messages_field",
     "sft.dialogue_field", "sft.assistant_speakers", "sft.system_prompt", "sft.deidentify",
 )
 CONFIG = ("seed", "model", "corpus", *DECONTAM_CONFIG)
@@ -69,6 +70,8 @@ DOCUMENTS_SCHEMA = pa.schema([
 ])
 KEPT_SCHEMA = DOCUMENTS_SCHEMA.remove(DOCUMENTS_SCHEMA.get_field_index("split"))
 BLOCKS_SCHEMA = pa.schema([("input_ids", pa.list_(pa.int32()))])
+GENERAL_DOCUMENTS = "general.parquet"  # the replay (general) documents and their split
+GENERAL_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("split", pa.string())])
 # Written explicitly so the same rows give the same bytes (pyarrow writes no timestamps).
 PARQUET_OPTIONS = {
     "version": "2.6",
@@ -191,13 +194,12 @@ def _run(cfg, srcs: list[Source], problems: OnError, out: Path, scratch: Path, p
     tokenizer = _tokenizer(cfg, documents_path)
     tokenizer.save_pretrained(str(out / "tokenizer"))
 
-    # 5. Pack: [bos] + ids + [eos] per document, concatenated per split, cut into block_size blocks.
+    # 5. Pack: <bos>-led document segments into block_size blocks (rungs.packing), per split.
     packed = _pack(documents_path, tokenizer, c.block_size, out / "blocks", progress, counts)
     for name in SPLITS:
-        if packed[name] == 0:
-            raise InputError(where, f"corpus too small for corpus.block_size={c.block_size}: the {name} split "
-                                    f"({counts[name]} document(s)) does not fill one block; add documents, "
-                                    "lower corpus.block_size or change corpus.heldout_fraction")
+        if packed[name] == 0:  # a split of documents too short to leave one token after cleaning
+            raise InputError(where, f"the {name} split ({counts[name]} document(s)) packs into no block of "
+                                    f"corpus.block_size={c.block_size} tokens; add documents or change corpus.heldout_fraction")
 
     # 6. Replay: general text mixed into training at replay_ratio; its held-out part measures forgetting.
     replay = _replay(cfg, tokenizer, out / "blocks", packed["train"]) if _replaying(cfg) else {}
@@ -210,14 +212,15 @@ def _run(cfg, srcs: list[Source], problems: OnError, out: Path, scratch: Path, p
         "dropped_duplicate": report.dropped["exact_duplicate"],
         "dropped_near_duplicate": report.dropped["near_duplicate"],
         "dropped_quality": sum(report.dropped[r] for r in DROP_REASONS if r != "too_short"),
-        "excluded_contaminated": counts[EXCLUDED],
+        "excluded_contaminated": report.dropped["contaminated"],
+        "excluded_heldout_condition": report.dropped["heldout_condition"],
         "phi_spans": sum(report.phi.values()),
         "skipped_rows": problems.count,
         "train_documents": counts["train"],
         "heldout_documents": counts["heldout"],
         "train_blocks": packed["train"],
         "heldout_blocks": packed["heldout"],
-        "train_tokens": packed["train"] * c.block_size,
+        "train_tokens": packed["train_tokens"],  # real tokens; the rest of the blocks is padding
         "vocab_size": len(tokenizer),
         **instructions,
         **replay,
@@ -267,15 +270,20 @@ def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontamin
                         exact.add(key, row)
                         if near is not None:
                             near.add(text, row)
-                        contaminated = decontaminator is not None and decontaminator.contaminated(text)
+                        contaminated = decontaminator is not None and (
+                            doc.id in decontaminator.source_ids or decontaminator.contaminated(text))
+                        held_condition = not contaminated and heldout_condition(title, c.heldout_conditions)
                         if contaminated:
                             src.counts[EXCLUDED] += 1
-                            report.contaminated(doc, text, decontaminator.overlap(text))
+                            report.contaminated(doc, text, 1.0 if doc.id in decontaminator.source_ids else decontaminator.overlap(text))
+                        elif held_condition:
+                            src.counts[EXCLUDED] += 1
+                            report.drop("heldout_condition", doc, text)
                         else:
                             src.counts["kept"] += 1
                         kept.add({"id": doc.id, "source": doc.source, "title": title or None, "url": doc.url, "text": text})
                         scores.append(split_score(cfg.seed, doc.id))
-                        excluded.append(contaminated)
+                        excluded.append(contaminated or held_condition)
     finally:
         bar.close()
     return scores, excluded
@@ -289,7 +297,7 @@ def _scrubber():
 
 def _decontaminator(cfg, problems: OnError, report: Report):
     """Decontaminator over evaluate.questions and the sft stage's held-out conversations (both turns)."""
-    from rungs.chat import is_heldout, training_conversation
+    from rungs.chat import is_heldout, source_of, training_conversation
     from rungs.decontam import Decontaminator
     from rungs.readers import iter_rows
 
@@ -303,6 +311,7 @@ def _decontaminator(cfg, problems: OnError, report: Report):
                 texts.append(value)
         report.eval_texts["evaluate.questions"] = len(texts)
     heldout = 0
+    sources: set[str] = set()
     for raw in cfg.sft.data:
         path = resolve_path(raw)
         if not path.exists():
@@ -313,11 +322,15 @@ def _decontaminator(cfg, problems: OnError, report: Report):
             except InputError as exc:
                 problems(exc)
                 continue
-            if is_heldout(messages, cfg.seed, cfg.sft.heldout_fraction):
+            source = source_of(row, cfg.sft)
+            if is_heldout(messages, cfg.seed, cfg.sft.heldout_fraction, source):
                 heldout += 1
                 texts.extend(m["content"] for m in messages if m["role"] != "system")
+                if source is not None:
+                    sources.add(source)
     report.eval_texts["sft held-out conversations"] = heldout
-    return Decontaminator(texts, n=c.decontam_ngram, threshold=c.decontam_threshold)
+    report.eval_texts["sft held-out source documents"] = len(sources)
+    return Decontaminator(texts, n=c.decontam_ngram, threshold=c.decontam_threshold, source_ids=sources)
 
 
 def _instructions(cfg, out: Path, problems: OnError, report: Report, progress) -> dict:
@@ -404,12 +417,16 @@ class Report:
                                      f"threshold {c.near_duplicate_threshold}: pairs below it are caught with falling "
                                      "probability; each example shows the measured Jaccard)",
                    "contaminated": f">= {c.decontam_threshold:.0%} of its {c.decontam_ngram}-word n-grams (or a whole "
-                                   "short evaluation text) found in the evaluation texts; kept for the index as "
-                                   f"split={EXCLUDED!r}, never trained on"}
+                                   "short evaluation text) found in the evaluation texts, or the source document of "
+                                   "held-out sft conversations (overlap 1.0); kept for the index as "
+                                   f"split={EXCLUDED!r}, never trained on",
+                   "heldout_condition": f"its title (the condition) is in the held-out {c.heldout_conditions:.0%} of "
+                                        "conditions (rungs.splits.heldout_condition) that evaluate scores as independent "
+                                        f"text; kept for the index as split={EXCLUDED!r}, never trained on"}
         read = metrics["documents_read"]
         body = {
             "documents": {"read": read, "kept": metrics["documents_kept"], "excluded": metrics["excluded_contaminated"],
-                          "dropped": sum(n for r, n in self.dropped.items() if r != "contaminated"),
+                          "dropped": sum(n for r, n in self.dropped.items() if r not in ("contaminated", "heldout_condition")),
                           "train": metrics["train_documents"], "heldout": metrics["heldout_documents"]},
             "dropped": {r: {"count": self.dropped[r], "why": reasons[r], "examples": self.samples.get(r, [])}
                         for r in reasons if self.dropped[r]},
@@ -511,6 +528,11 @@ def _replay(cfg, tokenizer, folder: Path, domain_blocks: int) -> dict:
         with _Writer(folder / f"{name}.parquet", BLOCKS_SCHEMA) as writer:
             for block in rows:
                 writer.add({"input_ids": block})
+    # the general documents themselves: evaluate scores the held-out ones per document, and leaves the
+    # replayed ones out of any independent general set
+    with _Writer(folder.parent / GENERAL_DOCUMENTS, GENERAL_SCHEMA) as writer:
+        for (doc_id, text), held in zip(docs, splits):
+            writer.add({"id": doc_id, "text": text, "split": SPLITS[held]})
     return {"replay_blocks": len(replay), "replay_unique_blocks": min(len(train), wanted), "general_heldout_blocks": len(general)}
 
 def _check_config(cfg) -> None:
@@ -570,7 +592,7 @@ def _tokenizer(cfg, documents_path: Path):
 
 
 def _pack(documents_path: Path, tokenizer, block_size: int, folder: Path, progress, counts: dict) -> dict:
-    """Each split's documents packed by `rungs.packing.pack` (shared with evaluate) into its blocks file."""
+    """Each split's documents packed by `rungs.packing.pack` into its blocks file: {split: blocks, split_tokens: real tokens}."""
     from rungs.packing import pack
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -578,15 +600,17 @@ def _pack(documents_path: Path, tokenizer, block_size: int, folder: Path, progre
     for name in SPLITS:
         texts = (text for _, text in _iter_split_texts(documents_path, name))
         bar = progress(texts, total=counts[name], desc=f"corpus: packing {name}", unit="doc")
-        n = 0
+        n = tokens = 0
         try:
             with _Writer(folder / f"{name}.parquet", BLOCKS_SCHEMA) as writer:
                 for block in pack(bar, tokenizer, block_size):
                     writer.add({"input_ids": block})
                     n += 1
+                    tokens += sum(1 for t in block if t != tokenizer.pad_token_id)
         finally:
             bar.close()
         blocks[name] = n
+        blocks[f"{name}_tokens"] = tokens
     return blocks
 
 

@@ -17,7 +17,7 @@ from rungs.packing import load_blocks
 from rungs.plots import write_training_report
 from rungs.training import train
 
-VERSION = 1
+VERSION = 2  # 2: <bos>-led packed documents apart (position ids), token-weighted loss over the step
 INPUTS = {"base": ("base",), "corpus": ("corpus",)}
 OPTIONAL = frozenset()
 CONFIG = ("seed", "hardware", "cpt")
@@ -35,7 +35,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     blocks = load_blocks(inputs["corpus"], "train") + load_blocks(inputs["corpus"], "replay")  # domain + general replay
     heldout = load_blocks(inputs["corpus"], "heldout")[: cfg.cpt.eval_examples]
     result = train(
-        model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="cpt", eval_examples=heldout,
+        model, blocks, cfg.cpt, seed=cfg.seed, pad_id=tokenizer.pad_token_id, bos_id=tokenizer.bos_token_id, scratch=scratch, progress=progress, desc="cpt", eval_examples=heldout,
         optimizer_kind=cfg.hardware.optimizer, strategy=cfg.hardware.strategy, rebuild=host_rebuild(inputs["base"], cfg.hardware, cfg.cpt, lora=lora),
     )
     if not is_main():

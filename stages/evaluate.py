@@ -1,20 +1,28 @@
-"""evaluate: what each rung did — domain and general perplexity, answer NLL, retrieval recall@k / MRR.
+"""evaluate: what each rung did, measured on text and questions that no training split contains.
 
-For every model the pipeline built (base, cpt, cpt+sft): perplexity on held-out domain text (did the
-rung learn the domain?), on held-out general text (did it forget English?), and the NLL of held-out
-assistant answers (did instruction tuning teach the answers' voice?).
+- **Perplexity** per document, each from its own `<bos>` (rungs/perplexity.py), token-weighted, with a
+  bootstrap 95 % interval over documents, on four sets: the corpus' held-out documents (`domain`), the
+  held-out part of its general replay text (`general`), and independent files (`evaluate.perplexity.sets`,
+  by default NIH patient education on held-out conditions and WikiText) from which every document
+  sharing a condition or a text with the training data is removed first.
+- **Answer NLL** of the sft stage's held-out conversations, whose source documents sft never saw.
+- **Retrieval** recall@k / MRR per mode (dense, BM25, hybrid).
+- **Answers** end to end: each rung's assistant (base = the rag rung, sft) answers held-out questions
+  through the real path (guardrails, retrieval, prompt, model), scored by rungs/answer_eval.py.
+
+Files: `metrics.json`, `report.md` (tables with intervals and sample answers), `answers.jsonl` (every
+answer and its scores), `rungs.png`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from rungs.chat import read_conversations, tokenize_all
 from rungs.config import resolve_path
 from rungs.data import iter_documents, normalize_text
-from rungs.errors import InputError
+from rungs.decontam import normalize_words
 from rungs.models import (
     adapter_dir,
     load_model,
@@ -22,34 +30,79 @@ from rungs.models import (
     load_with_adapter,
     setup_torch,
 )
-from rungs.packing import load_blocks, pack
 from rungs.plots import rung_chart
+from rungs.splits import condition_words, heldout_condition, same_condition
+from rungs.stats import metric_entries
 from rungs.training import mean_loss
 
-VERSION = 3  # 2: general perplexity, answer NLL, chart; 3: retrieval per mode (dense, bm25, hybrid)
+VERSION = 4  # 4: per-document perplexity with intervals, independent sets, end-to-end answers; 3: retrieval per mode
 INPUTS = {"corpus": ("corpus",), "base": ("base",), "cpt": ("cpt",), "sft": ("sft",), "index": ("index",)}
 OPTIONAL = frozenset({"base", "cpt", "sft", "index"})  # each pipeline builds a different subset of rungs
-CONFIG = ("seed", "hardware", "evaluate")
+CONFIG = ("seed", "hardware", "evaluate", "prompt")  # prompt: the answers go through the assistant
 HELDOUT_CONVERSATIONS = "heldout.jsonl"  # written by the sft stage
+_KEY_WORDS = 40  # words that identify a text when checking an independent set against training text
 
 
 def sources(cfg) -> list[Path]:
     e = cfg.evaluate
-    return [resolve_path(p) for p in (e.text, e.questions) if p]
+    paths = [e.questions, *e.answers.paths, *(s.path for s in e.perplexity.sets.values())]
+    return [resolve_path(p) for p in paths if p and resolve_path(p).exists()]
 
 
-def domain_blocks(cfg, inputs, tokenizer) -> list[dict]:
-    """evaluate.text packed like the corpus, else the corpus' own held-out blocks."""
-    corpus_blocks = load_blocks(inputs["corpus"], "heldout")
-    if not cfg.evaluate.text:
-        return corpus_blocks
-    path = resolve_path(cfg.evaluate.text)
-    docs = iter_documents([str(path)], text_field=cfg.evaluate.text_field)
-    block_size = len(corpus_blocks[0]["input_ids"]) if corpus_blocks else 128
-    blocks = [{"input_ids": b} for b in pack((normalize_text(d.text) for d in docs), tokenizer, block_size)]
-    if not blocks:
-        raise InputError(path, f"too little text for one block of {block_size} tokens")
-    return blocks
+def _text_key(text: str) -> str:
+    return " ".join(normalize_words(text)[:_KEY_WORDS])
+
+
+def _corpus_documents(corpus) -> tuple[list[dict], list[dict]]:
+    import pyarrow.parquet as pq
+
+    root = Path(corpus.path)
+    domain = pq.read_table(root / "documents.parquet", columns=["id", "title", "text", "split"]).to_pylist()
+    general = root / "general.parquet"
+    return domain, (pq.read_table(general).to_pylist() if general.exists() else [])
+
+
+def text_sets(cfg, corpus, tokenizer) -> tuple[dict[str, list[tuple[str, list[int]]]], dict[str, str]]:
+    """{set name: [(document id, token ids)]} and a note for each configured set that was skipped or trimmed."""
+    from rungs.perplexity import select
+
+    p = cfg.evaluate.perplexity
+    domain, general = _corpus_documents(corpus)
+    raw = {"domain": [(d["id"], d["text"]) for d in domain if d["split"] == "heldout"],
+           "general": [(d["id"], d["text"]) for d in general if d["split"] == "heldout"]}
+    trained = {"domain": {_text_key(d["text"]) for d in domain if d["split"] != "heldout"},
+               "general": {_text_key(d["text"]) for d in general if d["split"] != "heldout"}}
+    conditions = [condition_words(d["title"]) for d in domain if d["split"] != "excluded"]
+    notes: dict[str, str] = {}
+    for name, spec in p.sets.items():
+        path = resolve_path(spec.path)
+        if not path.exists():
+            notes[name] = f"skipped: {spec.path} not found"
+            continue
+        kept, shared = [], 0
+        docs = iter_documents([path], text_field=spec.text_field, id_field=spec.id_field,
+                              title_field=spec.condition_field or "title")
+        for doc in docs:
+            if spec.heldout_conditions > 0:
+                words = condition_words(doc.title)
+                if not heldout_condition(doc.title, spec.heldout_conditions):
+                    continue
+                if any(same_condition(words, c) for c in conditions):
+                    shared += 1  # the corpus covers this condition: not independent of training
+                    continue
+            text = normalize_text(doc.text)
+            if _text_key(text) in trained[spec.kind]:
+                shared += 1
+                continue
+            kept.append((doc.id, text))
+        raw[name] = kept
+        if shared:
+            notes[name] = f"{shared} document(s) left out: their condition or text is in the training data"
+    sets = {}
+    for name, docs in raw.items():
+        tokenized = [(i, tokenizer(t, add_special_tokens=False)["input_ids"]) for i, t in docs]
+        sets[name] = select(tokenized, p.min_tokens, cfg.seed) if name in p.sets else tokenized
+    return {n: d for n, d in sets.items() if d}, notes
 
 
 def answer_samples(cfg, inputs, tokenizer) -> list[dict]:
@@ -64,57 +117,117 @@ def answer_samples(cfg, inputs, tokenizer) -> list[dict]:
     return tokenize_all(tokenizer, read_conversations([path], SftConfig()), max_len=cfg.evaluate.answer_max_len)
 
 
+def _score_models(cfg, inputs, progress, metrics: dict, report: list[str]) -> None:
+    from rungs.perplexity import perplexity, score_documents
+
+    e = cfg.evaluate
+    trunk = inputs.get("cpt") or inputs.get("base")  # the model an sft adapter was trained on
+    if trunk is None:
+        return
+    tokenizer = load_tokenizer(trunk)
+    sets, notes = text_sets(cfg, inputs["corpus"], tokenizer)
+    answers = answer_samples(cfg, inputs, tokenizer)
+    # NF4 where the hardware profile quantises (a 27B in bf16 would not fit a 24 GB card)
+    loaders = {"base": lambda: load_model(inputs["base"], cfg.hardware, quantize=True),
+               "cpt": lambda: load_model(inputs["cpt"], cfg.hardware, quantize=True),
+               "sft": lambda: load_with_adapter(trunk, adapter_dir(inputs["sft"]), cfg.hardware, quantize=True)}
+    rungs = [r for r in loaders if r in inputs]
+    for name, docs in sets.items():
+        metrics[f"{name}_documents"] = len(docs)
+    for rung in rungs:
+        scored = rung in e.perplexity.rungs
+        if not scored and not answers:
+            continue
+        model = loaders[rung]()
+        if scored:
+            for name, docs in sets.items():
+                scores = score_documents(model, docs, bos_id=tokenizer.bos_token_id, pad_id=tokenizer.pad_token_id,
+                                         window=e.perplexity.window, stride=e.perplexity.stride,
+                                         batch_tokens=e.perplexity.batch_tokens, progress=progress)
+                entry = metric_entries(f"{name}_ppl_{rung}", perplexity(scores, cfg.seed), len(scores), digits=3)
+                del entry[f"{name}_ppl_{rung}_n"]
+                metrics.update(entry)
+                metrics[f"{name}_tokens"] = sum(s.tokens for s in scores)
+        if answers:
+            metrics[f"answer_nll_{rung}"] = round(mean_loss(model, answers, pad_id=tokenizer.pad_token_id,
+                                                            bos_id=tokenizer.bos_token_id, batch_size=e.batch_size), 4)
+        del model
+    if answers:
+        metrics["answer_samples"] = len(answers)
+    report += _perplexity_markdown(metrics, sets, rungs, notes)
+
+
+def _perplexity_markdown(metrics: dict, sets: dict, rungs: list[str], notes: dict) -> list[str]:
+    lines = ["## Perplexity (per document, from its own <bos>; 95% bootstrap interval over documents)", "",
+             "| set | documents | tokens | " + " | ".join(rungs) + " |", "|---|---:|---:|" + "---:|" * len(rungs)]
+    for name in sets:
+        cells = []
+        for r in rungs:
+            key = f"{name}_ppl_{r}"
+            cells.append(f"{metrics[key]:.2f} [{metrics[key + '_lo']:.2f}, {metrics[key + '_hi']:.2f}]" if key in metrics else "")
+        lines.append(f"| {name} | {metrics.get(f'{name}_documents', 0)} | {metrics.get(f'{name}_tokens', '')} | " + " | ".join(cells) + " |")
+    lines += [f"- {name}: {note}" for name, note in notes.items()]
+    nll = [f"{r} {metrics[f'answer_nll_{r}']:.3f}" for r in rungs if f"answer_nll_{r}" in metrics]
+    if nll:
+        lines += ["", f"Answer NLL (nats/token) on {metrics['answer_samples']} held-out conversations from source "
+                      f"documents sft never saw: " + ", ".join(nll)]
+    return lines + [""]
+
+
+def _answers(cfg, inputs, out: Path, progress, metrics: dict, report: list[str]) -> None:
+    from rungs.answer_eval import Scorer, load_questions, markdown, sample, summarize, write_items
+    from rungs.assistant import Assistant, Refs
+
+    a = cfg.evaluate.answers
+    questions = sample(load_questions([resolve_path(p) for p in a.paths], a), a.answered, a.others, cfg.seed)
+    trunk = inputs.get("cpt") or inputs.get("base")
+    rungs = {"base": Refs(inputs["base"], None, inputs["index"])} if "base" in inputs else {}
+    if "sft" in inputs:
+        rungs["sft"] = Refs(trunk, inputs["sft"], inputs["index"])
+    scorer = None
+    by_rung = {}
+    for rung, refs in rungs.items():
+        assistant = Assistant(refs, cfg.prompt, cfg.hardware)
+        scorer = scorer or Scorer(assistant.retriever.model, cfg.prompt.support)
+        replies = assistant.reply_all([q.messages for q in questions], max_new_tokens=a.max_new_tokens,
+                                      batch_size=a.batch_size, progress=progress)
+        items = [scorer.score(q, r) for q, r in zip(questions, replies)]
+        metrics.update(summarize(items, f"answers_{rung}", cfg.seed))
+        write_items(out / "answers.jsonl", rung, items)
+        by_rung[rung] = items
+        del assistant
+    if by_rung:
+        report.append(markdown(metrics, by_rung))
+
+
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     setup_torch(cfg.hardware, cfg.seed)
     metrics: dict = {}
-    trunk = inputs.get("cpt") or inputs.get("base")  # the model an sft adapter was trained on
-    if trunk is not None:
-        tokenizer = load_tokenizer(trunk)
-        cap = cfg.evaluate.max_blocks
-        sets = {
-            "domain": domain_blocks(cfg, inputs, tokenizer)[:cap],
-            "general": load_blocks(inputs["corpus"], "general")[:cap],
-            "answer": answer_samples(cfg, inputs, tokenizer)[:cap],
-        }
-        sets = {name: samples for name, samples in sets.items() if samples}
-        # NF4 where the hardware profile quantises (a 27B in bf16 would not fit a 24 GB card)
-        models = {"base": lambda: load_model(inputs["base"], cfg.hardware, quantize=True)} if "base" in inputs else {}
-        if "cpt" in inputs:
-            models["cpt"] = lambda: load_model(inputs["cpt"], cfg.hardware, quantize=True)
-        if "sft" in inputs:
-            models["sft"] = lambda: load_with_adapter(trunk, adapter_dir(inputs["sft"]), cfg.hardware, quantize=True)
-        bar = progress(total=len(models) * len(sets), desc="evaluate")
-        for rung, load in models.items():
-            model = load()
-            for name, samples in sets.items():
-                loss = mean_loss(model, samples, pad_id=tokenizer.pad_token_id, batch_size=cfg.evaluate.batch_size)
-                if name == "answer":
-                    metrics[f"answer_nll_{rung}"] = round(loss, 4)
-                else:
-                    metrics[f"{name}_ppl_{rung}"] = round(math.exp(loss), 3)
-                bar.update(1)
-            del model
-        bar.close()
-        metrics.update({f"{name}_samples": len(samples) for name, samples in sets.items()})
-        rung_chart(metrics, out / "rungs.png")
+    report = ["# What each rung did", ""]
+    _score_models(cfg, inputs, progress, metrics, report)
     if "index" in inputs and cfg.evaluate.questions:
-        from rungs.rag import (
-            BM25_DIR,
-            MODES,
-            Retriever,
-            load_questions,
-            retrieval_report,
-        )
-
-        questions, relevant = load_questions(resolve_path(cfg.evaluate.questions), cfg.evaluate.question_field, cfg.evaluate.relevant_field)
-        index_dir = Path(inputs["index"].path)
-        # an index built before BM25 existed (index VERSION 1) is scored dense only
-        modes = MODES if (index_dir / BM25_DIR).is_dir() else ("dense",)
-        retriever = Retriever(index_dir, mode="hybrid" if "hybrid" in modes else "dense")
-        report = retrieval_report(retriever, questions, relevant, ks=tuple(cfg.evaluate.ks), modes=modes)
-        for mode, found in report.items():
-            metrics.update({f"retrieval_{mode}_{k}": v for k, v in found.items() if k != "questions"})
-        # unprefixed: the mode chat and serve use (hybrid), under the names earlier runs reported
-        metrics.update({f"retrieval_{k}": v for k, v in report[retriever.mode].items()})
+        _retrieval(cfg, inputs, metrics)
+    if "index" in inputs and cfg.evaluate.answers.paths:
+        _answers(cfg, inputs, out, progress, metrics, report)
+    if rung_chart(metrics, out / "rungs.png"):
+        report.append("![rungs](rungs.png)\n")
+    (out / "report.md").write_text("\n".join(report))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
+
+
+def _retrieval(cfg, inputs, metrics: dict) -> None:
+    from rungs.rag import BM25_DIR, MODES, Retriever, load_questions, retrieval_report
+
+    e = cfg.evaluate
+    questions, relevant = load_questions(resolve_path(e.questions), e.question_field, e.relevant_field)
+    index_dir = Path(inputs["index"].path)
+    # an index built before BM25 existed (index VERSION 1) is scored dense only
+    modes = MODES if (index_dir / BM25_DIR).is_dir() else ("dense",)
+    retriever = Retriever(index_dir, mode="hybrid" if "hybrid" in modes else "dense")
+    found = retrieval_report(retriever, questions, relevant, ks=tuple(e.ks), modes=modes)
+    for mode, values in found.items():
+        metrics.update({f"retrieval_{mode}_{k}": v for k, v in values.items() if k != "questions"})
+    # unprefixed: the mode chat and serve use (hybrid), under the names earlier runs reported
+    metrics.update({f"retrieval_{k}": v for k, v in found[retriever.mode].items()})
+

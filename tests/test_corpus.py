@@ -25,7 +25,7 @@ from tests.conftest import shared_data
 
 WORDS = ["asthma", "airway", "inhaler", "wheeze", "cough", "fever", "dose", "tablet", "nurse", "doctor", "kidney", "heart", "blood", "pressure", "sugar", "insulin", "rest", "water", "sleep", "pain", "chest", "breath", "symptom", "treatment", "infection", "virus"]
 METRICS = {"files", "documents_read", "documents_kept", "dropped_short", "dropped_duplicate", "dropped_near_duplicate",
-           "dropped_quality", "excluded_contaminated", "phi_spans", "skipped_rows", "train_documents",
+           "dropped_quality", "excluded_contaminated", "excluded_heldout_condition", "phi_spans", "skipped_rows", "train_documents",
            "heldout_documents", "train_blocks", "heldout_blocks", "train_tokens", "vocab_size",
            "replay_blocks", "replay_unique_blocks", "general_heldout_blocks"}
 
@@ -92,7 +92,8 @@ def test_outputs_columns_and_metrics(built):
     assert metrics["train_documents"] + metrics["heldout_documents"] == 12
     assert metrics["train_blocks"] == blocks.num_rows
     assert metrics["heldout_blocks"] == pq.read_table(out / "blocks" / "heldout.parquet").num_rows
-    assert metrics["train_tokens"] == 32 * metrics["train_blocks"]
+    real = sum(t != 0 for row in blocks.column("input_ids").to_pylist() for t in row)  # 0 = <pad>
+    assert metrics["train_tokens"] == real and 0.8 * 32 * metrics["train_blocks"] < real <= 32 * metrics["train_blocks"]
     assert metrics["vocab_size"] <= 300
     assert "About this folder" not in " ".join(docs.column("text").to_pylist())
 
@@ -127,11 +128,11 @@ def test_blocks_are_full_and_decode_to_document_text(built):
         rows = pq.read_table(out / "blocks" / f"{split}.parquet").column("input_ids").to_pylist()
         assert rows
         for ids in rows:
-            assert len(ids) == 32
-            # between <bos>/<eos> markers every run of tokens is a piece of some document
+            assert len(ids) == 32 and ids[0] == tok.bos_token_id
+            # between <bos>/<eos>/<pad> markers every run of tokens is a piece of some document
             piece: list[int] = []
             for i in ids + [tok.eos_token_id]:
-                if i in (tok.bos_token_id, tok.eos_token_id):
+                if i in (tok.bos_token_id, tok.eos_token_id, tok.pad_token_id):
                     if piece:
                         decoded = tok.decode(piece)
                         assert any(decoded in t for t in texts), decoded
@@ -153,10 +154,13 @@ def test_split_depends_on_seed_and_id_only():
     assert list(stage.assign_splits([0.5], 0.1)) == [0]
 
 
-def test_corpus_too_small_for_block_size(tmp_path, progress):
+def test_a_split_smaller_than_a_block_is_one_padded_block(tmp_path, progress):
     folder = write_corpus(tmp_path, n_md=2)
-    with pytest.raises(InputError, match="block_size"):
-        build(make_cfg([folder], "corpus.block_size=512"), tmp_path / "out", progress)
+    out = tmp_path / "out"
+    metrics = build(make_cfg([folder], "corpus.block_size=512"), out, progress)
+    assert metrics["heldout_blocks"] == 1 and metrics["train_tokens"] < 512 * metrics["train_blocks"]
+    [block] = pq.read_table(out / "blocks" / "heldout.parquet").column("input_ids").to_pylist()
+    assert block[0] == load_tokenizer(out / "tokenizer").bos_token_id and block[-1] == load_tokenizer(out / "tokenizer").pad_token_id
 
 
 def test_a_random_model_has_no_tokenizer_of_its_own(tmp_path, progress):

@@ -178,7 +178,8 @@ def test_documents_overlapping_evaluation_text_never_reach_training(tmp_path, pr
     assert "technique" not in decoded_blocks(out)
     d = report(out)["decontamination"]
     assert d["documents_excluded"] == 2 and d["characters_excluded"] > 0
-    assert d["evaluation_texts"] == {"evaluate.questions": 1, "sft held-out conversations": len(held)}
+    assert d["evaluation_texts"] == {"evaluate.questions": 1, "sft held-out conversations": len(held),
+                                     "sft held-out source documents": 0}  # these pairs name no source document
     off = build(make_cfg([corpus], f"evaluate.questions='{questions}'", "corpus.decontaminate=false"), tmp_path / "off", progress)
     assert off["excluded_contaminated"] == 0 and off["documents_kept"] == 23
 

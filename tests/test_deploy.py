@@ -16,7 +16,7 @@ from rungs.runs import list_runs
 from rungs.store import Store
 from tests.conftest import PREFECT
 
-QUICK = ["model=tiny", "pipeline.stages=[corpus,base,evaluate]", "evaluate.max_blocks=8"]
+QUICK = ["model=tiny", "pipeline.stages=[corpus,base,evaluate]", "evaluate.perplexity.min_tokens=2000"]
 
 
 def test_prefect_yaml_declares_the_nightly_ladder_and_one_deployment_per_rung():

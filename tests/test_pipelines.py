@@ -17,7 +17,7 @@ from tests.test_advise import PROFILES
 from tests.test_stages import build_pipeline
 
 # model=tiny and a handful of steps: the point is that every pipeline's stages connect and publish
-TINY = ["model=tiny", "sft.max_steps=8", "sft.warmup_steps=2", "evaluate.max_blocks=8"]
+TINY = ["model=tiny", "sft.max_steps=8", "sft.warmup_steps=2", "evaluate.perplexity.min_tokens=2000"]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_each_pipeline_builds_its_stages_and_only_those(climbed):
     store, results, commands = climbed
     assert commands == {"rag": "rungs run pipeline=rag " + " ".join(TINY), "sft": "rungs run pipeline=sft " + " ".join(TINY)}
     assert list(results["rag"]) == ["corpus", "base", "index", "evaluate"]
-    assert list(results["sft"]) == ["corpus", "base", "sft", "index", "evaluate"]
+    assert list(results["sft"]) == ["corpus", "base", "index", "sft", "evaluate"]
     assert not store.artifacts("cpt")
     assert all(problems == [] for _, problems in store.verify_all())
 

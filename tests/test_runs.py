@@ -24,7 +24,7 @@ from rungs.runs import list_runs
 from rungs.store import Store
 from tests.test_promote import make_release, production
 
-QUICK = ["model=tiny", "pipeline.stages=[corpus,base,evaluate]", "evaluate.max_blocks=8"]  # the ladder's ends: seconds on tiny
+QUICK = ["model=tiny", "pipeline.stages=[corpus,base,evaluate]", "evaluate.perplexity.min_tokens=2000"]  # the ladder's ends: seconds on tiny
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def _flow_run_name(flow_run_id: str) -> str:
 
 def _excellent_production(store: Store) -> dict[str, str]:
     """A base-only release with perplexities no tiny random model can match, promoted."""
-    rel = make_release(store, {"domain_ppl_base": 1.5, "general_ppl_base": 1.5}, rungs=("base",), index=False)
+    rel = make_release(store, {"domain_independent_ppl_base": 1.5, "general_independent_ppl_base": 1.5}, rungs=("base",), index=False)
     gate_and_promote(store, rel["evaluate"].id, compose(["model=tiny"]).promote)
     return production(store)
 

@@ -35,7 +35,7 @@ def ladder(tmp_path_factory):
 
 def test_every_stage_publishes_a_verified_artifact(ladder):
     store, results = ladder
-    assert [r.artifact.kind for r in results.values()] == ["corpus", "base", "cpt", "sft", "index", "evaluate"]
+    assert [r.artifact.kind for r in results.values()] == ["corpus", "base", "cpt", "index", "sft", "evaluate"]
     for result in results.values():
         assert not result.cached
         assert store.verify(result.artifact.id) == []
@@ -80,14 +80,37 @@ def test_sft_masks_prompt_tokens(ladder):
 
 def test_evaluate_shows_each_rung(ladder):
     _, results = ladder
-    m = json.loads((results["evaluate"].artifact.path / "metrics.json").read_text())
-    assert m == results["evaluate"].artifact.metrics
+    art = results["evaluate"].artifact
+    m = json.loads((art.path / "metrics.json").read_text())
+    assert m == art.metrics
     assert m["domain_ppl_cpt"] < m["domain_ppl_base"] / 2  # continued pretraining helps a random model a lot
     assert m["general_ppl_cpt"] < m["general_ppl_base"]  # and, from random, general English too
+    assert m["domain_ppl_cpt_lo"] <= m["domain_ppl_cpt"] <= m["domain_ppl_cpt_hi"]
     assert m["answer_nll_sft"] < m["answer_nll_cpt"]  # LoRA on the answers lowers held-out answer NLL
     assert {"domain_ppl_sft", "retrieval_recall@1", "retrieval_recall@10", "retrieval_mrr"} <= set(m)
-    assert (results["evaluate"].artifact.path / "rungs.png").stat().st_size > 1000
+    assert (art.path / "rungs.png").stat().st_size > 1000
     assert m["retrieval_recall@10"] >= 0.8  # the sample questions name their documents
+    # end to end: both assistants answered the same questions; every emergency has an outcome
+    answers = [json.loads(line) for line in (art.path / "answers.jsonl").read_text().splitlines()]
+    assert {a["rung"] for a in answers} == {"base", "sft"}
+    assert sum(a["expect"] == "answer" for a in answers) == 2 * 16
+    assert all("escalated" in a for a in answers if a["expect"] == "escalate")
+    assert 0 <= m["answers_sft_citation_accuracy"] <= 1 and m["answers_sft_citation_accuracy_n"] <= 16
+    report = (art.path / "report.md").read_text()
+    assert "Sample answers: sft" in report and "| domain | " in report
+
+
+def test_sft_heldout_source_documents_are_never_trained_on(ladder):
+    _, results = ladder
+    heldout = [json.loads(line)["messages"] for line in (results["sft"].artifact.path / "heldout.jsonl").read_text().splitlines()]
+    assert results["sft"].artifact.metrics["heldout_sources"] >= 3 and len(heldout) >= 3
+    docs = {d["id"]: d["split"] for d in pq.read_table(results["corpus"].artifact.path / "documents.parquet").to_pylist()}
+    from rungs.chat import read_records, split_records
+    from rungs.config import compose, resolve_path
+
+    cfg = compose(FAST)
+    _, _, sources = split_records(read_records([resolve_path(p) for p in cfg.sft.data], cfg.sft), cfg.seed, cfg.sft.heldout_fraction)
+    assert sources and all(docs[s] == "excluded" for s in sources)  # cpt never trains on them either
 
 
 def test_corpus_blocks_feed_training(ladder):
@@ -120,19 +143,21 @@ def test_malformed_instruction_line_names_file_and_line_and_publishes_nothing(la
     assert not any((store.root / "_tmp").iterdir())
 
 
-def test_evaluate_on_your_own_heldout_text_and_questions(ladder, progress):
+def test_evaluate_on_your_own_independent_text(ladder, progress):
     from tests.conftest import shared_data
 
     store, results = ladder
     general = shared_data("general.jsonl")
-    cfg = compose([*FAST, f"evaluate.text={general}", "evaluate.max_blocks=16"])
+    cfg = compose([*FAST, "evaluate.perplexity.sets={}", f"+evaluate.perplexity.sets.wiki={{path: '{general}', kind: general}}",
+                   "evaluate.perplexity.min_tokens=2000", "evaluate.answers.paths=[]"])
     inputs = {k: results[k].artifact for k in ("corpus", "base", "cpt", "sft", "index")}
     art = build("evaluate", cfg, inputs, store, progress=progress).artifact
-    m, default = art.metrics, results["evaluate"].artifact.metrics
-    assert m["domain_samples"] == 16
+    m = art.metrics
+    assert 2000 <= m["wiki_tokens"] < 4000 and m["wiki_documents"] >= 5
     # general English is not what the tiny model was specialised on: worse than its own domain
-    assert m["domain_ppl_cpt"] > default["domain_ppl_cpt"]
+    assert m["wiki_ppl_cpt"] > m["domain_ppl_cpt"]
     assert any(path.endswith("general.jsonl") for path in art.manifest["sources"])
+    assert not (art.path / "answers.jsonl").exists()
 
 
 def test_merge_folds_the_adapter_into_its_model_and_names_both(ladder, progress):

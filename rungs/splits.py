@@ -1,0 +1,37 @@
+"""Held-out conditions: one fixed rule that keeps whole conditions out of training and in evaluation.
+
+A document held out at random still shares its condition with training documents (the same disease's
+causes page trains, its treatment page is scored). Text on conditions no training split contains needs
+a split by condition: `heldout_condition(name, fraction)` is a pure function of the normalised name,
+independent of the seed and of the corpus, so the corpus stage (which drops those conditions from
+training, `corpus.heldout_conditions`) and the evaluate stage (which scores exactly them,
+`evaluate.perplexity.sets.*.heldout_conditions`) agree without talking to each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+_SALT = "rungs-heldout-condition"
+_WORD = re.compile(r"[a-z0-9]+")
+_FILLER = frozenset({"a", "an", "and", "the", "of", "in", "for", "to", "with", "on", "your", "what", "is", "are", "about"})
+
+
+def condition_words(name: str | None) -> frozenset[str]:
+    """The content words of a condition or title, lower-case ("Type 2 Diabetes" -> {type, 2, diabetes})."""
+    return frozenset(w for w in _WORD.findall((name or "").lower()) if w not in _FILLER)
+
+
+def heldout_condition(name: str | None, fraction: float) -> bool:
+    """Whether the condition `name` belongs to the held-out `fraction` of all conditions."""
+    words = condition_words(name)
+    if not words or fraction <= 0:
+        return False
+    digest = hashlib.sha256(f"{_SALT}\x00{' '.join(sorted(words))}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def same_condition(a: frozenset[str], b: frozenset[str]) -> bool:
+    """One name's words contain the other's ("diabetes" and "type 2 diabetes"): treat them as one condition."""
+    return bool(a) and bool(b) and (a <= b or b <= a)
