@@ -24,7 +24,8 @@ def test_corpus_benchmark_reports_throughput_and_memory_per_scale(tmp_path):
     results.write_text("# Benchmark results\n\n## Someone else's section\n\nkept as is\n")
     cmd = [sys.executable, str(SCRIPT), "--input", str(source), "--scales", "1,2", "--model", "tiny",
            "--work", str(tmp_path / "work"), "--results", str(results),
-           "corpus.block_size=64", "model.vocab_size=400", "corpus.replay_paths=[corpora/general]"]
+           "corpus.block_size=64", "model.vocab_size=400", "corpus.replay_paths=[corpora/general]",
+           "corpus.heldout_conditions=0"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = results.read_text()
