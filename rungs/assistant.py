@@ -25,12 +25,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from dataclasses import dataclass
 
 import rungs  # noqa: F401  (offline environment before any Hugging Face import)
 
 from .config import HardwareConfig, PromptConfig
 from .errors import ConfigError, InputError, RungsError, StoreError
+from .triage import Detector, Guardrails
 from .grounding import (
     Attributor,
     Citation,
@@ -61,6 +63,7 @@ class Refs:
     model: Artifact  # full weights: base, cpt or merge
     adapter: Artifact | None  # an sft LoRA adapter applied on `model`, or None
     index: Artifact
+    triage: Artifact | None = None  # the trained emergency classifier; None: the red-flag rules alone
 
     def describe(self) -> dict:
         return {
@@ -70,6 +73,7 @@ class Refs:
             "adapter_id": self.adapter.id if self.adapter else None,
             "index": self.index.ref,
             "index_id": self.index.id,
+            "triage": self.triage.ref if self.triage else None,
         }
 
     def summary(self) -> str:
@@ -131,36 +135,10 @@ def resolve_refs(store: Store, model: str | None = None, adapter: str | None = N
             raise StoreError(f"no index in {store.root}: build one (`rungs stage index`), or name one with --index")
     if index_art.kind != "index":
         raise StoreError(f"--index {index}: {index_art.ref} is a {index_art.kind} artifact, expected an index")
-    return Refs(model=model_art, adapter=adapter_art, index=index_art)
+    return Refs(model=model_art, adapter=adapter_art, index=index_art, triage=_first(store, ["triage@production", "triage@latest"]))
 
 
 # ------------------------------------------------------------------------------------------ guardrails
-
-
-class Guardrails:
-    """The emergency red flags of a PromptConfig, compiled once (a bad pattern fails at start-up)."""
-
-    def __init__(self, prompt: PromptConfig):
-        self.flags: list[tuple[str, str, list[re.Pattern]]] = []
-        for i, flag in enumerate(prompt.red_flags):
-            compiled = []
-            for pattern in flag.patterns:
-                try:
-                    compiled.append(re.compile(pattern, re.IGNORECASE))
-                except re.error as exc:
-                    raise ConfigError(f"prompt.red_flags[{i}] ({flag.name}): bad pattern {pattern!r}: {exc}") from None
-            self.flags.append((flag.name or f"flag{i}", flag.reason, compiled))
-        try:
-            prompt.escalation.format(reason="")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(f"prompt.escalation: only {{reason}} may be filled in ({exc})") from None
-
-    def match(self, text: str) -> tuple[str, str] | None:
-        """(name, reason) of the first red flag in `text`, or None."""
-        for name, reason, patterns in self.flags:
-            if any(p.search(text) for p in patterns):
-                return name, reason
-        return None
 
 
 def message_text(content) -> str:
@@ -337,8 +315,10 @@ class Assistant:
         self.refs = refs
         self.prompt = prompt
         self.guardrails = Guardrails(prompt)
+        self.detector = load_detector(refs.triage, self.guardrails)
         setup_torch(hardware, 0)
         self.retriever, self.retrieval_mode = _open_retriever(Retriever, refs.index.path, prompt.retrieval_mode)
+        self.min_score = _min_score(prompt, self.retriever)
         self.model, self.tokenizer = load_chat_model(refs, hardware)
         self.format = prompt_format(prompt.format, refs)
         self.stops = COMPLETION_STOPS if self.format == "completion" else ()
@@ -374,7 +354,7 @@ class Assistant:
     def retrieve(self, question: str) -> list[Citation]:
         """Sources relevant to `question` (cosine >= min_score), one per document, best first."""
         with self._search_lock:
-            return find_sources(self.retriever, self.retrieval_mode, question, self.prompt.top_k, self.prompt.min_score)
+            return find_sources(self.retriever, self.retrieval_mode, question, self.prompt.top_k, self.min_score)
 
     # -- prompting ---------------------------------------------------------------------------------
 
@@ -458,9 +438,10 @@ class Assistant:
         """(reply, prompt encoding or None when a fixed message answers, max new tokens, temperature, footer)."""
         p = self.prompt
         history, question = conversation(messages, p.max_history_turns)
-        flag = self.guardrails.match(question)
+        flag = self.detector.check(_since_escalation(messages, p.escalation))  # an emergency may span turns
         if flag is not None:
-            return _fixed("red_flag", p.escalation.format(reason=flag[1]).strip(), red_flag=flag[0]), None, 0, 0.0, False
+            reason = flag[1] or p.urgent_reason
+            return _fixed("red_flag", p.escalation.format(reason=reason).strip(), red_flag=flag[0]), None, 0, 0.0, False
         citations = self.retrieve(question)
         if not citations:
             return _fixed("dont_know", p.dont_know.strip()), None, 0, 0.0, False
@@ -661,6 +642,43 @@ class Assistant:
         reply.finish_reason = "length" if len(ids) >= max_new and not stopped else "stop"
 
 
+def _min_score(prompt: PromptConfig, retriever) -> float:
+    """The don't-know threshold (a cosine): prompt.min_score when set, else the index's fitted gate."""
+    if prompt.min_score is not None:
+        return prompt.min_score
+    gate = getattr(retriever, "gate", None)
+    if gate is not None:
+        return gate.threshold
+    from .gate import FALLBACK_MIN_SCORE
+
+    print(f"warning: {retriever.index_dir} has no fitted don't-know gate; using a cosine of {FALLBACK_MIN_SCORE}",
+          file=sys.stderr)
+    return FALLBACK_MIN_SCORE
+
+
+def _since_escalation(messages: list[dict], escalation: str) -> list[dict]:
+    """The turns after the assistant last escalated: what it already sent to emergency care is not read
+    again, so one emergency does not turn every later question into another escalation."""
+    marker = escalation.format(reason="").strip()
+    for k in range(len(messages) - 1, -1, -1):
+        m = messages[k]
+        if m.get("role") == "assistant" and marker and marker in message_text(m.get("content")):
+            return messages[k + 1 :]
+    return messages
+
+
+def load_detector(triage: Artifact | None, rules: Guardrails) -> Detector:
+    """Rules and the trained classifier of a triage artifact; the rules alone (with a warning) without one."""
+    if triage is None:
+        print("warning: no triage artifact in the store: emergencies are detected by the red-flag rules alone "
+              "(build one: `rungs stage triage`)", file=sys.stderr)
+        return Detector(rules)
+    from .triage import load_classifier
+
+    classifier, embedder = load_classifier(Path(triage.path))
+    return Detector(rules, classifier, embedder)
+
+
 def prompt_format(setting: str, refs: Refs) -> str:
     """prompt.format=auto: `chat` for a model that learned a chat template (an sft adapter, a merged one, or an
     instruction-tuned base), else `completion`."""
@@ -701,7 +719,7 @@ def _open_retriever(retriever_class, index_dir, mode: str):
 def _check_prompt(p: PromptConfig) -> None:
     if p.top_k < 1:
         raise ConfigError(f"prompt.top_k={p.top_k}: expected >= 1")
-    if not -1.0 <= p.min_score <= 1.0:
+    if p.min_score is not None and not -1.0 <= p.min_score <= 1.0:
         raise ConfigError(f"prompt.min_score={p.min_score}: a cosine similarity, expected between -1 and 1")
     if p.max_new_tokens < 1:
         raise ConfigError(f"prompt.max_new_tokens={p.max_new_tokens}: expected >= 1")

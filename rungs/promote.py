@@ -32,7 +32,7 @@ from .store import Artifact, Store
 
 DECISIONS = "decisions.jsonl"
 MODEL_RUNGS = ("sft", "cpt", "base")  # top rung first: what a release serves
-RELEASE_KINDS = ("corpus", "base", "cpt", "sft", "index", "evaluate")
+RELEASE_KINDS = ("corpus", "base", "cpt", "index", "triage", "sft", "evaluate")
 
 
 def top_rung(evaluate: Artifact) -> str | None:

@@ -115,6 +115,9 @@ class Retriever:
         if self.mode != "dense":
             self.bm25_index  # noqa: B018  (fail at open, not at the first question, when BM25 is missing)
         self.model = load_embedder(self.embedder_name)
+        from .gate import Gate
+
+        self.gate = Gate.from_dict(self.spec.get("gate"))  # the don't-know gate the index stage fitted, if any
         self.batch_size = batch_size
         self._cached: tuple[tuple[str, ...], object] | None = None
 

@@ -27,7 +27,7 @@ import numpy as np
 from rungs.chunking import chunk_text, split_sentences  # noqa: F401  (the stage's chunking, re-exported)
 from rungs.errors import ConfigError, InputError
 
-VERSION = 2  # 2: index type by size (flat/hnsw/ivf/ivfpq), BM25 beside FAISS, sharded embedding, source column
+VERSION = 3  # 3: the don't-know gate fitted on index.gate_questions; 2: index type by size (flat/hnsw/ivf/ivfpq), BM25 beside FAISS, sharded embedding, source column
 INPUTS = {"corpus": ("corpus",)}
 OPTIONAL = frozenset()
 CONFIG = ("seed", "index")  # the seed picks IVF/PQ training samples
@@ -38,7 +38,36 @@ SPEC_FILE = "index.json"
 
 
 def sources(cfg) -> list:
-    return []
+    from rungs.config import resolve_path
+
+    gate = cfg.index.gate_questions
+    return [resolve_path(gate)] if gate and resolve_path(gate).exists() else []
+
+
+def _fit_gate(idx, out: Path, doc_ids: set[str]) -> dict:
+    """The don't-know gate fitted on index.gate_questions (rungs/gate.py), when they are about this corpus."""
+    import numpy as np
+
+    from rungs.config import resolve_path
+    from rungs.data import read_jsonl
+    from rungs.gate import best_cosines, fit
+    from rungs.rag import Retriever
+
+    path = resolve_path(idx.gate_questions)
+    if not path.exists():
+        return {"gate": f"off: {idx.gate_questions} not found"}
+    rows = [row for _, row in read_jsonl(path)]
+    if any(not isinstance(r.get("question"), str) or not isinstance(r.get("in_scope"), bool) for r in rows):
+        raise InputError(path, "every gate question needs a 'question' string and an 'in_scope' true/false")
+    answerable = [r for r in rows if r["in_scope"]]
+    covered = sum(str(r.get("doc")) in doc_ids for r in answerable) / max(1, len(answerable))
+    if covered < 0.9 or len(answerable) == len(rows):
+        # another knowledge base: its in-scope questions are not these; prompt.min_score stays in force
+        return {"gate": f"off: {covered:.0%} of {path.name}'s in-scope documents are in this index"}
+    cosines = best_cosines(Retriever(out, mode="dense"), [r["question"] for r in rows])
+    gate, seen = fit(cosines, np.array([int(r["in_scope"]) for r in rows]), idx.gate_answered)
+    return {"gate": "fitted", "gate_fitted": {**gate.to_dict(), "fitted_on": path.name, **seen},
+            **{f"gate_{k}": v for k, v in seen.items()}, "gate_threshold": round(gate.threshold, 4)}
 
 
 # ------------------------------------------------------------------------------------------ the stage
@@ -212,8 +241,13 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     (out / EMBEDDER_FILE).write_text(json.dumps(embedder, indent=2, sort_keys=True) + "\n")
     meta = {"faiss": spec, "bm25": bm25_info, "rrf_k": idx.rrf_k, "chunks": len(rows["text"])}
     (out / SPEC_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    gate = _fit_gate(idx, out, set(rows["doc_id"])) if idx.gate_questions else {"gate": "off"}
+    if "gate_fitted" in gate:
+        meta["gate"] = gate.pop("gate_fitted")
+        (out / SPEC_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     return {
+        **gate,
         "documents": len(docs["id"]),
         "chunks": int(index.ntotal),
         "dim": int(info["dimension"]),

@@ -50,7 +50,7 @@ def test_nightly_deployment_runs_on_a_process_worker(prefect_server, tmp_path):
     )
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
     listed = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
-    assert {d["name"] for d in listed} == {"nightly", "corpus", "base", "cpt", "sft", "index", "evaluate"}
+    assert {d["name"] for d in listed} == {"nightly", "corpus", "base", "cpt", "sft", "index", "triage", "evaluate"}
     nightly = httpx.get(f"{api}/deployments/name/specialize/nightly", timeout=30).json()
     assert [s["schedule"]["cron"] for s in nightly["schedules"]] == ["0 1 * * *"]
 

@@ -38,8 +38,8 @@ def climbed(tmp_path_factory):
 def test_each_pipeline_builds_its_stages_and_only_those(climbed):
     store, results, commands = climbed
     assert commands == {"rag": "rungs run pipeline=rag " + " ".join(TINY), "sft": "rungs run pipeline=sft " + " ".join(TINY)}
-    assert list(results["rag"]) == ["corpus", "base", "index", "evaluate"]
-    assert list(results["sft"]) == ["corpus", "base", "index", "sft", "evaluate"]
+    assert list(results["rag"]) == ["corpus", "base", "index", "triage", "evaluate"]
+    assert list(results["sft"]) == ["corpus", "base", "index", "triage", "sft", "evaluate"]
     assert not store.artifacts("cpt")
     assert all(problems == [] for _, problems in store.verify_all())
 
