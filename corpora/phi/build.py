@@ -1,4 +1,4 @@
-"""Build annotated.jsonl from the marked-up notes (notes_dev.txt, notes_test.txt).
+"""Build annotated.jsonl from the marked-up notes (notes_*.txt, one file per split).
 
 Markup: a note starts with a line `### id=<id> type=<type>`; an identifier is written
 `[[KIND|text]]` inline. The output rows hold the plain text and the character offsets of every span:
@@ -18,7 +18,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SOURCES = {"dev": HERE / "notes_dev.txt", "test": HERE / "notes_test.txt", "test2": HERE / "notes_test2.txt"}
+SOURCES = {
+    "dev": HERE / "notes_dev.txt",
+    "dev2": HERE / "notes_dev2.txt",
+    "test": HERE / "notes_test.txt",
+    "test2": HERE / "notes_test2.txt",
+}
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
 _MARK = re.compile(r"\[\[([A-Z_]+)\|([^\[\]|]+)\]\]")
