@@ -26,6 +26,7 @@ Policy (the annotation guidelines in corpora/phi/README.md say the same):
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -52,6 +53,8 @@ KINDS: tuple[str, ...] = (
     "ZIP",  # ZIP codes and postcodes
     "URL",
     "IP",
+    "BIOMETRIC",  # identifiers of finger, voice, iris, face or palm prints (templates, enrolments)
+    "PHOTO",  # full-face photographs and comparable images: their file names and photo IDs
     "ID",  # any other unique identifying number (accession, specimen, case, claim numbers)
 )
 
@@ -75,7 +78,7 @@ class ScrubResult:
 
 # Higher wins when two candidate spans overlap; equal priority -> the longer span wins.
 _PRIORITY = {
-    "EMAIL": 100, "URL": 95, "IP": 90, "SSN": 85,
+    "EMAIL": 100, "URL": 95, "IP": 90, "SSN": 85, "PHOTO": 84, "BIOMETRIC": 82,
     "MRN": 80, "ACCOUNT": 80, "HEALTH_PLAN": 80, "LICENSE": 80, "VEHICLE": 80, "DEVICE": 80,
     "FAX": 76, "PHONE": 75, "ID": 74, "ADDRESS": 70, "ZIP": 65, "DATE": 60, "AGE": 55,
     "NAME": 45, "CITY": 44,
@@ -283,25 +286,80 @@ _DATE_PATTERNS = [
     re.compile(r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b"),
 ]
 _DATE_VALUE = re.compile("|".join(p.pattern for p in _DATE_PATTERNS[2:]))  # for DOB values
-# on the 3rd / since the 21st
-_ORDINAL_DAY = re.compile(r"(?i:\b(?:on|by|of|since|until|from|before|after|till)\s+the\s+)(\d{1,2}(?:st|nd|rd|th))\b")
-# m/d without a year only after a date cue: "8/10 pain" and "5/5 strength" stay.
-_SHORT_DATE = re.compile(
-    r"(?i:\b(?:on|since|from|until|till|through|thru|dated|by|after|before|seen|admitted|discharged|"
-    r"started|stopped|visit|due)\s+)((?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))\b"
-    r"(?![/\d])(?!\s*(?:pain|strength|scale|murmur|score|power))"
+_WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+# on the 3rd / since the 21st / Tuesday the 4th
+_ORDINAL_DAY = re.compile(
+    rf"(?i:\b(?:on|by|of|since|until|from|before|after|till|{_WEEKDAYS})\s+the\s+)(\d{{1,2}}(?:st|nd|rd|th))\b"
 )
-# A month named alone after a cue: "in March", "since last May", "in late August".
+# Dates spoken in words, as transcripts write them: "june third nineteen thirty", "the fourteenth".
+_UNITS = r"(?:one|two|three|four|five|six|seven|eight|nine)"
+_ORD_WORD = (
+    r"(?:(?:twenty|thirty)[ \-](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|first|second|"
+    r"third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|"
+    r"sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth)"
+)
+_YEAR_WORDS = (
+    rf"(?:(?:nineteen|twenty)(?:[ \-]hundred)?(?:[ \-](?:and[ \-])?(?:oh[ \-]{_UNITS}|(?:twenty|thirty|forty|fifty|"
+    rf"sixty|seventy|eighty|ninety)(?:[ \-]{_UNITS})?|ten|eleven|twelve|\w+teen|{_UNITS}))|"
+    rf"two thousand(?:[ \-](?:and[ \-])?(?:twenty(?:[ \-]{_UNITS})?|ten|eleven|twelve|\w+teen|{_UNITS}))?)"
+)
+# Lower-case month names (transcripts, portal messages); "may" is left out: it is a verb first.
+_MONTHS_ANY_CASE = (
+    r"(?:[Jj]anuary|[Ff]ebruary|[Mm]arch|[Aa]pril|May|[Jj]une|[Jj]uly|[Aa]ugust|[Ss]eptember|[Oo]ctober|"
+    r"[Nn]ovember|[Dd]ecember)"
+)
+_WORD_DATE = re.compile(
+    rf"\b{_MONTHS_ANY_CASE}[ \t]+(?:the[ \t]+)?{_ORD_WORD}\b(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b)?"
+    rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+{_MONTHS_ANY_CASE}\b"
+)
+# "on the nineteenth." - an ordinal word after a date cue, followed by nothing a count would take.
+_ORDINAL_WORD_DAY = re.compile(
+    rf"(?i:\b(?:on|by|since|until|till|before|after|from|{_WEEKDAYS})\s+the\s+)({_ORD_WORD})\b"
+    r"(?=\s*(?:$|[.,;:!?)]|at\b|in the\b|and\b|or\b))"
+)
+# m/d (and d/m) without a year share their shape with scores and fractions ("8/10 pain", "5/5
+# strength", "2/6 murmur", "1/2 tab", "Apgars 8/9", "Epworth 6/24", "24/7"): see _short_dates.
+_SLASH_PAIR = re.compile(r"(?<![\w/.\-+])(\d{1,2})/(\d{1,2})(?![\w/]|[.,]\d)")
+_SHORT_DATE_CUE = re.compile(
+    r"(?i)\b(?:on|since|from|until|till|through|thru|dated|date|by|after|before|seen|admitted|discharged|"
+    r"started|stopped|visit|due|scheduled|placed|held|given|collected|received|drawn|onset|born|last|next|"
+    r"around|about|circa|as of|week of|effective|resumed|changed|returned|called|reported|dc'?d|d/c|f/u|"
+    r"follow-?up|appointment|appt|surgery)\W{0,3}$"
+    # the second date of a range or list: "held on 11/1 and 11/2", "from 3/1 to 3/5"
+    r"|\d{1,2}/\d{1,2}\s*(?:to|and|or|through|thru|-|–)\s*$"
+)
+_SCORE_BEFORE = re.compile(
+    r"(?i)(?:\b(?:pain|strength|power|motor|murmur|grade|scored?|scale|apgars?|moca|mmse|slums|gcs|epworth|ess|"
+    r"phq-?\d*|gad-?\d*|audit(?:-c)?|clock|drawing|compliance|used|ratio|vision|acuity|va|iop|reflexes|dtrs?|"
+    r"rated|rates|rating|out of|total|tanner|ecog|zubrod|nyha|kps|recall|cytokeratin|ck)|=|%\s*\()\W{0,3}$"
+)
+_FRACTION_AFTER = re.compile(
+    r"(?i)\s*(?:of|pain|strength|power|murmur|score|scale|vessels?|in\b|inch(?:es)?|days?|weeks?|wks?|months?|"
+    r"hours?|hrs?|nights?|tabs?|tablets?|caps?|capsules?|cups?|times|x\b|nodes|cores|sessions|doses?|breast|"
+    r"formula|ratio|sets|reps|cm|mm|mg|mcg|g\b|ml|units?|%|throughout|bilateral\w*|bilat|symmetric\w*|"
+    r"sensation|reflexes|systolic|diastolic|holosystolic|positive|negative|lymph|split|normal|dilution|titer|"
+    r"stairs|flights?|blocks?|pillows?|puffs?|sprays?|drops?|servings?|glasses|drinks?|packs?|cigarettes|meals?|"
+    r"correct|words?|objects?|items?|points?|of\b|fingers?|beds?|patients?|subjects?|cases?|participants?|"
+    r"had|were)\b"
+    r"|\s*\(\s*\d+(?:\.\d+)?\s*%"  # a proportion: "7/13 (54%)"
+)
+_TIME_AFTER = re.compile(r"\s*(?:at\s+|@\s*)?\d{1,2}:\d{2}\b|\s*(?:at|@)\s*\d{3,4}\b")
+# Denominators of the usual scores and fractions: with these, m/d needs a date cue to be a date.
+_FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 12})
+# A month named alone after a cue: "in March", "since last May", "in late August", "back in february".
 _MONTH_ALONE = re.compile(
     r"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Tt]ill|[Bb]y|[Oo]f|[Ee]arly|[Ll]ate|[Mm]id|[Ll]ast|[Nn]ext|"
     r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of)[ \t]+"
     r"(?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?"
-    r"(January|February|March|April|May|June|July|August|September|October|November|December)\b"
+    rf"({_MONTHS_ANY_CASE})\b"
 )
+# Lower case too for the holidays that are no ordinary word ("labor day 2" is obstetrics).
 _HOLIDAY = re.compile(
     r"\b(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|New Year's(?: Eve| Day)?|Easter(?: Sunday)?|"
     r"Halloween|Independence Day|Memorial Day|Labor Day|Labour Day|Valentine's Day|Boxing Day|"
-    r"Mother's Day|Father's Day|Hanukkah|Ramadan|Eid|Diwali|Yom Kippur|Passover)\b"
+    r"Mother's Day|Father's Day|Hanukkah|Ramadan|Eid|Diwali|Yom Kippur|Passover|"
+    r"christmas(?: eve| day)?(?! tree)|thanksgiving(?: day)?|new year's(?: eve| day)?|easter(?: sunday)?|halloween|"
+    r"valentine'?s day|hanukkah|diwali|yom kippur|passover)\b"
 )
 _BIRTH_YEAR = re.compile(r"(?i:\b(?:born|birth|b\.)\s+(?:in\s+)?)((?:18|19|20)\d{2})\b")
 _DOB = re.compile(r"(?i:\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on)?)\s*[:#]?\s*)(?=\S)")
@@ -322,9 +380,13 @@ _URL_DOMAIN = re.compile(
 )
 _TLD_ANY = re.compile(rf"\.{_TLDS}\b", re.IGNORECASE)
 _ANY_DIGIT = re.compile(r"\d")
-_MONTH_WORD = re.compile(r"January|February|March|April|May|June|July|August|September|October|November|December")
-_IPV4 = re.compile(r"(?=\d{1,3}\.\d)(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])")
-_IPV6 = re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{1,4}\b")
+_MONTH_WORD = re.compile(r"(?i)january|february|march|april|may|june|july|august|september|october|november|december")
+# A sentence may end right after an address ("from 10.0.0.5."), so only ".<digit>" continues it.
+_IPV4 = re.compile(r"(?=\d{1,3}\.\d)(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?!\d|\.\d)")
+# IPv6 has too many spellings for one readable pattern ("::" compression, embedded IPv4, zone ids):
+# this finds hex-and-colon runs with at least two colons, and the ipaddress module decides. A time
+# ("10:30:15") or a ratio is not a valid address, so it is never taken.
+_IPV6_CANDIDATE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{2,45}(?:%\w+)?(?![\w:])")
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
 _SSN_CUE = re.compile(
     r"(?i:\b(?:SSN|social security(?: number| no\.?| #)?|SS#|SS No\.?)\s*[:#]?\s*)"
@@ -363,23 +425,57 @@ _LABELS: list[tuple[str, str]] = [
                rf"implant {_NUM}")),
     ("ID", (rf"accession(?: {_NUM})?|specimen(?: {_NUM})?|claim(?: {_NUM})?|case {_NUM}|case|"
            rf"requisition(?: {_NUM})?|order {_NUM}|referral {_NUM}|reference {_NUM}|ref\.? ?#|"
-           rf"authori[sz]ation {_NUM}|PA {_NUM}|tracking {_NUM}|sample {_NUM}|culture {_NUM}")),
+           rf"authori[sz]ation {_NUM}|PA {_NUM}|tracking {_NUM}|sample {_NUM}|culture {_NUM}|badge(?: {_NUM})?|"
+           rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|work order(?: {_NUM})?|ticket {_NUM}|"
+           rf"(?:study|participant|subject|enrol?lment) {_NUM}")),
 ]
 # An identifier value: letters, digits, - and /, at least one digit, at least 3 characters.
 _VALUE = r"(?P<value>(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
 # One pass for all labels (a named group per kind): six case-insensitive scans cost six times as much.
 _LABEL_RE = re.compile(
     "(?i:\\b" + _lead(*(lab for _, lab in _LABELS)) + "(?:" + "|".join(f"(?P<{kind}>{lab})" for kind, lab in _LABELS) + "))"
-    + rf"(?:{_H}*(?:is|was|of))?{_H}*[:#=]?{_H}*(?:#{_H}*)?{_VALUE}(?![\w\-%]|\.\d)"
+    # a label ending in a letter ends a word: "SN" is a label, "SN60WF" is a model name
+    + rf"(?!(?<=\w)\w)(?:{_H}*(?:is|was|of))?{_H}*[:#=]?{_H}*(?:#{_H}*)?{_VALUE}(?![\w\-%]|\.\d)"
 )
 _PLATE = re.compile(
-    r"(?i:\b(?:licen[cs]e plate|plate|tag)(?: number| no\.?| #)?)[ \t]*[:#]?[ \t]*"
+    r"(?i:\b(?:licen[cs]e plate|number plate|plate|tag|reg(?:istration)?\.?)(?: number| no\.?| #| mark)?"
+    r"(?:[ \t]+(?:reads|is|was))?)[ \t]*[:#]?[ \t]*"
     r"((?=[A-Z0-9 \-]*\d)[A-Z0-9]{1,4}[ \-]?[A-Z0-9]{2,5})\b"
 )
+# Current UK registrations ("YK17 HXN") have a shape nothing clinical shares, so they need no cue.
+_UK_PLATE = re.compile(r"\b[A-Z]{2}\d{2} [A-Z]{3}\b")
 _VIN = re.compile(r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{17}\b")
 # Identifier-shaped tokens with no label: CT23-0551987, MC-23-77104, ED0094412, long digit runs.
 _ID_SHAPE = re.compile(r"(?<![\w\-.])[A-Z]{1,5}(?:-?\d+)(?:-[A-Z0-9]+)*(?![\w\-]|\.\d)")
 _LONG_DIGITS = re.compile(r"(?<![\w\-.,])\d{7,}(?![\w\-]|[.,]\d)")
+# Serial-like tokens that _ID_SHAPE misses: letters after the digits ("RNB628104S", "HB4477Q2") or a
+# leading number ("2024-IN-0088173"). Five digits at least: "AU5800" (an analyser model) and
+# "CYP2C19" stay; a string with that many digits mixed into capitals is an identifier.
+_SERIAL = re.compile(
+    r"(?<![\w\-./])(?=[A-Z0-9\-]*[A-Z])(?=(?:[A-Z\-]*\d){5})[A-Z0-9]+(?:-[A-Z0-9]+)*(?![\w\-]|\.\d)"
+)
+# Portal and system log-ins: lower case allowed, but a digit, dot or underscore inside, so that
+# "user name confirmed" is not taken for one.
+_USERNAME = re.compile(
+    r"(?i:\b(?:user ?name|user ?ID|user|log-?in|account name|handle)(?:[ \t]+(?:is|was))?[ \t]*[:#=]?[ \t]*)"
+    r"((?=[\w.\-]*[\d._])[A-Za-z][\w.\-]{2,30}[A-Za-z0-9])\b"
+)
+# Biometric identifiers and photographs are named by a cue word and then given as a value somewhere
+# later in the same sentence ("fingerprint template enrolled for check-in, template ID FP-7731").
+_BIOMETRIC_CUE = re.compile(
+    r"(?i)\b(?:finger ?prints?|thumb ?prints?|palm ?(?:prints?|vein)|voice ?prints?|iris (?:scan|template|code)|"
+    r"retina(?:l)? (?:scan|template)|face ?prints?|facial (?:recognition|geometry|template)|hand geometry|"
+    r"biometrics?)\b"
+)
+_PHOTO_CUE = re.compile(r"(?i)\b(?:photo(?:graph)?s?|pictures?|headshot|selfie|portrait|mugshot)\b")
+# A cued value: at least three digits, and a letter, dash or underscore unless it is all digits (5+).
+_CUED_VALUE = re.compile(
+    r"(?<![\w\-.])(?=[\w\-.]*\d[\w\-.]*\d[\w\-.]*\d)(?:[A-Za-z0-9]+[\-_.])*[A-Za-z0-9]*"
+    r"(?:[A-Za-z_\-][A-Za-z0-9]*|\d{5,})(?<=[A-Za-z0-9])(?![\w\-]|\.\w)"
+)
+_SENTENCE_END = re.compile(r"\n|[.;](?:\s|$)")
+# Image files: a picture of a person kept by name in a note is a photograph of them.
+_IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp)\b")
 # Clinical codes that look like identifiers: never replaced.
 _CLINICAL_CODE = re.compile(
     r"(?i)^(?:ICD-?\d+|CPT-?\d*|PHQ-?\d+|GAD-?\d+|DSM-?\d+|HIV-?\d|COVID-?\d+|SARS-?\d*|IL-?\d+|CD\d+|"
@@ -405,6 +501,23 @@ _AGE_PATTERNS = [
 _AGE_SEX = re.compile(r"(?<![\w.,/])(9\d|1[0-2]\d)(?=[ \t]?(?:yo[ \t]?|y/o[ \t]?|y[ \t]?)?[MF]\b)")
 _TEMP_BEFORE = re.compile(r"(?i)(?:temp\w*|\bT|tmax|fever\w*|febrile|over|above|below|under|to|of|>|<|=|~)\W*$")
 _WORD_NUM = r"(?:ninety|one hundred(?: and)?)(?:[ \t\-](?:one|two|three|four|five|six|seven|eight|nine))?"
+# A person's age stated without "years": "Mum is 93", "his wife, who is 91", "the patient, 93,",
+# "grandmother (90)", "herself ninety-one". The subject or the apposition is what makes the number an
+# age: "HR is 96" and "sats 94" have neither.
+_AGE_VALUE = rf"({_AGE_NUM}|{_WORD_NUM})\b(?![.,]\d)(?![ \t]*(?:%|percent|mg|kg|lbs?|pounds|beats|bpm|over|/|degrees|°))"
+_AGE_SUBJECT = rf"(?:{_RELATIONS}|mum|mom|patient|pt|resident|client|who|she|he|I)"
+_AGE_STATED = re.compile(
+    rf"(?i:\b{_AGE_SUBJECT}[ \t]+(?:is|was|'s|’s|turned|turns|will be|has turned)[ \t]+(?:now[ \t]+|only[ \t]+|just[ \t]+)?)"
+    + _AGE_VALUE
+)
+_APPOSITION_END = r"(?=[ \t]*(?:[,;)]|\.(?!\d)|$|years?\b|yo\b|y/o))"
+_AGE_APPOSITION = re.compile(
+    rf"(?i:\b(?:{_RELATIONS}|mum|mom|patient|pt|resident|client|widow(?:er)?)(?:[ \t]*,[ \t]*|[ \t]*\([ \t]*)|"
+    rf"\b(?:herself|himself)[ \t]+){_AGE_VALUE}{_APPOSITION_END}",
+    re.MULTILINE,
+)
+# After a name found by the name rules: "Ingeborg Lindqvist, 96, admitted", "Mrs. Adler (94)".
+_AGE_AFTER_NAME = re.compile(rf"(?:,[ \t]*|[ \t]*\([ \t]*){_AGE_VALUE}{_APPOSITION_END}", re.MULTILINE)
 _WORD_AGE = [
     re.compile(rf"(?i)\b{_WORD_NUM}(?=[ \t\-]+years?(?:[ \t\-]+old)?\b)"),
     re.compile(rf"(?i:\b(?:be|turn|turned|turning|aged|age|I'm|I am|she's|he's|she is|he is|is now)[ \t]+)({_WORD_NUM})\b"),
@@ -741,18 +854,26 @@ def _group(pattern: re.Pattern, text: str, kind: str, group: int = 0) -> list[Ph
     return [PhiSpan(m.start(group), m.end(group), kind) for m in pattern.finditer(text) if m.group(group)]
 
 
+def _group_at(pattern: re.Pattern, text: str, pos: int, kind: str) -> list[PhiSpan]:
+    """The pattern's first group as a span, when the pattern matches right at pos."""
+    m = pattern.match(text, pos)
+    return [PhiSpan(m.start(1), m.end(1), kind)] if m else []
+
+
 def _dates(text: str, digits: bool) -> list[PhiSpan]:
     out: list[PhiSpan] = []
     if _MONTH_WORD.search(text):
         out += _group(_MONTH_ALONE, text, "DATE", 1)
+        out += _group(_WORD_DATE, text, "DATE")
     out += _group(_HOLIDAY, text, "DATE")
+    out += _group(_ORDINAL_WORD_DAY, text, "DATE", 1)
     if not digits:  # every other date pattern needs a digit
         return out
     for pat in _DATE_PATTERNS:
         out += _group(pat, text, "DATE")
     out += _group(_ORDINAL_DAY, text, "DATE", 1)
     if "/" in text:
-        out += _group(_SHORT_DATE, text, "DATE", 1)
+        out += _short_dates(text)
     out += _group(_BIRTH_YEAR, text, "DATE", 1)
     for m in _DOB.finditer(text):
         rest = text[m.end() : m.end() + 40]
@@ -764,6 +885,27 @@ def _dates(text: str, digits: bool) -> list[PhiSpan]:
     return out
 
 
+def _short_dates(text: str) -> list[PhiSpan]:
+    """m/d and d/m without a year. A date cue before, or a time after, makes one a date; otherwise a
+    score or fraction context rules it out, and so does a usual score denominator (1/2, 3/4, 8/10) or
+    a day-first reading (24/7), which need the cue."""
+    out: list[PhiSpan] = []
+    for m in _SLASH_PAIR.finditer(text):
+        a, b = int(m.group(1)), int(m.group(2))
+        month_first = 1 <= a <= 12 and 1 <= b <= 31
+        if not month_first and not (13 <= a <= 31 and 1 <= b <= 12):
+            continue
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        before = text[max(line_start, m.start() - 30) : m.start()]
+        if _SCORE_BEFORE.search(before) or _FRACTION_AFTER.match(text, m.end()):
+            continue
+        cued = _SHORT_DATE_CUE.search(before) is not None or _TIME_AFTER.match(text, m.end()) is not None
+        shaped = month_first and (a > b or b not in _FRACTION_DENOMINATORS)
+        if cued or shaped:
+            out.append(PhiSpan(m.start(), m.end(), "DATE"))
+    return out
+
+
 def _ages(text: str, digits: bool) -> list[PhiSpan]:
     out: list[PhiSpan] = []
     if digits:
@@ -772,6 +914,7 @@ def _ages(text: str, digits: bool) -> list[PhiSpan]:
         for m in _AGE_SEX.finditer(text):
             if not _TEMP_BEFORE.search(text[max(0, m.start() - 15) : m.start()]):
                 out.append(PhiSpan(m.start(1), m.end(1), "AGE"))
+    out += _group(_AGE_STATED, text, "AGE", 1) + _group(_AGE_APPOSITION, text, "AGE", 1)
     lower = text.lower()
     if "ninety" in lower or "hundred" in lower:
         out += _group(_WORD_AGE[0], text, "AGE")
@@ -786,9 +929,10 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_URL, text, "URL")
     if _TLD_ANY.search(text):
         out += _group(_URL_DOMAIN, text, "URL")
-    out += _group(_IPV6, text, "IP")
     if not digits:  # everything below needs a digit
         return out
+    if ":" in text:
+        out += _ipv6(text)
     out += _group(_IPV4, text, "IP")
     out += _group(_SSN, text, "SSN")
     out += _group(_SSN_CUE, text, "SSN", 1)
@@ -804,12 +948,43 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
         kind = next(k for k, _ in _LABELS if m.group(k) is not None)
         out.append(PhiSpan(m.start("value"), m.end("value"), kind))
     out += _group(_PLATE, text, "VEHICLE", 1)
+    out += _group(_UK_PLATE, text, "VEHICLE")
     out += _group(_VIN, text, "VEHICLE")
+    out += _group(_USERNAME, text, "ID", 1)
+    out += _cued(text, _BIOMETRIC_CUE, "BIOMETRIC") + _cued(text, _PHOTO_CUE, "PHOTO")
+    out += _group(_IMAGE_FILE, text, "PHOTO")
+    for m in _SERIAL.finditer(text):
+        if not _CLINICAL_CODE.match(m.group()):
+            out.append(PhiSpan(m.start(), m.end(), "ID"))
     for m in _ID_SHAPE.finditer(text):
         tok = m.group()
         if sum(c.isdigit() for c in tok) >= 5 and not _CLINICAL_CODE.match(tok):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
     out += _group(_LONG_DIGITS, text, "ID")
+    return out
+
+
+def _ipv6(text: str) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    for m in _IPV6_CANDIDATE.finditer(text):
+        cand = m.group().rstrip(".")
+        try:
+            ipaddress.IPv6Address(cand)
+        except ValueError:
+            continue
+        out.append(PhiSpan(m.start(), m.start() + len(cand), "IP"))
+    return out
+
+
+def _cued(text: str, cue: re.Pattern, kind: str) -> list[PhiSpan]:
+    """The first identifier-shaped value after each cue word, within the cue's sentence."""
+    out: list[PhiSpan] = []
+    for m in cue.finditer(text):
+        end = _SENTENCE_END.search(text, m.end())
+        stop = min(end.start() if end else len(text), m.end() + 100)
+        v = _CUED_VALUE.search(text, m.end(), stop)
+        if v:
+            out.append(PhiSpan(v.start(), v.end(), kind))
     return out
 
 
@@ -870,7 +1045,8 @@ def find_spans(text: str) -> list[PhiSpan]:
     # A name found inside a multi-word city ("Diego" in "San Diego") is the city.
     multi = [p for p in places if p.kind == "CITY" and " " in text[p.start : p.end]]
     names = [n for n in _name_spans(text) if not any(p.start <= n.start and n.end <= p.end for p in multi)]
-    return _resolve(_numbers(text, digits) + _dates(text, digits) + _ages(text, digits) + places + names)
+    ages = _ages(text, digits) + [sp for n in names for sp in _group_at(_AGE_AFTER_NAME, text, n.end, "AGE")]
+    return _resolve(_numbers(text, digits) + _dates(text, digits) + ages + places + names)
 
 
 def _resolve(cands: list[PhiSpan]) -> list[PhiSpan]:
