@@ -84,8 +84,10 @@ _PRIORITY = {
     "NAME": 45, "CITY": 44,
 }
 
-_UP = "A-ZÀ-ÖØ-Þ"  # Latin capitals, accented ones included (Echeverría, Lucía)
-_LO = "a-zß-öø-ÿ"
+# Latin letters with their accented forms, Latin Extended-A too (Echeverría, Szymańska, Łukasz):
+# that block alternates capital and small letters, so its capitals are listed.
+_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
+_LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľŀłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷźżž"
 _H = r"[ \t]"  # horizontal space: identifiers never span a line break
 
 # ---------------------------------------------------------------------------------------------
@@ -155,6 +157,20 @@ def _ends_with_city(before: str) -> bool:
     return any(_is_city(" ".join(words[-k:])) for k in range(1, min(len(words), _cities()[1]) + 1))
 
 
+# Car models named after places ("Chevrolet Malibu", "Hyundai Tucson") and scales scored with a
+# fraction ("Epworth 6/24") are not places.
+_CAR_MAKE_BEFORE = re.compile(
+    r"(?:Chevrolet|Chevy|Ford|Toyota|Honda|Nissan|Hyundai|Kia|Dodge|Jeep|Buick|GMC|Subaru|Mazda|Volkswagen|"
+    r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)[ \t]+$"
+)
+_SCORE_AFTER = re.compile(r"[ \t]+\d{1,2}/\d{1,2}\b")
+
+
+def _not_a_place(text: str, s: int, e: int) -> bool:
+    return (_CITY_INSTRUMENT.match(text, e) is not None or _SCORE_AFTER.match(text, e) is not None
+            or _CAR_MAKE_BEFORE.search(text, max(0, s - 14), s) is not None)
+
+
 def _city_spans(text: str) -> list[PhiSpan]:
     """Gazetteer cities: runs of capitalised words looked up in a set, longest name first."""
     cities, longest = _cities()
@@ -169,7 +185,7 @@ def _city_spans(text: str) -> list[PhiSpan]:
                 if name not in cities and name.rstrip(".,") in cities:
                     e -= len(name) - len(name.rstrip(".,"))
                     name = name.rstrip(".,")
-                if name in cities and not _CITY_INSTRUMENT.match(text, e):
+                if name in cities and not _not_a_place(text, s, e):
                     out.append(PhiSpan(s, e, "CITY"))
                     i += k - 1
                     break
@@ -529,7 +545,7 @@ _WORD_AGE = [
 _STREET_TYPES = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
     r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Cres|Close|Row|Pike|Alley|Grove|"
-    r"Gardens|Mews|Walk|Loop|Plaza|Run|Path)"
+    r"Gardens|Mews|Walk|Loop|Plaza|Run|Path|Parade|Rise|Crossing|Ridge|Heights|Green|Wynd|Vale)"
 )
 _UNIT = rf"(?:,?{_H}*(?:Apt|Apartment|Unit|Suite|Ste|#|Room|Rm|Flat|Fl|Floor|Bldg|Building)\.?{_H}*#?{_H}*[A-Za-z0-9\-]+)?"
 _STREET = re.compile(
@@ -603,21 +619,33 @@ _TOK = (
     rf"(?:(?:Mc|Mac|O'|D'|Di|De|Van|Von)?[{_UP}][{_LO}]+(?:[\-'’](?!s\b)[{_UP}]?[{_LO}]+){{0,3}}|[{_UP}]\.)"
 )
 _SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:II|III|IV))?"
-_SEQ = rf"(?<![\w\-.]){_TOK}(?:{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
+# Lower-case particles inside a surname: "Van der Merwe", "María de la Cruz", "Ibn al Haytham".
+_PARTICLES = ("van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "ter", "ten",
+              "bin", "ibn", "al", "el", "dos", "das")
+_PARTICLE = rf"(?:{_H}(?:{'|'.join(_PARTICLES)})(?={_H}[{_UP}]))"
+_SEQ = rf"(?<![\w\-.]){_TOK}(?:{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
 _CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
 _LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
 
 # Abbreviated titles may carry a period; full-word titles may not ("Thank you, Doctor. Tell me ...").
+# Full-word titles count in lower case too ("per trooper Kowalczyk"); abbreviations only as written
+# ("ms" is multiple sclerosis).
+_TITLE_WORDS = (
+    r"doctor|miss|mister|professor|nurse|sister|father|reverend|chaplain|pastor|rabbi|imam|judge|officer|"
+    r"trooper|deputy|sergeant|detective|captain|lieutenant|constable|dame|sir|lady|lord|madam|señor|señora"
+)
 _TITLE = re.compile(
-    rf"\b(?=[CDFIJLMNOPRS])(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof|Rev|Sr|Sra|Messrs)\.?|Doctor|Miss|Mister|Professor|Nurse|Sister|Father|"
-    rf"Reverend|Chaplain|Pastor|Rabbi|Imam|Judge|Officer|Dame|Sir|Lady|Lord|Madam|Señor|Señora){_H}+({_SEQ})"
+    rf"\b(?=[CDFIJLMNOPRSTcdfijlmnoprst])(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof|Rev|Sr|Sra|Messrs|Sgt|Capt|Lt|Det)\.?|"
+    rf"(?i:{_TITLE_WORDS})){_H}+({_SEQ})"
 )
 _CREDENTIALS = (
     r"(?:MD|M\.D\.|DO|D\.O\.|RN|R\.N\.|NP|FNP|FNP-BC|FNP-C|ANP|AGNP|APRN|ARNP|PA-C|PA|PhD|Ph\.D\.|PharmD|"
     r"LPN|LVN|LCSW|LICSW|MSW|DPM|DDS|DMD|CNM|CRNA|RD|RDN|DPT|OTR|OTR/L|MBBS|MBChB|FRCP|FACP|FACS|MPH|MSN|"
-    r"BSN|DNP|CNA|MA|EMT|EMT-P|RT|RRT|PsyD|LMFT|LPC|CCC-SLP|SLP|MS|NP-C|CNS)"
+    r"BSN|DNP|CNA|MA|EMT|EMT-P|RT|RRT|PsyD|LMFT|LPC|CCC-SLP|SLP|MS|NP-C|CNS|PHN|CCRP|CCRC|CCDS|MLS|CLS|"
+    r"MLT|CMA|RPh|LMSW|CHW|CPhT|RPSGT|RDMS|RVT|CDE|CDCES|IBCLC|ATC|PT|OT|PTA|COTA|RDH|NREMT)"
 )
-_NAME_CRED = re.compile(rf"\b(?=[{_UP}])({_SEQ}),?{_H}+{_CREDENTIALS}(?![\w\-])")
+# "Priya Raman, MD", "Okonkwo (PT)", "D. Okafor-Mensah, MLS(ASCP)"
+_NAME_CRED = re.compile(rf"\b(?=[{_UP}])({_SEQ}),?{_H}+\(?{_CREDENTIALS}(?![\w\-])")
 # Labels whose value is a person: the value needs no gazetteer support.
 # Header fields whose value is a person ("Attending: Priya Raman"): only with a colon or dash, so
 # that title-case prose ("Prompting Primary Care Providers") is not read as a field.
@@ -639,7 +667,9 @@ _FIELD_LABEL = re.compile(
 _BY_WORDS = (
     r"electronically signed by|e-?signed by|signed by|dictated by|transcribed by|referred by|requested by|"
     r"reviewed by|seen by|seen with|discussed with|spoke with|spoke to|accompanied by|cared for by|ordered by|"
-    r"copy to|followed by|examined by|evaluated by|performed by|under the care of"
+    r"copy to|followed by|examined by|evaluated by|performed by|under the care of|verified by|completed by|"
+    r"interviewed by|reported by|witnessed by|obtained by|prepared by|entered by|approved by|authored by|"
+    r"d/w|discussed w/|spoke w/|reviewed with|report given to|handed over to|audited by"
 )
 _BY_LABEL = re.compile(
     rf"(?i:\b{_lead(_BY_WORDS)}(?:{_BY_WORDS}){_H}*:?{_H}*)"
@@ -661,6 +691,11 @@ _GREETING = re.compile(
 _INTRO = re.compile(
     rf"(?i:\b(?=[AaCcGgIiKkMmNnTtYy])(?:I'm|I am|my name is|name's|this is|you must be|you're|are you|meet|"
     rf"call me|known as|goes by|named)[ \t]+)({_SEQ})"
+)
+# "Pt Ramírez, Teodoro - 74M", "Thackeray, Imogen - 34F": last-name-first before an age and sex.
+_LAST_FIRST_AGE = re.compile(
+    rf"(?m:(?:^|\b(?:Pt|Patient|Resident|Client|Name)\.?{_H}+))({_LAST_FIRST}|{_CAPS_LAST_FIRST})"
+    rf"(?={_H}*[\-–,(]?{_H}*\d{{1,3}}{_H}*(?:[MF]\b|y\b|yo\b|y/o|yrs?\b|years?\b|-year))"
 )
 # "Mei-Ling Chou is a 29 y/o", "Kwame Boateng, a 45-year-old"
 _AGE_PHRASE = re.compile(
@@ -783,16 +818,27 @@ def _name_spans(text: str) -> list[PhiSpan]:
         header_like = two_plus and re.match(r"[ \t]*(?:$|\n|[ \t]{2}|,|\(|MRN|DOB)", after) is not None
         if (header_like and _plausible(seq)) or _supported(seq):
             add(m.start(1), m.end(1))
+    for m in _LAST_FIRST_AGE.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
     for pat in (_RELATION, _GREETING, _INTRO):
         for m in pat.finditer(text):
             toks = m.group(1).split()
-            if toks and not _is_initial(toks[0]) and _plausible(m.group(1)):
+            if not toks or _is_initial(toks[0]):
+                continue
+            # A capital right after a lower-case "wife" or "son" is a name even when it is also a
+            # word ("son Per", "wife Pilar"); the stop and clinical words still are not.
+            mid_sentence = pat is _RELATION and m.group(0)[0].islower() and not _common(toks[0])
+            if mid_sentence or _plausible(m.group(1)):
                 add(m.start(1), m.end(1))
     for m in _AGE_PHRASE.finditer(text):
         seq = m.group(1)
         toks = seq.split()
         if (len(toks) >= 2 and _plausible(seq)) or _supported(seq):
             add(m.start(1), m.end(1))
+    for m in _SURNAME_CUE.finditer(text):
+        if _lone_surname(text, m):
+            add(m.start(2), m.end(2))
     # Gazetteer alone: a known, unambiguous first name, with the capitalised words after it.
     for m in _CAP_WORD.finditer(text):
         tok = m.group()
@@ -810,8 +856,104 @@ def _name_spans(text: str) -> list[PhiSpan]:
         a, b = m.group(1), m.group(2)
         if _known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS:
             add(m.start(), m.end())
+    found += _lower_case_names(text)
     found = [(s, e) for s, e in found if not _EPONYM_AFTER.match(text, e)]
     return [sp for sp in _propagate(text, found) if not _EPONYM_AFTER.match(text, sp.end)]
+
+
+# Transcripts and portal messages are often all lower case: "hi maria", "thanks dr. patel", "my wife
+# bisi", "this is keisha". There a name is only told by its cue, and by not being an ordinary word.
+_LOWER_TOK = rf"[{_LO}][{_LO}'’\-]*[{_LO}]"
+_LOWER_CUE = re.compile(
+    rf"(?:\b(?P<title>(?:dr|mr|mrs|ms|mx)\.?|{_TITLE_WORDS})|\b(?P<relation>{_RELATIONS})|\b(?P<intro>my name is|"
+    rf"name's|you must be|call me)|\b(?P<greeting>hi|hello|hey|thanks|thank you|bye|goodbye|okay|ok|morning|"
+    rf"i'm|i am|this is|meet|it's)[ \t]*,?)[ \t]+(?={_LOWER_TOK})"
+)
+# After a relative, a name is followed by what a person does or by punctuation: "my wife bisi says",
+# "brother tunde is on", "sister renee," - not "my mom dealt with", "my wife freaks out".
+_AFTER_RELATIVE_NAME = re.compile(
+    r"[ \t]*(?:$|[,.;:?!)]|(?:and|is|was|who|says|said|has|had|will|can|to|at|on|in|lives|called|thinks)\b)"
+)
+_LOWER_NAME = re.compile(rf"({_LOWER_TOK})(?:[ \t]+({_LOWER_TOK}))?")
+# A lower-case speaker label that is a name ("renee: yes, please call him").
+_LOWER_SPEAKER = re.compile(rf"({_LOWER_TOK}):[ \t]")
+_LOWER_PAIR = re.compile(rf"(?<![\w\-])({_LOWER_TOK})[ \t]+({_LOWER_TOK})(?![\w\-])")
+
+
+def _lower_case_lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the lines written without capitals. In text that uses capitals, a lower-case
+    word after "wife" or "Dr." is a verb or a noun ("my mom dealt with", "nurse staffing"), not a name."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.split("\n"):
+        if _UPPER_LETTER.search(line) is None and len(line) > 12:
+            out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+_UPPER_LETTER = re.compile(f"[{_UP}]")
+
+
+def _lower_case_names(text: str) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for s, e in _lower_case_lines(text):
+        found += _lower_case_names_in(text, s, e)
+    return found
+
+
+def _lower_case_names_in(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for cue in _LOWER_CUE.finditer(text, start, end):
+        m = _LOWER_NAME.match(text, cue.end())
+        first, second = m.group(1), m.group(2)
+        if _ordinary(first) or len(first) < 3:
+            continue
+        # After a greeting or "this is", a known name is needed; after a title, "my name is" or a
+        # relative any non-word will do ("dr. nkemelu", "my wife bisi").
+        if cue.group("greeting") and not any(_known(first)):
+            continue
+        if cue.group("relation") and not any(_known(first)) and not _AFTER_RELATIVE_NAME.match(text, m.end(1)):
+            continue
+        end = m.end(2) if second and not _ordinary(second) and any(_known(second)) else m.end(1)
+        found.append((m.start(1), end))
+    m = _LOWER_SPEAKER.match(text, start, end)
+    if m and not _ordinary(m.group(1)) and _known(m.group(1))[0]:
+        found.append(m.span(1))
+    # a known first name and a known surname, neither a word: "walter kaminski"
+    for m in _LOWER_PAIR.finditer(text, start, end):
+        a, b = m.group(1), m.group(2)
+        if _known(a)[0] and not _ordinary(a) and not _ordinary(b) and (_known(b)[1] or not any(_known(b))) and len(b) > 3:
+            found.append(m.span())
+    return found
+
+
+def _ordinary(tok: str) -> bool:
+    """A word that cannot be a lower-case name: common, clinical, English, a contraction ("i'm") or a
+    name that is also a word."""
+    t = tok.lower().replace("’", "'")
+    return (_common(t) or _english(t) or t in AMBIGUOUS or t in _PARTICLES
+            or re.search(r"'(?:m|ll|ve|re|d|t)$", t) is not None)
+
+
+# A lone surname after a word that introduces a person: "ambulated with Okonkwo", "d/w Haddad",
+# "pulled by Whitfield". A known surname will do after any of them; an unknown word only after those
+# that nearly always take a person ("per", "d/w", "paged").
+_SURNAME_CUE = re.compile(
+    rf"\b(with|w/|per|by|and|d/w|paged|notified|called|asked|told|informed|updated)[ \t]+"
+    rf"([{_UP}][{_LO}]+(?:[\-'’][{_UP}][{_LO}]+)?)(?![\w\-'’])"
+)
+_PERSON_ONLY_CUES = frozenset({"per", "d/w", "w/", "paged", "notified", "informed", "updated"})
+
+
+def _lone_surname(text: str, m: re.Match) -> bool:
+    tok = m.group(2)
+    if _common(tok) or _english(tok) or tok.lower() in AMBIGUOUS or _is_city(tok):
+        return False
+    # "with Shepherd Pratt", "and Edwards Perimount": a company or a product, not a person
+    if _NEXT_TOK.match(text, m.end()) and not _known(_NEXT_TOK.match(text, m.end()).group(1))[1]:
+        return False
+    return _known(tok)[1] or m.group(1) in _PERSON_ONLY_CUES
 
 
 # A name followed by one of these words is an eponym, not a person: "Paget's disease", "Wolfram
@@ -822,28 +964,53 @@ _EPONYM_AFTER = re.compile(
     r"operation|classification|criteria|score|scale|index|law|equation|formula|type|lesions?|tumou?rs?|"
     r"fracture|nodes?|cells?|bod(?:y|ies)|gland|duct|canal|deformity|contracture|neuroma|ulcer|hernia|"
     r"catheter|shunt|stent|method|technique|approach|incision|repair|kappa|coefficient|correlation|"
-    r"distribution|curve|plot|model|effect|hypothesis|principle|rule|ratio|institute|"
+    r"distribution|curve|plot|models?|effect|hypothesis|principle|rule|ratio|institute|angle|reaction|diet|"
+    r"regression|proportional|hazards?|exact|coefficients?|correlations?|inventory|questionnaire|scores|scales|"
+    r"valves?|(?:bio)?prosthes[ie]s|fractures|antibod(?:y|ies)|antigens?|chain|"
     r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial)\b"
 )
 
 
 def _propagate(text: str, found: list[tuple[int, int]]) -> list[PhiSpan]:
-    """Every other occurrence of a detected name word is a name too, with a capitalised word before it."""
+    """Every other occurrence of a detected name word is a name too, with the name word before it. A
+    second pass takes the words joined on in the first ("femi" from "femi oyelowo", found by "oyelowo")."""
+    spans = [PhiSpan(s, e, "NAME") for s, e in found]
+    words = _name_words(text, found)
+    done: set[str] = set()
+    for _ in range(2):
+        new = words - done
+        if not new:
+            break
+        done |= new
+        matched = _occurrences(text, new)
+        spans += matched
+        words |= _name_words(text, [(sp.start, sp.end) for sp in matched])
+    return spans
+
+
+def _name_words(text: str, found: list[tuple[int, int]]) -> set[str]:
     words: set[str] = set()
     for s, e in found:
-        for t in re.findall(rf"[{_UP}][{_UP}{_LO}'’\-]+", text[s:e]):
+        for t in re.findall(rf"[{_UP}{_LO}][{_UP}{_LO}'’\-]+", text[s:e]):
             t = re.sub(r"['’]s$", "", t)
-            if len(t) >= 3 and not _common(t):
+            if len(t) >= 3 and not _common(t) and t not in _PARTICLES:
                 words.add(t)
-    spans = [PhiSpan(s, e, "NAME") for s, e in found]
-    if words:
-        variants = set(words) | {w.upper() for w in words}
-        alt = "|".join(re.escape(w) for w in sorted(variants, key=len, reverse=True))
-        for m in re.finditer(rf"(?<![\w\-])(?:({_TOK}){_H}+)?(?:{alt})(?![\w\-])", text):
-            s = m.start()
-            if m.group(1) and (_common(m.group(1)) or m.group(1).lower() in AMBIGUOUS and not _known(m.group(1))[0]):
-                s = m.start() + len(m.group(0)) - len(m.group(0).split()[-1])
-            spans.append(PhiSpan(s, m.end(), "NAME"))
+    return words
+
+
+def _occurrences(text: str, words: set[str]) -> list[PhiSpan]:
+    # Case variants: "Brandt", "BRANDT", and "brandt" unless that is also an ordinary word.
+    variants = {v for w in words for v in (w, w.upper(), w[0].upper() + w[1:])}
+    variants |= {w.lower() for w in words if not _english(w)}
+    alt = "|".join(re.escape(w) for w in sorted(variants, key=len, reverse=True))
+    spans: list[PhiSpan] = []
+    for m in re.finditer(rf"(?<![\w\-])(?:({_TOK}|{_LOWER_TOK}){_H}+)?({alt})(?![\w\-])", text):
+        before = m.group(1)
+        joins = before and (
+            not before[0].islower() and not _common(before) and (before.lower() not in AMBIGUOUS or _known(before)[0])
+            or before[0].islower() and m.group(2)[0].islower() and not _ordinary(before)
+        )
+        spans.append(PhiSpan(m.start() if joins else m.start(2), m.end(), "NAME"))
     return spans
 
 
@@ -988,6 +1155,42 @@ def _cued(text: str, cue: re.Pattern, kind: str) -> list[PhiSpan]:
     return out
 
 
+@lru_cache(maxsize=1)
+def _lower_cities() -> frozenset[str]:
+    """Gazetteer cities none of whose words is an ordinary word ("boston", "san diego"; not "reading")."""
+    return frozenset(c.lower() for c in _cities()[0] if not any(_english(w) for w in c.split()))
+
+
+# In lower-case lines a place is told by a preposition before it and by not being a word.
+_LOWER_PLACE_CUE = re.compile(r"\b(?:in|from|to|near|at|of|outside|visiting)[ \t]+")
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|"
+    r"sixty|seventy|eighty|ninety|hundred)"
+)
+# "forty one elm court", "12 maple street": a house number, in digits or words, and a street type.
+_LOWER_STREET = re.compile(
+    rf"\b(?:\d{{1,5}}|{_NUMBER_WORD}(?:[ \-]{_NUMBER_WORD}){{0,3}})[ \t]+(?:[a-z]+[ \t]+){{1,2}}"
+    r"(?:street|avenue|road|lane|drive|court|boulevard|terrace|place|parkway|circle)\b"
+)
+
+
+def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
+    out = _group_in(_LOWER_STREET, text, start, end, "ADDRESS")
+    cities = _lower_cities()
+    for m in _LOWER_PLACE_CUE.finditer(text, start, end):
+        words = text[m.end() : end].split(None, 3)[:3]
+        for k in range(len(words), 0, -1):
+            name = " ".join(words[:k]).rstrip(".,;:?!")
+            if name in cities:
+                out.append(PhiSpan(m.end(), m.end() + len(name), "CITY"))
+                break
+    return out
+
+
+def _group_in(pattern: re.Pattern, text: str, start: int, end: int, kind: str) -> list[PhiSpan]:
+    return [PhiSpan(m.start(), m.end(), kind) for m in pattern.finditer(text, start, end)]
+
+
 def _places(text: str, digits: bool) -> list[PhiSpan]:
     out: list[PhiSpan] = []
     if digits:
@@ -1023,6 +1226,8 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
     out += _group(_COUNTY, text, "CITY", 1)
     out += _city_spans(text)
+    for start, end in _lower_case_lines(text):
+        out += _lower_case_places(text, start, end)
     # A 5-digit number right after a city or state: "Indianapolis, 46208".
     for m in _ZIP_AFTER_PLACE.finditer(text):
         before = text[max(0, m.start() - 25) : m.start()]
