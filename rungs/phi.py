@@ -290,12 +290,12 @@ _YEAR = r"(?:(?:19|20)\d{2}|'\d{2})"
 _DATE_PATTERNS = [
     # 03/14/2023, 3-14-23, 14.03.2023
     re.compile(r"\b(?:0?[1-9]|[12]\d|3[01])([/\-.])(?:0?[1-9]|[12]\d|3[01])\1(?:19|20)?\d{2}\b(?![/\-.]\d)"),
-    # 2023-03-14, 2023/03/14
-    re.compile(r"\b(?:19|20)\d{2}([/\-.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])\b"),
+    # 2023-03-14, 2023/03/14, 2024-04-07T02:13:44Z (the time is not PHI)
+    re.compile(r"\b(?:19|20)\d{2}([/\-.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?:\b|(?=T\d))"),
     # March 14, 2023 / Mar. 14th 2023 / March 14
     re.compile(rf"\b{_MONTHS}\.?{_H}+{_ORD}\b(?:,?{_H}+{_YEAR}\b)?(?!{_H}*(?:mg|mcg|g|ml|mL|%|units?)\b)"),
-    # 14 March 2023 / 14th of March / 14-Mar-2023
-    re.compile(rf"\b{_ORD}(?:{_H}+of)?[ \t\-]+{_MONTHS}\b\.?(?:[ \t\-,]+{_YEAR}\b)?"),
+    # 14 March 2023 / 14th of March / 14-Mar-2023 / 07/Apr/2024 (server logs)
+    re.compile(rf"\b{_ORD}(?:{_H}+of)?[ \t\-/]+{_MONTHS}\b\.?(?:[ \t\-,/]+{_YEAR}\b)?"),
     # March 2023, Mar-2023, March of 2023
     re.compile(rf"\b{_MONTHS}\.?(?:{_H}+of)?[ \t\-,]+(?:19|20)\d{{2}}\b"),
     # 03/2023
@@ -365,7 +365,7 @@ _FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 12})
 # A month named alone after a cue: "in March", "since last May", "in late August", "back in february".
 _MONTH_ALONE = re.compile(
     r"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Tt]ill|[Bb]y|[Oo]f|[Ee]arly|[Ll]ate|[Mm]id|[Ll]ast|[Nn]ext|"
-    r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of)[ \t]+"
+    r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of)[ \t\-]+"
     r"(?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?"
     rf"({_MONTHS_ANY_CASE})\b"
 )
@@ -386,7 +386,7 @@ _DOB = re.compile(r"(?i:\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on
 # Each pattern starts only where a run of its characters starts (lookbehind) and bounds its repeats:
 # without that, a long run such as "a.a.a.a..." costs quadratic time.
 _EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]{1,64}@[\w\-]{1,63}(?:\.[\w\-]{1,63}){1,8}\b")
-_TLDS = r"(?:com|org|net|gov|edu|io|health|care|info|biz|us|uk|ca|au|de|fr)"
+_TLDS = r"(?:com|org|net|gov|edu|io|health|care|info|biz|us|uk|ca|au|de|fr|co|app|ai|ie|nz|es|nl|ch|se|dk|jp|za|mx|br|online|site|clinic)"
 _URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]", re.IGNORECASE)
 # A bare domain ("labs.example.com/r/1"): scanned only when the text has a ".com"-like ending at all.
 _URL_DOMAIN = re.compile(
@@ -413,13 +413,18 @@ _PHONE = re.compile(
     r"(?=[+(\d])(?<![\w/.\-])(?:\+?1[ \t.\-]?)?(?:\(\d{3}\)[ \t]?|\d{3}[ \t.\-])\d{3}[ \t.\-]\d{4}"
     r"(?:[ \t]*(?:x|ext\.?|extension)[ \t]*\d{1,5})?(?![\w/])"
     # international: +44 20 7946 0958
-    r"|(?<![\w/.])\+\d{1,3}(?:[ \t.\-]\(?\d{1,4}\)?){2,4}(?![\w/])"
+    r"|(?<![\w/.])\+\d{1,3}(?:[ \t.\-]\(?\d{1,4}\)?\d{0,4}){2,4}(?![\w/])"
     # UK national: 0113 392 4000, 07700 900123, 020 7946 0958
     r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/.\-])"
 )
 _PHONE_CUE_SHORT = re.compile(
     r"(?i:\b(?=[BbCcEeFfMmPpTtXx])(?:phone|tel|telephone|cell|mobile|pager|beeper|bleep|ph|fax|extension|ext|x)\.?[ \t]*"
     r"(?:number|no\.?|#)?[ \t]*[:#]?[ \t]*)(\d{3}-\d{4}|\d{4,5})\b(?![.,]\d)"
+)
+# A seven-digit local number after a word that gives one: "call 555-0134", "text her at 555-0199".
+_PHONE_CUE_LOCAL = re.compile(
+    r"(?i:\b(?:call|text|reach|contact|at|number|is|on)[ \t]+(?:(?:me|her|him|them|us)[ \t]+)?(?:at[ \t]+)?)"
+    r"(\d{3}[\-.]\d{4})\b(?![.,\-]\d)"
 )
 _PHONE_KIND = re.compile(r"(?i)\b(fax|phone|tel|telephone|cell|mobile|call|pager|ph|text)\b")
 
@@ -484,11 +489,16 @@ _BIOMETRIC_CUE = re.compile(
     r"biometrics?)\b"
 )
 _PHOTO_CUE = re.compile(r"(?i)\b(?:photo(?:graph)?s?|pictures?|headshot|selfie|portrait|mugshot)\b")
-# A cued value: at least three digits, and a letter, dash or underscore unless it is all digits (5+).
+# A cued value: at least three digits, and a letter, dash or underscore unless it is all digits (4+, not a year).
 _CUED_VALUE = re.compile(
     r"(?<![\w\-.])(?=[\w\-.]*\d[\w\-.]*\d[\w\-.]*\d)(?:[A-Za-z0-9]+[\-_.])*[A-Za-z0-9]*"
-    r"(?:[A-Za-z_\-][A-Za-z0-9]*|\d{5,})(?<=[A-Za-z0-9])(?![\w\-]|\.\w)"
+    r"(?:[A-Za-z_\-][A-Za-z0-9]*|\d{4,})(?<=[A-Za-z0-9])(?![\w\-]|\.\w)"
 )
+# MAC addresses of devices (pumps, monitors, home hubs)
+_MAC = re.compile(r"(?<![\w:\-])[0-9A-Fa-f]{2}([:\-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:\-])")
+# GS1 unique device identifiers: "(01)00643169007222(17)250101(21)A1234"
+_UDI = re.compile(r"\(01\)\d{14}(?:\(\d{2,4}\)[A-Za-z0-9\-]+)*")
+_YEAR_ALONE = re.compile(r"(?:19|20)\d{2}")
 _SENTENCE_END = re.compile(r"\n|[.;](?:\s|$)")
 # Image files: a picture of a person kept by name in a note is a photograph of them.
 _IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp)\b")
@@ -505,7 +515,9 @@ _CLINICAL_CODE = re.compile(
 # Not after a decimal point, a range dash or "to": "range 31-92 years", "11.91 years", "from 15 to 93".
 _AGE_NUM = r"(?<![\d.,\-–])(?<!\bto )(?<!\band )(9\d|1[0-2]\d)"
 _AGE_PATTERNS = [
-    re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.)(?:[ \t\-]*old)?\b)", re.IGNORECASE),
+    re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[ \t\-]*old)?(?!\w))", re.IGNORECASE),
+    re.compile(rf"(?i:\b(?:man|woman|gentleman|lady|female|male|widow|widower)[ \t]+of[ \t]+){_AGE_NUM}\b(?![.,]\d)"),
+    re.compile(rf"\b{_AGE_NUM}(?:st|nd|rd|th)(?=[ \t]+birthday)", re.IGNORECASE),
     re.compile(rf"(?i:\b(?:age|aged|ages|age:)[ \t]*(?:of[ \t]*)?){_AGE_NUM}\b(?![.,]\d| ?%)"),
     re.compile(rf"(?i:\b(?:turned|turns|turning|turn)[ \t]+){_AGE_NUM}\b"),
     re.compile(
@@ -514,7 +526,7 @@ _AGE_PATTERNS = [
     ),
 ]
 # "97F", "92 M", "93 yo F": an age with a sex, unless a temperature or a comparison came first.
-_AGE_SEX = re.compile(r"(?<![\w.,/])(9\d|1[0-2]\d)(?=[ \t]?(?:yo[ \t]?|y/o[ \t]?|y[ \t]?)?[MF]\b)")
+_AGE_SEX = re.compile(r"(?<![\w.,/])(9\d|1[0-2]\d)(?=[ \t]?(?:yo[ \t]?|y/o[ \t]?|y[ \t]?|/[ \t]?)?[MF]\b)")
 _TEMP_BEFORE = re.compile(r"(?i)(?:temp\w*|\bT|tmax|fever\w*|febrile|over|above|below|under|to|of|>|<|=|~)\W*$")
 _WORD_NUM = r"(?:ninety|one hundred(?: and)?)(?:[ \t\-](?:one|two|three|four|five|six|seven|eight|nine))?"
 # A person's age stated without "years": "Mum is 93", "his wife, who is 91", "the patient, 93,",
@@ -559,7 +571,11 @@ _STREET_NAMED = re.compile(
     rf"\b((?:[{_UP}][{_LO}]+(?:-[{_UP}][{_LO}]+)?{_H}+){{1,3}}(?:Street|Avenue|Road|Boulevard|Lane|Parkway|Terrace|"
     rf"Highway|Drive|Crescent|Grove))\b"
 )
-_POBOX = re.compile(r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+\d+\b")
+_POBOX = re.compile(
+    r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+\d+\b"
+    # "RR 18" is a respiratory rate and "HC 34" a head circumference: the abbreviations need a box
+    r"|\b(?:Rural Route|Star Route)[ \t]*\d+(?:[ \t,]+Box[ \t]*\d+)?\b|\b(?:RR|HC)[ \t]*\d+[ \t,]+Box[ \t]*\d+\b"
+)
 _STATE_ABBR = (
     "AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
     "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC"
@@ -1120,8 +1136,10 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_USERNAME, text, "ID", 1)
     out += _cued(text, _BIOMETRIC_CUE, "BIOMETRIC") + _cued(text, _PHOTO_CUE, "PHOTO")
     out += _group(_IMAGE_FILE, text, "PHOTO")
+    out += _group(_MAC, text, "DEVICE") + _group(_UDI, text, "DEVICE")
+    out += _group(_PHONE_CUE_LOCAL, text, "PHONE", 1)
     for m in _SERIAL.finditer(text):
-        if not _CLINICAL_CODE.match(m.group()):
+        if not _CLINICAL_CODE.match(m.group()) and not _DATE_PATTERNS[1].match(m.group()):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
     for m in _ID_SHAPE.finditer(text):
         tok = m.group()
@@ -1150,7 +1168,7 @@ def _cued(text: str, cue: re.Pattern, kind: str) -> list[PhiSpan]:
         end = _SENTENCE_END.search(text, m.end())
         stop = min(end.start() if end else len(text), m.end() + 100)
         v = _CUED_VALUE.search(text, m.end(), stop)
-        if v:
+        if v and not _YEAR_ALONE.fullmatch(v.group()):
             out.append(PhiSpan(v.start(), v.end(), kind))
     return out
 
