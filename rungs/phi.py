@@ -305,7 +305,7 @@ _DATE_VALUE = re.compile("|".join(p.pattern for p in _DATE_PATTERNS[2:]))  # for
 _WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 # on the 3rd / since the 21st / Tuesday the 4th
 _ORDINAL_DAY = re.compile(
-    rf"(?i:\b(?:on|by|of|since|until|from|before|after|till|{_WEEKDAYS})\s+the\s+)(\d{{1,2}}(?:st|nd|rd|th))\b"
+    rf"(?i:\b(?:(?:on|by|of|since|until|from|before|after|till)\s+the|(?:{_WEEKDAYS})(?:\s+the)?)\s+)(\d{{1,2}}(?:st|nd|rd|th))\b"
 )
 # Dates spoken in words, as transcripts write them: "june third nineteen thirty", "the fourteenth".
 _UNITS = r"(?:one|two|three|four|five|six|seven|eight|nine)"
@@ -324,6 +324,12 @@ _MONTHS_ANY_CASE = (
     r"(?:[Jj]anuary|[Ff]ebruary|[Mm]arch|[Aa]pril|May|[Jj]une|[Jj]uly|[Aa]ugust|[Ss]eptember|[Oo]ctober|"
     r"[Nn]ovember|[Dd]ecember)"
 )
+# "sept 3", "jan 14th", "march 3": lower-case months with a day number ("mar", "dec" and "may" are
+# words first, so only their full forms, and "may" not at all)
+_LOWER_MONTH_DAY = re.compile(
+    r"\b(?:january|february|march|april|june|july|august|september|october|november|december|jan|feb|apr|"
+    r"jun|jul|aug|sept?|oct|nov)\.?[ \t]+(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?\b(?![.,:]?\d|[ \t]*(?:mg|mcg|g|ml|%|units?)\b)"
+)
 _WORD_DATE = re.compile(
     rf"\b{_MONTHS_ANY_CASE}[ \t]+(?:the[ \t]+)?{_ORD_WORD}\b(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b)?"
     rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+{_MONTHS_ANY_CASE}\b"
@@ -340,7 +346,7 @@ _SHORT_DATE_CUE = re.compile(
     r"(?i)\b(?:on|since|from|until|till|through|thru|dated|date|by|after|before|seen|admitted|discharged|"
     r"started|stopped|visit|due|scheduled|placed|held|given|collected|received|drawn|onset|born|last|next|"
     r"around|about|circa|as of|week of|effective|resumed|changed|returned|called|reported|dc'?d|d/c|f/u|"
-    r"follow-?up|appointment|appt|surgery)\W{0,3}$"
+    r"follow-?up|appointment|appt|surgery|admit|admission|discharge|transfer(?:red)?|arrival|disabled|expired?)\W{0,3}$"
     # the second date of a range or list: "held on 11/1 and 11/2", "from 3/1 to 3/5"
     r"|\d{1,2}/\d{1,2}\s*(?:to|and|or|through|thru|-|–)\s*$"
 )
@@ -356,12 +362,12 @@ _FRACTION_AFTER = re.compile(
     r"sensation|reflexes|systolic|diastolic|holosystolic|positive|negative|lymph|split|normal|dilution|titer|"
     r"stairs|flights?|blocks?|pillows?|puffs?|sprays?|drops?|servings?|glasses|drinks?|packs?|cigarettes|meals?|"
     r"correct|words?|objects?|items?|points?|of\b|fingers?|beds?|patients?|subjects?|cases?|participants?|"
-    r"had|were)\b"
+    r"had|were|history|hx|ago|old|post)\b"
     r"|\s*\(\s*\d+(?:\.\d+)?\s*%"  # a proportion: "7/13 (54%)"
 )
 _TIME_AFTER = re.compile(r"\s*(?:at\s+|@\s*)?\d{1,2}:\d{2}\b|\s*(?:at|@)\s*\d{3,4}\b")
 # Denominators of the usual scores and fractions: with these, m/d needs a date cue to be a date.
-_FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10, 12})
+_FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10})
 # A month named alone after a cue: "in March", "since last May", "in late August", "back in february".
 _MONTH_ALONE = re.compile(
     r"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Tt]ill|[Bb]y|[Oo]f|[Ee]arly|[Ll]ate|[Mm]id|[Ll]ast|[Nn]ext|"
@@ -426,6 +432,12 @@ _PHONE_CUE_LOCAL = re.compile(
     r"(?i:\b(?:call|text|reach|contact|at|number|is|on)[ \t]+(?:(?:me|her|him|them|us)[ \t]+)?(?:at[ \t]+)?)"
     r"(\d{3}[\-.]\d{4})\b(?![.,\-]\d)"
 )
+# Without a cue: a seven-digit number with an exchange that cannot start a range or a count ("250-4000
+# Hz" is a range); the unit after it decides.
+_PHONE_LOCAL = re.compile(
+    r"(?<![\w\-./])[2-9]\d{2}-\d{4}(?![\w\-]|[.,]\d|[ \t\xa0]*(?:Hz|hz|mg|mcg|mL|ml|g|kg|IU|units?|cells|copies|ms|m|km|k|%|x|"
+    r"min|mins|minutes|sec|s|h|hr|hrs|hours|days|weeks|mmHg|lbs?|steps|kcal|cal|patients|cases|words)\b)"
+)
 _PHONE_KIND = re.compile(r"(?i)\b(fax|phone|tel|telephone|cell|mobile|call|pager|ph|text)\b")
 
 # "<label> <value>": the value is an identifier of the kind; the label stays. Labels ignore case.
@@ -436,7 +448,9 @@ _LABELS: list[tuple[str, str]] = [
             rf"health record {_NUM}|EMPI|MPI")),
     ("ACCOUNT", (rf"account(?: {_NUM})?|acct\.?(?: {_NUM})?|billing {_NUM}|encounter {_NUM}|visit {_NUM}|"
                 rf"FIN|CSN|HAR|invoice {_NUM}")),
-    ("HEALTH_PLAN", (rf"member {_NUM}|subscriber {_NUM}|policy(?: {_NUM})?|group {_NUM}|insurance {_NUM}|"
+    ("HEALTH_PLAN", (rf"member {_NUM}|subscriber {_NUM}|policy(?: {_NUM})?|group {_NUM}|"
+                    # bare "group" only before a colon or a long number: "a group of 678", "group 148 (69%)"
+                    rf"group(?=[ \t]*[:#]|[ \t]+[A-Z0-9\-]*\d[A-Z0-9\-]*\d{{3}})|insurance {_NUM}|"
                     rf"Medicare(?: {_NUM}| MBI)?|Medicaid(?: {_NUM})?|MBI|HICN|beneficiary(?: {_NUM})?|"
                     rf"health plan {_NUM}|plan {_NUM}")),
     ("LICENSE", (rf"DEA(?: {_NUM})?|NPI(?: {_NUM})?|licen[cs]e {_NUM}|lic\.? ?#|driver'?s licen[cs]e(?: {_NUM})?|"
@@ -448,7 +462,7 @@ _LABELS: list[tuple[str, str]] = [
            rf"requisition(?: {_NUM})?|order {_NUM}|referral {_NUM}|reference {_NUM}|ref\.? ?#|"
            rf"authori[sz]ation {_NUM}|PA {_NUM}|tracking {_NUM}|sample {_NUM}|culture {_NUM}|badge(?: {_NUM})?|"
            rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|work order(?: {_NUM})?|ticket {_NUM}|"
-           rf"(?:study|participant|subject|enrol?lment) {_NUM}")),
+           rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?")),
 ]
 # An identifier value: letters, digits, - and /, at least one digit, at least 3 characters.
 _VALUE = r"(?P<value>(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
@@ -540,7 +554,8 @@ _AGE_STATED = re.compile(
 )
 _APPOSITION_END = r"(?=[ \t]*(?:[,;)]|\.(?!\d)|$|years?\b|yo\b|y/o))"
 _AGE_APPOSITION = re.compile(
-    rf"(?i:\b(?:{_RELATIONS}|mum|mom|patient|pt|resident|client|widow(?:er)?)(?:[ \t]*,[ \t]*|[ \t]*\([ \t]*)|"
+    rf"(?i:\b(?:{_RELATIONS}|mum|mom|patient|pt|resident|client|widow(?:er)?)(?:[ \t]*[,:][ \t]*|[ \t]*\([ \t]*)"
+    rf"(?:(?:now|aged|age)[ \t]+)?|"
     rf"\b(?:herself|himself)[ \t]+){_AGE_VALUE}{_APPOSITION_END}",
     re.MULTILINE,
 )
@@ -632,13 +647,14 @@ _NOT_PLACES = frozenset(
 # Names
 
 _TOK = (
-    rf"(?:(?:Mc|Mac|O'|D'|Di|De|Van|Von)?[{_UP}][{_LO}]+(?:[\-'’](?!s\b)[{_UP}]?[{_LO}]+){{0,3}}|[{_UP}]\.)"
+    # an inner capital too: "LaShonda", "DeShawn", "JoAnn"
+    rf"(?:(?:Mc|Mac|O'|D'|Di|De|Van|Von)?[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:[\-'’](?!s\b)[{_UP}]?[{_LO}]+){{0,3}}|[{_UP}]\.)"
 )
 _SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:II|III|IV))?"
 # Lower-case particles inside a surname: "Van der Merwe", "María de la Cruz", "Ibn al Haytham".
 _PARTICLES = ("van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "ter", "ten",
               "bin", "ibn", "al", "el", "dos", "das")
-_PARTICLE = rf"(?:{_H}(?:{'|'.join(_PARTICLES)})(?={_H}[{_UP}]))"
+_PARTICLE = rf"(?:{_H}(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)(?={_H}[{_UP}]))"
 _SEQ = rf"(?<![\w\-.]){_TOK}(?:{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
 _CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
 _LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
@@ -654,11 +670,33 @@ _TITLE = re.compile(
     rf"\b(?=[CDFIJLMNOPRSTcdfijlmnoprst])(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof|Rev|Sr|Sra|Messrs|Sgt|Capt|Lt|Det)\.?|"
     rf"(?i:{_TITLE_WORDS})){_H}+({_SEQ})"
 )
+# Job titles written before a name, in any case: "manager Delacroix", "CPN Morag", "charge nurse Ama".
+_ROLE_BEFORE = re.compile(
+    r"(?i:\b(?:manager|supervisor|coordinator|technician|tech|therapist|pharmacist|interpreter|hospitalist|"
+    r"attending|resident|fellow|intern|surgeon|scribe|analyst|aide|sitter|midwife|paramedic|physio|"
+    r"physiotherapist|dietitian|counsell?or|navigator|colleague|CPN|HCA|CNA|social worker|case manager|"
+    rf"charge nurse|house sup|house supervisor))[ \t]+(?=[{_UP}])({_SEQ})"
+)
+# A role in brackets after a name: "Gallardo (house sup)", "Whitfield (IT security)".
+_ROLE_AFTER = re.compile(
+    r"[ \t]*\((?:[^()\n]{0,25}?\b)?(?i:sup|supervisor|charge|manager|IT|security|pharmacy|lab|"
+    r"registration|billing|scheduling|front desk|admin|attending|resident|fellow|intern|hospitalist|"
+    r"surgeon|nurse|RN|LPN|CNA|PT|OT|SLP|RT|MD|NP|PA|SW|pharmacist|therapist|tech|technician|"
+    r"interpreter|chaplain|sitter|aide|coordinator|case manager|social work)\b[^()\n]{0,20}\)"
+)
+# A capital there is no evidence of a name ("Reply (M. Ashworth, MD)").
+_SENTENCE_START = re.compile(r"(?:^|[.!?:\n][ \t]*)$")
+# The next name in a list: "daughters Isla (14) and Ailsa (11)", "Omar, Leila and Yusuf".
+_NEXT_IN_LIST = re.compile(
+    rf"(?:[ \t]*\([^()\n]{{0,12}}\))?(?:[ \t]*,)?[ \t]+(?:and|&|or)[ \t]+({_TOK}(?:{_H}{_TOK})?)|"
+    rf"[ \t]*,[ \t]*({_TOK})(?=[ \t]*(?:,|and\b|&))"
+)
 _CREDENTIALS = (
     r"(?:MD|M\.D\.|DO|D\.O\.|RN|R\.N\.|NP|FNP|FNP-BC|FNP-C|ANP|AGNP|APRN|ARNP|PA-C|PA|PhD|Ph\.D\.|PharmD|"
     r"LPN|LVN|LCSW|LICSW|MSW|DPM|DDS|DMD|CNM|CRNA|RD|RDN|DPT|OTR|OTR/L|MBBS|MBChB|FRCP|FACP|FACS|MPH|MSN|"
     r"BSN|DNP|CNA|MA|EMT|EMT-P|RT|RRT|PsyD|LMFT|LPC|CCC-SLP|SLP|MS|NP-C|CNS|PHN|CCRP|CCRC|CCDS|MLS|CLS|"
-    r"MLT|CMA|RPh|LMSW|CHW|CPhT|RPSGT|RDMS|RVT|CDE|CDCES|IBCLC|ATC|PT|OT|PTA|COTA|RDH|NREMT)"
+    r"MLT|CMA|RPh|LMSW|CHW|CPhT|RPSGT|RDMS|RVT|CDE|CDCES|IBCLC|ATC|PT|OT|PTA|COTA|RDH|NREMT|AuD|Au\.D\.|OD|"
+    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA)"
 )
 # "Priya Raman, MD", "Okonkwo (PT)", "D. Okafor-Mensah, MLS(ASCP)"
 _NAME_CRED = re.compile(rf"\b(?=[{_UP}])({_SEQ}),?{_H}+\(?{_CREDENTIALS}(?![\w\-])")
@@ -731,7 +769,7 @@ _CITY_INSTRUMENT = re.compile(
 )
 _SAINT_BEFORE = re.compile(r"\b(?:St\.?|Saint|San|Santa|Mount|Mt\.?|Fort|Ft\.?)[ \t]$")
 _NEXT_TOK = re.compile(rf"{_H}+({_TOK})")
-_CAP_WORD = re.compile(rf"(?<![\w'’\-])[{_UP}][{_LO}]+(?:[\-'’][{_UP}]?[{_LO}]+){{0,3}}(?![\w\-])")
+_CAP_WORD = re.compile(rf"(?<![\w'’\-])[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:[\-'’][{_UP}]?[{_LO}]+){{0,3}}(?![\w\-])")
 
 
 def _common(tok: str, strict: bool = True) -> bool:
@@ -834,6 +872,13 @@ def _name_spans(text: str) -> list[PhiSpan]:
         header_like = two_plus and re.match(r"[ \t]*(?:$|\n|[ \t]{2}|,|\(|MRN|DOB)", after) is not None
         if (header_like and _plausible(seq)) or _supported(seq):
             add(m.start(1), m.end(1))
+    for m in _ROLE_BEFORE.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
+    for m in _CAP_WORD.finditer(text):
+        if (_ROLE_AFTER.match(text, m.end()) and not _common(m.group()) and not _english(m.group())
+                and not _SENTENCE_START.search(text, max(0, m.start() - 4), m.start())):
+            add(m.start(), m.end())
     for m in _LAST_FIRST_AGE.finditer(text):
         if _plausible(m.group(1)):
             add(m.start(1), m.end(1))
@@ -873,8 +918,25 @@ def _name_spans(text: str) -> list[PhiSpan]:
         if _known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS:
             add(m.start(), m.end())
     found += _lower_case_names(text)
+    found += _listed_with(text, found)
     found = [(s, e) for s, e in found if not _EPONYM_AFTER.match(text, e)]
     return [sp for sp in _propagate(text, found) if not _EPONYM_AFTER.match(text, sp.end)]
+
+
+def _listed_with(text: str, found: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Names listed after a found name, when they are not ordinary words ("Isla (14) and Ailsa")."""
+    out: list[tuple[int, int]] = []
+    for _, e in found:
+        m = _NEXT_IN_LIST.match(text, e)
+        if not m:
+            continue
+        g = 1 if m.group(1) else 2
+        seq = m.group(g)
+        if _is_city(seq) or re.fullmatch(_STATE_NAMES, seq):  # "Cheyenne, Wyoming", "Kingston and Montego Bay"
+            continue
+        if _plausible(seq) and not any(_english(t) and not _known(t)[0] for t in seq.split()):
+            out.append(m.span(g))
+    return out
 
 
 # Transcripts and portal messages are often all lower case: "hi maria", "thanks dr. patel", "my wife
@@ -923,11 +985,16 @@ def _lower_case_names_in(text: str, start: int, end: int) -> list[tuple[int, int
     for cue in _LOWER_CUE.finditer(text, start, end):
         m = _LOWER_NAME.match(text, cue.end())
         first, second = m.group(1), m.group(2)
-        if _ordinary(first) or len(first) < 3:
+        # "grace lindahl": a first name that is also a word, made a name by the surname after it
+        word_first = first in AMBIGUOUS and _known(first)[0] and second and not _ordinary(second)
+        if (_ordinary(first) and not word_first) or len(first) < 3:
             continue
         # After a greeting or "this is", a known name is needed; after a title, "my name is" or a
         # relative any non-word will do ("dr. nkemelu", "my wife bisi").
         if cue.group("greeting") and not any(_known(first)):
+            continue
+        if word_first:
+            found.append(m.span())
             continue
         if cue.group("relation") and not any(_known(first)) and not _AFTER_RELATIVE_NAME.match(text, m.end(1)):
             continue
@@ -1048,6 +1115,8 @@ def _dates(text: str, digits: bool) -> list[PhiSpan]:
     if _MONTH_WORD.search(text):
         out += _group(_MONTH_ALONE, text, "DATE", 1)
         out += _group(_WORD_DATE, text, "DATE")
+    if digits:
+        out += _group(_LOWER_MONTH_DAY, text, "DATE")
     out += _group(_HOLIDAY, text, "DATE")
     out += _group(_ORDINAL_WORD_DAY, text, "DATE", 1)
     if not digits:  # every other date pattern needs a digit
@@ -1137,7 +1206,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _cued(text, _BIOMETRIC_CUE, "BIOMETRIC") + _cued(text, _PHOTO_CUE, "PHOTO")
     out += _group(_IMAGE_FILE, text, "PHOTO")
     out += _group(_MAC, text, "DEVICE") + _group(_UDI, text, "DEVICE")
-    out += _group(_PHONE_CUE_LOCAL, text, "PHONE", 1)
+    out += _group(_PHONE_CUE_LOCAL, text, "PHONE", 1) + _group(_PHONE_LOCAL, text, "PHONE")
     for m in _SERIAL.finditer(text):
         if not _CLINICAL_CODE.match(m.group()) and not _DATE_PATTERNS[1].match(m.group()):
             out.append(PhiSpan(m.start(), m.end(), "ID"))

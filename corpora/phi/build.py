@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES = {
     "dev": HERE / "notes_dev.txt",
     "dev2": HERE / "notes_dev2.txt",
+    "dev3": HERE / "notes_dev3.txt",
     "test": HERE / "notes_test.txt",
     "test2": HERE / "notes_test2.txt",
 }
