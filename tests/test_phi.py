@@ -50,7 +50,7 @@ def test_every_annotated_span_matches_its_text(rows):
             total += 1
     assert total >= 200  # the issue asks for at least 200 labelled spans
     splits = {row["split"] for row in rows}
-    assert splits == {"dev", "dev2", "dev3", "test", "test2"}
+    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3"}
     assert len({row["id"] for row in rows}) == len(rows)
 
 
@@ -66,6 +66,29 @@ def test_recall_on_the_held_out_splits_meets_the_goal(rows, split):
     precision, recall, _ = bench.overall(result)
     assert recall >= 0.95, result["misses"]
     assert precision >= 0.9, result["false_pos"]
+
+
+def test_bench_metrics_on_a_hand_example():
+    """bench/phi_eval.py's counts: a half-replaced name is a strict miss but half a token hit; punctuation
+    left in place does not make a span a miss; a replacement touching no gold span is a false positive."""
+    bench = _load_module("phi_eval", PROJECT_ROOT / "bench" / "phi_eval.py")
+    text = "Paul Castellano seen 03/14/2023, call (508) 555-0143. BP 120/80."
+    gold = [{"start": text.index(v), "end": text.index(v) + len(v), "kind": k, "text": v}
+            for v, k in [("Paul Castellano", "NAME"), ("03/14/2023", "DATE"), ("(508) 555-0143", "PHONE")]]
+
+    def at(value, kind="ID"):
+        return PhiSpan(text.index(value), text.index(value) + len(value), kind)
+
+    preds = [at("Castellano", "NAME"), at("03/14/2023", "DATE"), at("508"), at("555-0143"), at("120/80")]
+    counts = bench.score_note(text, gold, preds)
+    assert counts == {"spans": 3, "spans_caught": 2, "tokens": 8, "tokens_caught": 7, "preds": 5,
+                      "preds_ok": 4, "pred_tokens": 9, "pred_tokens_ok": 7}
+    row = {"id": "hand", "split": "x", "text": text, "spans": gold}
+    res = bench.evaluate([row], lambda _t: preds if _t == text else [])
+    assert res["misses"] == [("hand", "NAME", "Paul Castellano")]
+    assert res["false_pos"] == [("hand", "ID", "120/80")]
+    assert bench.intervals(res)["strict full-span recall"][0] == pytest.approx(2 / 3)
+    assert bench.overall(res)[:2] == pytest.approx((4 / 5, 2 / 3))
 
 
 # ------------------------------------------------------------------------------------- behaviour

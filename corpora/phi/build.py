@@ -24,6 +24,7 @@ SOURCES = {
     "dev3": HERE / "notes_dev3.txt",
     "test": HERE / "notes_test.txt",
     "test2": HERE / "notes_test2.txt",
+    "test3": HERE / "notes_test3.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
