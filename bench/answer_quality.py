@@ -41,8 +41,7 @@ METRICS = ("citation_accuracy", "grounded", "rouge_l", "similarity", "degenerate
 
 
 def measure(store_dir: Path, overrides: list[str]) -> tuple[dict, float]:
-    from rungs.config import compose
-    from rungs.progress import progress_factory
+    from rungs.kernel import compose, progress_factory
     from rungs.store import Store
     from stages.evaluate import _answers
 
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = table(results)
     print("\n".join(lines))
     if not args.no_write:
-        from rungs.report import replace_section
+        from rungs.kernel import replace_section
 
         command = "python bench/answer_quality.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         text = "\n".join([

@@ -98,9 +98,8 @@ def _swap(word: str, mapping: dict[str, str]) -> str:
 
 def worker(spec: dict) -> dict:
     """One corpus build in this process; returns its timing, metrics and peak RSS."""
-    from rungs.config import compose
-    from rungs.plan import peak_rss
-    from rungs.progress import progress_factory
+    from rungs.kernel import compose, progress_factory
+    from rungs.pipeline import peak_rss
     from stages import corpus as stage
 
     cfg = compose(["corpus=medquad", f"model={spec['model']}", f"corpus.paths=['{spec['input']}']", *spec["overrides"]])
@@ -235,7 +234,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     text = markdown(rows, command.strip(), args.model)
     print(text)
     if not args.no_write:
-        from rungs.report import replace_section
+        from rungs.kernel import replace_section
         replace_section(args.results, HEADING, text)
     return rows
 

@@ -32,9 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rungs import faiss_index
-from rungs.config import compose
-from rungs.report import replace_section
+from rungs.retrieval import faiss_index
+from rungs.kernel import compose, replace_section
 
 SECTION = "## Index latency: FAISS flat, HNSW, IVF, IVF-PQ at 10k / 100k / 1M vectors"
 DATA = ROOT.parent / "shared" / "data"
@@ -47,8 +46,7 @@ def real_embeddings(n_centers: int, n_queries: int, cache: Path | None) -> tuple
         data = np.load(cache)
         if len(data["centers"]) >= n_centers and len(data["queries"]) >= n_queries:
             return data["centers"][:n_centers], data["queries"][:n_queries]
-    from rungs.chunking import chunk_text
-    from rungs.embed import embed, load_embedder
+    from rungs.retrieval import chunk_text, embed, load_embedder
 
     chunks, questions = [], []
     with open(DATA / "pubmedqa.jsonl", encoding="utf-8") as fh:

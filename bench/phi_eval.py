@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rungs.phi import KINDS, PhiSpan, find_spans
+from rungs.curation import PHI_KINDS, PhiSpan, find_spans
 
 ANNOTATED = ROOT / "corpora" / "phi" / "annotated.jsonl"
 CLEAN_DOCS = ROOT / "corpora" / "documents"
@@ -114,7 +114,7 @@ def _fmt(x: float | None) -> str:
 
 def table(res: dict) -> list[str]:
     lines = ["| kind | gold spans | recall | predicted | precision | F1 |", "|---|---:|---:|---:|---:|---:|"]
-    for kind in KINDS:
+    for kind in PHI_KINDS:
         g, c, p, ok = res["gold"][kind], res["caught"][kind], res["pred"][kind], res["pred_ok"][kind]
         if not g and not p:
             continue

@@ -7,8 +7,11 @@ A retried stage starts again from its checkpoint in the store's scratch area (cp
 stage that fails for good publishes nothing, so a failed night never reaches the promotion gate and
 `production` stays where it was.
 
-Timeouts are Prefect's `timeout_seconds`: in the flow's main thread Prefect interrupts even a blocking
-call (a lock wait, a hung read) with SIGALRM, so a stuck attempt ends and the next one can start.
+Timeouts are Prefect's `timeout_seconds`. A task called in the flow's main thread (the `stage` flow) is
+interrupted by SIGALRM, even inside a blocking call; a task submitted to the thread pool (the stages of
+`specialize`, which run side by side) is interrupted between Python instructions, which is why the
+store's lock waits poll instead of blocking (rungs.store). Either way a stuck attempt ends and the next
+one can start.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ import errno
 import importlib
 from typing import Any
 
-from rungs.config import OpsConfig, StageOps
-from rungs.errors import ConfigError, InputError
+from rungs.kernel import ConfigError, InputError, OpsConfig, StageOps
 
 
 def _resolve(names: list[str]) -> tuple[tuple[type[BaseException], ...], frozenset[int]]:

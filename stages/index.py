@@ -7,8 +7,8 @@ same chunks), `chunks.parquet` (chunk_id = row in both indexes, doc_id, source, 
 `embedder.json` (the model that embedded them, which queries must use too). The knowledge base is every
 document, both splits.
 
-Chunks follow sentence boundaries with overlap (rungs/chunking.py). Embedding runs in shards of
-`index.shard_size` chunks through `rungs.shards.current()`: in this process by default, over Dask workers
+Chunks follow sentence boundaries with overlap (rungs.retrieval's chunk_text). Embedding runs in shards of
+`index.shard_size` chunks through the shard mapper in force (rungs.kernel's `shard_mapper()`): in this process by default, over Dask workers
 when the flow installs its mapper (`index.workers > 1`, flows/embedding.py). Every shard is checkpointed
 in `scratch` as it arrives, so a rerun after a crash embeds only what is missing.
 """
@@ -24,12 +24,23 @@ from pathlib import Path
 
 import numpy as np
 
-from rungs.chunking import chunk_text, split_sentences  # noqa: F401  (the stage's chunking, re-exported)
-from rungs.errors import ConfigError, InputError
+from rungs.kernel import ConfigError, InputError, shard_mapper
+from rungs.retrieval import (  # noqa: F401  (chunk_text, split_sentences: the stage's chunking, re-exported)
+    BM25_DIR,
+    CHUNKS_FILE,
+    EMBEDDER_FILE,
+    INDEX_FILE,
+    EmbedShard,
+    bm25,
+    check_embedder,
+    chunk_text,
+    embed_shard,
+    embedder_info,
+    faiss_index,
+    split_sentences,
+)
 
 VERSION = 2  # 2: index type by size (flat/hnsw/ivf/ivfpq), BM25 beside FAISS, sharded embedding, source column
-INPUTS = {"corpus": ("corpus",)}
-OPTIONAL = frozenset()
 CONFIG = ("seed", "index")  # the seed picks IVF/PQ training samples
 
 DOCUMENTS = "documents.parquet"
@@ -45,9 +56,6 @@ def sources(cfg) -> list:
 
 
 def _check_config(cfg) -> None:
-    from rungs import faiss_index
-    from rungs.embed import check_embedder
-
     idx = cfg.index
     faiss_index.check_config(idx)
     if idx.chunk_words < 1 or not 0 <= idx.overlap_words < idx.chunk_words:
@@ -113,9 +121,6 @@ def embed_sharded(idx, texts: list[str], info: dict, progress, scratch: Path, th
     Shards already checkpointed under `scratch` (same chunks, same model, same shard size) are reused.
     Returns (vectors, seconds spent embedding, chunks embedded now, chunks resumed, shard count).
     """
-    from rungs import shards
-    from rungs.embed import EmbedShard, embed_shard
-
     ckpt = Path(scratch) / "embeddings"
     meta = {"weights_sha256": info["weights_sha256"], "chunks": len(texts), "texts_sha256": _texts_digest(texts),
             "shard_size": idx.shard_size}
@@ -147,7 +152,7 @@ def embed_sharded(idx, texts: list[str], info: dict, progress, scratch: Path, th
             for seg in todo]
     began = time.perf_counter()
     with progress(total=len(texts), initial=resumed, desc="embed chunks", unit="chunk") as bar:
-        results = shards.current()(embed_shard, work)
+        results = shard_mapper()(embed_shard, work)
         for seg, shard, vectors in zip(todo, work, results):
             vectors = np.asarray(vectors, dtype=np.float32)
             expected = (len(shard.texts), info["dimension"])
@@ -171,9 +176,6 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rungs import bm25, faiss_index
-    from rungs.embed import embedder_info
-    from rungs.rag import BM25_DIR, CHUNKS_FILE, EMBEDDER_FILE, INDEX_FILE
 
     _check_config(cfg)
     idx = cfg.index

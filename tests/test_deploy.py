@@ -10,9 +10,8 @@ import time
 import httpx
 import yaml
 
-from rungs.config import PROJECT_ROOT
-from rungs.promote import decisions
-from rungs.runs import list_runs
+from rungs.kernel import PROJECT_ROOT
+from rungs.ops import decisions, list_runs
 from rungs.store import Store
 from tests.conftest import PREFECT
 

@@ -17,10 +17,8 @@ from uuid import UUID
 
 import pytest
 
-from rungs.config import compose
-from rungs.errors import ConfigError, InputError
-from rungs.promote import decisions, gate_and_promote
-from rungs.runs import list_runs
+from rungs.kernel import ConfigError, InputError, compose
+from rungs.ops import decisions, gate_and_promote, list_runs
 from rungs.store import Store
 from tests.test_promote import make_release, production
 
@@ -160,8 +158,8 @@ def test_a_timed_out_lock_wait_is_retried_and_the_stage_completes(refused_night)
     """Another process holds the build lock of our base model (a night that overran, a stuck builder):
     the first attempt times out waiting, the retry after the backoff gets the lock and builds."""
     from flows.specialize import stage
-    from rungs.data import sources_digest
-    from rungs.runner import fingerprint, resolve_inputs, stage_module
+    from rungs.curation import sources_digest
+    from rungs.pipeline import fingerprint, resolve_inputs, stage_module
 
     store = refused_night[0]
     timeout_s = 6.0
