@@ -3,7 +3,7 @@
     .venv/bin/python bench/answer_quality.py [--store DIR] [--answered 24] [--others 8] [--no-write]
 
 Uses the newest base, cpt, sft and index artifacts of the store (run `rungs run` first) and the evaluate
-stage's own end-to-end path (stages/evaluate.py `_answers`: the real assistant, rungs/answer_eval.py
+stage's own end-to-end path (stages/evaluate.py `_answers`: the real assistant, rungs/assistant/_scoring.py
 scores). Two prompt configurations answer the same seeded sample of corpora/gate/dev.jsonl and
 corpora/triage/dev.jsonl:
 

@@ -3,7 +3,7 @@
     .venv/bin/python bench/chat_latency.py [--models tiny,gemma3-270m] [--questions 8] [--max-new-tokens 64]
                                            [--top-k 3,1] [--store DIR] [--threads N] [--results FILE | --no-write]
 
-For each model, corpus → base → index are built through `rungs.runner.build` into --store, or reused from
+For each model, corpus → base → index are built through `rungs.pipeline.build` into --store, or reused from
 it (nothing is trained: an sft adapter is folded into the weights when the assistant loads it, so a
 tuned model generates at its base model's speed). Then `rungs.assistant.Assistant` — the class behind
 `rungs chat` and `rungs serve` — answers the first N questions of corpora/eval/questions.jsonl that pass

@@ -194,7 +194,7 @@ def markdown(rows: list[dict], command: str, model: str) -> str:
                      f"{r['phases'].get('rss_after_reading', 0) / 2**20:,.0f} | {r['peak_rss'] / 2**20:,.0f} |")
     lines += ["", ("reading = read + clean + PHI rules + quality + exact/near duplicates + decontamination (MB/s of input "
                   "in brackets); packing = tokenize and write blocks; other = documents.parquet, the tokenizer (for "
-                  "gemma3-270m converted from its GGUF package by rungs.weights.source_tokenizer), replay blocks, report.")]
+                  "gemma3-270m converted from its GGUF package by rungs.train.source_tokenizer), replay blocks, report.")]
     if len(rows) > 1:
         last = rows[-1]
         growth = last["peak_rss"] / base["peak_rss"]
@@ -204,7 +204,7 @@ def markdown(rows: list[dict], command: str, model: str) -> str:
                       f"when the duplicate indexes are largest, grew {(after[1] - after[0]) / 2**20:+,.0f} MiB. "
                       "What grows with the corpus is "
                       "per kept document: a split score (8 B), an exact-hash key and 9 LSH band keys "
-                      "(12 B each, rungs.dedup.KeyIndex) and a split label; documents, blocks and the report "
+                      "(12 B each, rungs.curation.KeyIndex) and a split label; documents, blocks and the report "
                       "stream through fixed-size batches.")]
     return "\n".join(lines) + "\n"
 

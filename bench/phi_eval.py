@@ -178,7 +178,7 @@ def section(results: dict[str, dict], clean: tuple, abstracts: tuple | None = No
         "```",
         "",
         (f"{now}, {platform.python_implementation()} {platform.python_version()} on {platform.machine()}; "
-        "`rungs.phi` is rule-based (regular expressions, cue words, the word lists in `rungs/data/`), "
+        "`rungs.curation.scrub` is rule-based (regular expressions, cue words, the word lists in `rungs/curation/gazetteers/`), "
         "no model."),
         "",
         ("Data: `corpora/phi/annotated.jsonl`, synthetic clinical notes written for the project (no real "

@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/train_throughput.py [--models tiny,gemma3-270m] [--steps N] [--repeats R] [--store DIR]
 
-For each model the corpus and base artifacts are built through `rungs.runner.build` (or reused from
+For each model the corpus and base artifacts are built through `rungs.pipeline.build` (or reused from
 --store). Then, for cpt and sft, two trainings run, each in its own fresh subprocess so that peak RSS
 (VmHWM) belongs to that run alone:
 
 - ours: the stage's own `run()` (stages/cpt.py, stages/sft.py) into a throw-away directory, i.e.
-  `rungs.models.trainable_model` + `rungs.training.train` exactly as the pipeline runs them;
+  `rungs.train.trainable_model` + `rungs.train.train` exactly as the pipeline runs them;
 - trl:  `trl.SFTTrainer` on the same model weights (the same LoRA adapters, initialised from the same
   seed), the same examples, the same optimizer (rungs' AdamW) and learning-rate schedule (rungs' warmup
   + cosine, passed in through `optimizers=`), batch size, gradient clipping, steps and seed.
@@ -394,7 +394,7 @@ def markdown(rows: list[dict], command: str, info: dict) -> str:
             "work shares the cores. With repeats: medians of tok/s, loss and RSS; the ratios are medians of the ratios "
             "of the two runs made back to back in each repeat.",
             "",
-            "Where the difference comes from: rungs' loss (`rungs/training.py: next_token_loss`) sends only the positions "
+            "Where the difference comes from: rungs' loss (`rungs/train/_training.py: next_token_loss`) sends only the positions "
             "that carry a label through the LM head and uses a cross-entropy whose backward reuses the logits' memory; "
             "TRL 1.16 without Triton (CPU) runs its chunked LM head over every position, recomputes each logits tile in "
             "the backward pass and also computes entropy and top-1 accuracy for its logs. Length bucketing of SFT batches "

@@ -157,9 +157,9 @@ def _ladder(cfg: RungsConfig, overrides: list[str], store: Store, show_progress:
         if failure is None:
             for kind in wires:
                 if kind not in futures and all(up in built for up in upstream(wires, kind)):
-                    inputs = resolve_inputs(kind, store, built={k: built[k] for k in upstream(wires, kind)}, cfg=cfg)
-                    future = _task(kind, cfg).submit(kind, overrides, {n: a.id for n, a in inputs.items()}, str(store.root),
-                                                     show_progress, wait_for=[futures[k] for k in upstream(wires, kind)])
+                    input_ids = {name: built[up].id for name, up in wires[kind].items()}
+                    future = _task(kind, cfg).submit(kind, overrides, input_ids, str(store.root), show_progress,
+                                                     wait_for=[futures[k] for k in upstream(wires, kind)])
                     futures[kind] = future
                     running[future] = kind
         if not running:

@@ -1,7 +1,7 @@
 """One small store for the assistant, server and chat-page tests, built once per test session.
 
 model=tiny, the sample corpus, a few SFT steps on the base model (pipeline=sft, no cpt) and the index,
-built through `rungs.runner.build` like any pipeline; `production` points at the sft adapter and the index.
+built through `rungs.pipeline.build` like any pipeline; `production` points at the sft adapter and the index.
 The cache is module-level so that every test module of a pytest run shares one build.
 """
 

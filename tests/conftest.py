@@ -61,6 +61,17 @@ def gemma_base(gemma_base_artifact) -> Path:
 PREFECT = Path(sys.executable).parent / "prefect"
 
 
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test harness (a temporary server) for the whole session: harnesses nested in one
+    process share Prefect's events worker, which stays bound to the first server, so task runs of a
+    later harness never reach its database."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

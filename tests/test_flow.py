@@ -11,14 +11,6 @@ import pytest
 from tests.test_stages import FAST
 
 
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 @pytest.fixture(scope="module")
 def first_run(prefect_harness, tmp_path_factory):
     from flows.specialize import specialize

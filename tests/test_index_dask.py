@@ -18,14 +18,6 @@ from tests.test_index import DOCUMENTS, QUESTIONS, write_documents
 OVERRIDES = ["index.chunk_words=60", "index.overlap_words=15", "index.batch_size=16", "index.shard_size=4"]
 
 
-@pytest.fixture(scope="module")
-def prefect_api():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 def _vectors(out):
     import faiss
 
@@ -46,7 +38,7 @@ def test_shard_mapper_is_local_by_default_and_scoped():
     assert shard_mapper() is local_map and seen == [2]
 
 
-def test_two_dask_workers_build_the_same_index_as_one_process(prefect_api, tmp_path, progress):
+def test_two_dask_workers_build_the_same_index_as_one_process(prefect_harness, tmp_path, progress):
     from flows.embedding import dask_shards, shard_mapping
 
     corpus = write_documents(tmp_path / "corpus", DOCUMENTS)

@@ -26,14 +26,6 @@ QUICK = ["model=tiny", "pipeline.stages=[corpus,base,evaluate]", "evaluate.perpl
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
-@pytest.fixture(scope="module")
 def webhook():
     """A loopback HTTP endpoint for apprise's json:// notifications; yields (url, received bodies)."""
     received: list[dict] = []
@@ -80,7 +72,7 @@ def _excellent_production(store: Store) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def refused_night(harness, webhook, tmp_path_factory):
+def refused_night(prefect_harness, webhook, tmp_path_factory):
     """A night whose candidate (a random tiny model) is far worse than production; shared, as it builds."""
     from flows.specialize import specialize
 
@@ -114,7 +106,7 @@ def test_refused_night_keeps_production_and_says_so(refused_night):
     assert [m["title"] for m in received] == [f"rungs: {name}"] and "domain_ppl" in received[0]["message"]
 
 
-def test_failed_night_leaves_production_untouched_and_notifies(harness, tmp_path, webhook):
+def test_failed_night_leaves_production_untouched_and_notifies(prefect_harness, tmp_path, webhook):
     from flows.specialize import specialize
     from rungs.cli import main
 

@@ -88,18 +88,7 @@ _LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ÿ'\-]{3,}$")
 
 
 def read_extra() -> tuple[set[str], set[str]]:
-    first: set[str] = set()
-    last: set[str] = set()
-    target = first
-    for line in EXTRA.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line == "# first":
-            target = first
-        elif line == "# last":
-            target = last
-        elif line and not line.startswith("#"):
-            target.add(line.lower())
-    return first, last
+    return phi.parse_name_lists(EXTRA.read_text(encoding="utf-8"))
 
 
 def main() -> int:

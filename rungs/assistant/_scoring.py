@@ -8,12 +8,12 @@ guardrails, retrieval, prompt, the rung's model, decoding) and scores what comes
   cosine of the two texts' sentence embeddings (the index's embedder). No entailment or cross-encoder
   model ships offline on PyPI (searched 2026-12), so neither is used;
 - **groundedness**: the share of answer sentences that some retrieved source sentence supports
-  (rungs.grounding.Attributor: close embeddings, shared content words, the same numbers);
+  (rungs.assistant.Attributor: close embeddings, shared content words, the same numbers);
 - **degeneration**: answers whose word 4-grams repeat (over REPEAT of them), that contain letters of a
   non-Latin script, or that stop mid-sentence;
 - **out-of-scope** questions answered "don't know" and **emergencies** escalated.
 
-Every rate comes with a bootstrap 95 % interval over questions (rungs.stats) and the number of
+Every rate comes with a bootstrap 95 % interval over questions (rungs.kernel.interval) and the number of
 questions it rests on.
 """
 

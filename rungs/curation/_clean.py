@@ -72,7 +72,7 @@ def boilerplate_pattern(patterns: Iterable[str]) -> re.Pattern | None:
 
 def clean_text(text: str, boilerplate: re.Pattern | None = None) -> tuple[str, int]:
     """(cleaned text, boilerplate lines removed): invisible characters out, NFKC, whitespace unified
-    (rungs.data.normalize_text), then every line of at most BOILERPLATE_MAX_LINE characters that wholly
+    (normalize_text), then every line of at most BOILERPLATE_MAX_LINE characters that wholly
     matches `boilerplate` removed."""
     text = normalize_text(_INVISIBLE.sub("", text))
     if boilerplate is None or not text:

@@ -120,12 +120,13 @@ def _read_data(name: str) -> str:
     return resources.files("rungs.curation").joinpath(f"gazetteers/{name}").read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=1)
-def _names() -> tuple[frozenset[str], frozenset[str]]:
+def parse_name_lists(text: str) -> tuple[set[str], set[str]]:
+    """(given names, surnames), lower-cased, of a name list: one name a line, `# first` and `# last` open
+    the two sections (the gazetteer and corpora/phi/names_extra.txt share this form)."""
     first: set[str] = set()
     last: set[str] = set()
     target = first
-    for line in _read_data("names.txt").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if line == "# first":
             target = first
@@ -133,6 +134,12 @@ def _names() -> tuple[frozenset[str], frozenset[str]]:
             target = last
         elif line and not line.startswith("#"):
             target.add(line.lower())
+    return first, last
+
+
+@lru_cache(maxsize=1)
+def _names() -> tuple[frozenset[str], frozenset[str]]:
+    first, last = parse_name_lists(_read_data("names.txt"))
     return frozenset(first), frozenset(last)
 
 

@@ -101,7 +101,7 @@ class CorpusConfig:
     instructions: list[SourceConfig] = field(default_factory=list)  # -> instructions.jsonl chat records
     report_examples: int = 5
     heldout_fraction: float = 0.1
-    heldout_conditions: float = 0.0  # share of conditions (document titles) never trained on: rungs.splits
+    heldout_conditions: float = 0.0  # share of conditions (document titles) never trained on: rungs.curation.heldout_condition
     block_size: int = 128
     replay_paths: list[str] = field(default_factory=lambda: ["corpora/general"])
     replay_text_field: str = "text"
@@ -146,13 +146,13 @@ class SftConfig(TrainConfig):
     heldout_fraction: float = 0.1
     source_fields: list[str] = field(default_factory=lambda: ["doc", "focus"])  # a row's source document: held out whole
     grounded: bool = False  # with an index: each question's retrieved sources in the prompt, the answer cited
-    deidentify: str = "dialogues"  # dialogues | all | none: which rows rungs.phi.scrub de-identifies before training
+    deidentify: str = "dialogues"  # dialogues | all | none: which rows rungs.curation.scrub de-identifies before training
 
 
 @dataclass
 class IndexConfig:
     embedder: str = "minilm"
-    type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (rungs/faiss_index.py)
+    type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (rungs/retrieval/_faiss.py)
     chunk_words: int = 120
     overlap_words: int = 30
     batch_size: int = 64
@@ -182,7 +182,7 @@ class TextSetConfig:
     id_field: str = "id"
     kind: str = "domain"  # domain | general: which training documents it must not share text with
     condition_field: str | None = None  # the row's condition (MedQuAD: focus)
-    heldout_conditions: float = 0.0  # > 0: only rows whose condition is held out (rungs.splits), minus the corpus' own conditions
+    heldout_conditions: float = 0.0  # > 0: only rows whose condition is held out (rungs.curation.heldout_condition), minus the corpus' own conditions
 
 
 @dataclass
@@ -231,7 +231,7 @@ class PromptConfig:
     """The assistant's prompt and guardrails (conf/prompt/): read by `rungs chat` and `rungs serve`."""
 
     name: str = "default"
-    format: str = "auto"  # auto | chat | completion (rungs.grounding.render)
+    format: str = "auto"  # auto | chat | completion (rungs.assistant.render)
     system: str = ""
     top_k: int = 3
     min_score: float = 0.3  # cosine similarity of the best chunk below which the assistant says it does not know
@@ -271,7 +271,7 @@ class GateMetric:
 
 @dataclass
 class PromoteConfig:
-    """The gate after evaluate: a candidate replaces `production` only if it is not worse (rungs/promote.py)."""
+    """The gate after evaluate: a candidate replaces `production` only if it is not worse (rungs.ops)."""
 
     enabled: bool = True
     alias: str = "production"

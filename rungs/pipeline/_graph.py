@@ -8,9 +8,9 @@ and `index`; `evaluate` for everything it measures.
 
 from __future__ import annotations
 
-from rungs.kernel import KINDS, ConfigError, RungsConfig, rung
+from rungs.kernel import KINDS, ConfigError, RungsConfig
 
-from ._stages import needs
+from ._stages import choose_inputs
 
 
 def wiring(cfg: RungsConfig, stages: list[str] | tuple[str, ...] | None = None) -> dict[str, dict[str, str]]:
@@ -19,23 +19,17 @@ def wiring(cfg: RungsConfig, stages: list[str] | tuple[str, ...] | None = None) 
     A required input that no stage of the run produces is an error now, before anything is built.
     """
     chosen = set(stages if stages is not None else cfg.pipeline.stages)
+    ordered = [k for k in KINDS if k in chosen]  # the ladder's order is a topological order
+
+    def missing(kind: str):
+        return lambda name, kinds: ConfigError(
+            f"pipeline.stages={ordered}: stage {kind} needs input '{name}' ({' or '.join(kinds)}) and no stage of "
+            "this pipeline builds it"
+        )
+
     out: dict[str, dict[str, str]] = {}
-    for kind in (k for k in KINDS if k in chosen):  # the ladder's order is a topological order
-        declared = rung(kind)
-        wanted = needs(kind, cfg)
-        wires = {}
-        for name, kinds in declared.inputs.items():
-            if name not in wanted:
-                continue
-            producer = next((k for k in kinds if k in out), None)
-            if producer is not None:
-                wires[name] = producer
-            elif name not in declared.optional:
-                raise ConfigError(
-                    f"pipeline.stages={sorted(chosen, key=KINDS.index)}: stage {kind} needs input '{name}' "
-                    f"({' or '.join(kinds)}) and no stage of this pipeline builds it"
-                )
-        out[kind] = wires
+    for kind in ordered:
+        out[kind] = choose_inputs(kind, cfg, lambda k: k if k in out else None, missing(kind))
     return out
 
 

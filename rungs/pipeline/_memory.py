@@ -12,7 +12,7 @@ process trains on):
 - weights: P × d; under NF4 (hardware.quant=nf4, the QLoRA stages) the linear layers take
   0.5 byte/param + the double-quantised absmax constants (1 byte per 64 + 4 bytes per 64·256 params)
   and the embedding and norms stay unquantised. peft's `prepare_model_for_kbit_training` (what
-  `rungs.models.trainable_model` calls) casts those to float32; trainable_model casts the frozen
+  `rungs.train.trainable_model` calls) casts those to float32; trainable_model casts the frozen
   embedding back to the compute dtype (for Gemma's 262k vocabulary it is the largest term after the
   4-bit linears), so norms count 4 bytes/param and the embedding d.
   On the CPU an NF4 load reads the full-precision safetensors through a memory map that stays mapped
@@ -34,7 +34,7 @@ process trains on):
   NF4 training (the float32 embedding makes the residual stream float32). On the CPU +50 % for what
   glibc's arenas keep of freed activation blocks (peak RSS runs above the live bytes).
 - logits: batch × seq × vocab, once in float32 (4 bytes; 6 when the model is 16-bit, whose own logits
-  are alive while they are upcast). rungs' cross-entropy (`rungs.training._CrossEntropy`) keeps only
+  are alive while they are upcast). rungs' cross-entropy (`_CrossEntropy` in rungs/train/_training.py) keeps only
   the logits for backward and overwrites them in place with their gradient; its logsumexp runs over
   ~64 MiB slices (no second (N, vocab) copy). Evaluation (no grad, the same loss) holds the same bytes.
 - runtime: on the CPU the resident size of python + torch + transformers + peft: 444 MiB measured
@@ -73,7 +73,7 @@ NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
 GGUF_BYTES = 0.95  # Q4_K_M file per parameter, embedding in a wider type (gemma3-270m: 242 MiB / 268M)
 SHARD_BYTES = 50 * 10**9  # save_pretrained's default max_shard_size; safetensors serialises a shard in memory
 CPU_RUNTIME = 448 * MiB
-LOGSUMEXP_SLICE = 64 * MiB  # rungs.training._CrossEntropy reduces the logits in slices of 2**24 elements
+LOGSUMEXP_SLICE = 64 * MiB  # rungs.train's _CrossEntropy reduces the logits in slices of 2**24 elements
 CUDA_RUNTIME = 1 * GiB
 TOKENIZER_BYTES_PER_TOKEN = 1880
 ACT_FULL = (11, 4, 4, 4, 0)  # per token per layer: hidden, intermediate, q_dim, kv_dim, lora r
@@ -283,7 +283,7 @@ def _logit_bytes(tokens: int, m: ModelConfig, d: int) -> int:
 
 
 def _merge_plan(cfg: RungsConfig) -> StagePlan:
-    """After QLoRA-CPT the adapter is merged into a full-precision reload of the base (rungs.models.merged)."""
+    """After QLoRA-CPT the adapter is merged into a full-precision reload of the base (rungs.train.merged)."""
     hw, m = cfg.hardware, cfg.model
     d = _dbytes(cfg)
     p = count_params(m)

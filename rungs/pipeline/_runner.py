@@ -13,7 +13,7 @@ from rungs.kernel import Progress, RungsConfig, StoreError, progress_factory, ru
 from rungs.store import Artifact, Store
 
 from . import _launch
-from ._stages import fingerprint, needs, stage_config, stage_module, stage_sources
+from ._stages import choose_inputs, fingerprint, stage_config, stage_module, stage_sources
 
 
 @dataclass
@@ -42,27 +42,25 @@ def resolve_inputs(
     if unknown:
         raise StoreError(f"stage {kind} has no input(s) {sorted(unknown)}; its inputs are {sorted(declared.inputs)}")
     inputs: dict[str, Artifact] = {}
+    for name, ref in refs.items():
+        art = store.resolve(ref)
+        if art.kind not in declared.inputs[name]:
+            raise StoreError(f"inputs.{name}={ref} is a {art.kind} artifact; stage {kind} expects {' or '.join(declared.inputs[name])}")
+        inputs[name] = art
+
+    def offered(k: str) -> Artifact | None:
+        if built is not None:
+            return built.get(k)
+        arts = store.artifacts(k)
+        return arts[-1] if arts else None
+
+    def missing(name: str, kinds: tuple[str, ...]) -> StoreError:
+        return StoreError(f"stage {kind} needs input '{name}' ({' or '.join(kinds)}) and none is available; "
+                          f"build it first or pass inputs.{name}=REF")
+
     # a stage may use fewer inputs for some configs (base only needs a corpus for a trained tokenizer)
-    wanted = needs(kind, cfg) if cfg is not None else set(declared.inputs)
-    for name, kinds in declared.inputs.items():
-        if name not in wanted and name not in refs:
-            continue
-        if name in refs:
-            art = store.resolve(refs[name])
-            if art.kind not in kinds:
-                raise StoreError(f"inputs.{name}={refs[name]} is a {art.kind} artifact; stage {kind} expects {' or '.join(kinds)}")
-            inputs[name] = art
-            continue
-        pool = built if built is not None else {k: arts[-1] for k in kinds if (arts := store.artifacts(k))}
-        found = next((pool[k] for k in kinds if k in pool), None)
-        if found is not None:
-            inputs[name] = found
-        elif name not in declared.optional:
-            raise StoreError(
-                f"stage {kind} needs input '{name}' ({' or '.join(kinds)}) and none is available; "
-                f"build it first or pass inputs.{name}=REF"
-            )
-    return inputs
+    inputs.update(choose_inputs(kind, cfg, offered, missing, skip=refs))
+    return {name: inputs[name] for name in declared.inputs if name in inputs}
 
 
 def build(kind: str, cfg: RungsConfig, inputs: dict[str, Artifact], store: Store, *, progress: Progress | None = None, run: dict | None = None) -> BuildResult:

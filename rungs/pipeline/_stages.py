@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
 from types import ModuleType
+from typing import TypeVar
 
 from rungs.curation import sources_digest
 from rungs.kernel import RungsConfig, rung, section
 from rungs.store import Artifact
+
+T = TypeVar("T")
 
 
 def stage_module(kind: str) -> ModuleType:
@@ -30,6 +33,25 @@ def needs(kind: str, cfg: RungsConfig) -> set[str]:
     """The inputs `kind` uses under `cfg` (base uses a corpus only for a tokenizer trained on it)."""
     module = stage_module(kind)
     return set(module.needs(cfg)) if hasattr(module, "needs") else set(rung(kind).inputs)
+
+
+def choose_inputs(kind: str, cfg: RungsConfig | None, offer: Callable[[str], T | None], missing: Callable[[str, tuple[str, ...]], Exception],
+                  *, skip: Collection[str] = ()) -> dict[str, T]:
+    """For each input `kind` uses under `cfg` (all it declares when `cfg` is None), the first of its accepted
+    kinds that `offer` has; a required input that nothing offers raises `missing(name, kinds)`. Inputs
+    named in `skip` are left to the caller (chosen by an explicit ref)."""
+    declared = rung(kind)
+    wanted = needs(kind, cfg) if cfg is not None else set(declared.inputs)
+    chosen: dict[str, T] = {}
+    for name, kinds in declared.inputs.items():
+        if name in skip or name not in wanted:
+            continue
+        found = next((x for k in kinds if (x := offer(k)) is not None), None)
+        if found is not None:
+            chosen[name] = found
+        elif name not in declared.optional:
+            raise missing(name, kinds)
+    return chosen
 
 
 def stage_sources(kind: str, cfg: RungsConfig) -> dict[str, dict]:

@@ -124,7 +124,7 @@ def trainable_model(artifact, hardware: HardwareConfig, train, *, lora: bool):
 
 
 def host_rebuild(artifact, hardware: HardwareConfig, train, *, lora: bool):
-    """What `rungs.training.train` calls under FSDP to get an unsharded copy for saving: the same
+    """What `rungs.train.train` calls under FSDP to get an unsharded copy for saving: the same
     trainable model, built in host memory (a GPU already holds this rank's shards)."""
     host = dataclasses.replace(hardware, device="cpu", gradient_checkpointing=False)
     return lambda: trainable_model(artifact, host, train, lora=lora)

@@ -7,7 +7,7 @@ document longer than `window` tokens is scored in windows that each start with `
 after the first window (the Hugging Face perplexity recipe, plus the `<bos>`).
 
 The set's perplexity is exp(sum of token NLLs / number of scored tokens); its 95 % interval resamples
-documents (rungs.stats.interval).
+documents (rungs.kernel.interval).
 """
 
 from __future__ import annotations

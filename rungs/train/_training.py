@@ -66,7 +66,7 @@ class TrainResult:
 def collate(examples: Sequence[dict], pad_id: int, bos_id: int | None = None) -> dict[str, torch.Tensor]:
     """Right-pad a list of {input_ids, labels?} to one batch; padding never carries loss.
 
-    With `bos_id`, position ids restart at every `<bos>`: a packed block (rungs.packing) is then computed
+    With `bos_id`, position ids restart at every `<bos>`: a packed block (rungs.curation.pack) is then computed
     as independent documents (the model derives a block-diagonal causal mask from the positions, see
     next_token_loss), and a block without labels never learns to predict `<bos>` or padding. Padding sits
     after every real token, so causal attention keeps it out of every scored position.
