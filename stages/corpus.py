@@ -27,9 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from rungs.curation import (
     DROP_REASONS,
     Decontaminator,
@@ -74,18 +71,11 @@ SPLITS = ("train", "heldout")
 EXCLUDED = "excluded"  # split of documents overlapping evaluation text: indexed, never trained on
 KINDS = ("documents", "clinical_notes")
 BATCH_ROWS = 1024  # documents or blocks per parquet row group
-DOCUMENTS_SCHEMA = pa.schema([
-    ("id", pa.string()),
-    ("source", pa.string()),
-    ("title", pa.string()),
-    ("url", pa.string()),
-    ("text", pa.string()),
-    ("split", pa.string()),
-])
-KEPT_SCHEMA = DOCUMENTS_SCHEMA.remove(DOCUMENTS_SCHEMA.get_field_index("split"))
-BLOCKS_SCHEMA = pa.schema([("input_ids", pa.list_(pa.int32()))])
+DOCUMENT_COLUMNS = ("id", "source", "title", "url", "text", "split")  # every one a string
+KEPT_COLUMNS = DOCUMENT_COLUMNS[:-1]  # the split is decided once every document is read
+BLOCKS_COLUMN = "input_ids"  # list<int32>, block_size long
 GENERAL_DOCUMENTS = "general.parquet"  # the replay (general) documents and their split
-GENERAL_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("split", pa.string())])
+GENERAL_COLUMNS = ("id", "text", "split")
 # Written explicitly so the same rows give the same bytes (pyarrow writes no timestamps).
 PARQUET_OPTIONS = {
     "version": "2.6",
@@ -187,9 +177,9 @@ def _run(cfg, srcs: list[Source], problems: OnError, out: Path, scratch: Path, p
     del scores, trainable
     documents_path = out / "documents.parquet"
     counts = dict.fromkeys((*SPLITS, EXCLUDED), 0)
-    with _Writer(documents_path, DOCUMENTS_SCHEMA) as writer:
+    with _Writer(documents_path, DOCUMENT_COLUMNS) as writer:
         offset = 0
-        for batch in pq.ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS):
+        for batch in _parquet().ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS):
             rows = batch.to_pylist()
             for row, split in zip(rows, splits[offset:offset + len(rows)]):
                 counts[split] += 1
@@ -254,7 +244,7 @@ def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontamin
     total = sum(f.stat().st_size for s in srcs for f in s.files)
     bar = progress(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="corpus: reading")
     try:
-        with _Writer(kept_path, KEPT_SCHEMA) as kept:
+        with _Writer(kept_path, KEPT_COLUMNS) as kept:
             for src in srcs:
                 for path in src.files:
                     for doc in file_documents(path, src.fields, problems, bar.update):
@@ -393,7 +383,7 @@ class Report:
             return
         found: dict[int, dict] = {}
         offset = 0
-        for batch in pq.ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS, columns=["id", "source", "text"]):
+        for batch in _parquet().ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS, columns=["id", "source", "text"]):
             for i, row in enumerate(batch.to_pylist(), start=offset):
                 if i in wanted:
                     found[i] = row
@@ -520,12 +510,12 @@ def _replay(cfg, tokenizer, folder: Path, domain_blocks: int) -> dict:
     wanted = round(domain_blocks * c.replay_ratio / (1 - c.replay_ratio))
     replay = [train[i % len(train)] for i in range(wanted)]  # cycle when the replay text is short
     for name, rows in (("replay", replay), ("general", general)):
-        with _Writer(folder / f"{name}.parquet", BLOCKS_SCHEMA) as writer:
+        with _Writer(folder / f"{name}.parquet", BLOCKS_COLUMN) as writer:
             for block in rows:
                 writer.add({"input_ids": block})
     # the general documents themselves: evaluate scores the held-out ones per document, and leaves the
     # replayed ones out of any independent general set
-    with _Writer(folder.parent / GENERAL_DOCUMENTS, GENERAL_SCHEMA) as writer:
+    with _Writer(folder.parent / GENERAL_DOCUMENTS, GENERAL_COLUMNS) as writer:
         for (doc_id, text), held in zip(docs, splits):
             writer.add({"id": doc_id, "text": text, "split": SPLITS[held]})
     return {"replay_blocks": len(replay), "replay_unique_blocks": min(len(train), wanted), "general_heldout_blocks": len(general)}
@@ -568,7 +558,7 @@ def assign_splits(scores, heldout_fraction: float) -> bytearray:
 
 
 def _iter_split_texts(documents_path: Path, split: str) -> Iterator[tuple[str, str]]:
-    for batch in pq.ParquetFile(documents_path).iter_batches(batch_size=BATCH_ROWS, columns=["text", "split"]):
+    for batch in _parquet().ParquetFile(documents_path).iter_batches(batch_size=BATCH_ROWS, columns=["text", "split"]):
         for text, name in zip(batch.column("text").to_pylist(), batch.column("split").to_pylist()):
             if name == split:
                 yield name, text
@@ -591,7 +581,7 @@ def _pack(documents_path: Path, tokenizer, block_size: int, folder: Path, progre
         bar = progress(texts, total=counts[name], desc=f"corpus: packing {name}", unit="doc")
         n = tokens = 0
         try:
-            with _Writer(folder / f"{name}.parquet", BLOCKS_SCHEMA) as writer:
+            with _Writer(folder / f"{name}.parquet", BLOCKS_COLUMN) as writer:
                 for block in pack(bar, tokenizer, block_size):
                     writer.add({"input_ids": block})
                     n += 1
@@ -603,14 +593,27 @@ def _pack(documents_path: Path, tokenizer, block_size: int, folder: Path, progre
     return blocks
 
 
+def _parquet():
+    """pyarrow.parquet, imported when the stage runs: rungs.pipeline imports this module to fingerprint it."""
+    import pyarrow.parquet as pq
+
+    return pq
+
+
 class _Writer:
-    """Rows into a parquet file, one row group per BATCH_ROWS rows, with fixed options."""
-    def __init__(self, path: Path, schema: pa.Schema):
+    """Rows into a parquet file, one row group per BATCH_ROWS rows, with fixed options. `columns` is a tuple of
+    string columns, or BLOCKS_COLUMN for token blocks."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...] | str):
+        import pyarrow as pa
+
         self.path = Path(path)
-        self.schema = schema
+        self.table = pa.Table
+        self.schema = (pa.schema([(BLOCKS_COLUMN, pa.list_(pa.int32()))]) if columns == BLOCKS_COLUMN
+                       else pa.schema([(name, pa.string()) for name in columns]))
         self.rows: list[dict] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = pq.ParquetWriter(str(self.path), schema, **PARQUET_OPTIONS)
+        self.writer = _parquet().ParquetWriter(str(self.path), self.schema, **PARQUET_OPTIONS)
         self.closed = False
 
     def add(self, row: dict) -> None:
@@ -620,7 +623,7 @@ class _Writer:
 
     def _flush(self) -> None:
         if self.rows:
-            table = pa.Table.from_pylist(self.rows, schema=self.schema)
+            table = self.table.from_pylist(self.rows, schema=self.schema)
             self.writer.write_table(table, row_group_size=BATCH_ROWS)
             self.rows = []
 

@@ -5,12 +5,16 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 import rungs  # noqa: F401  (sets the offline environment before any HF import)
+
+# Compositions remembered between processes go to this session's own directory, not the user's cache.
+os.environ.setdefault("RUNGS_CACHE", tempfile.mkdtemp(prefix="rungs-test-cache-"))
 from rungs.kernel import PROJECT_ROOT, compose, progress_factory
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"

@@ -30,11 +30,12 @@ def test_flow_builds_every_stage_with_prefect_run_ids(first_run):
     assert manifest["inputs"] == {"base": rows[1]["id"], "corpus": rows[0]["id"]}
 
 
-def test_second_flow_run_is_all_cache_hits_with_one_composition_and_no_torch_import(first_run, monkeypatch):
+def test_second_flow_run_is_all_cache_hits_with_one_composition(first_run, monkeypatch, tmp_path):
     from flows.specialize import specialize
     from rungs.kernel import _compose
 
     root, rows = first_run
+    monkeypatch.setenv("RUNGS_CACHE", str(tmp_path / "cache"))  # nothing remembered from earlier processes
     composed = []
     real = _compose._compose
     monkeypatch.setattr(_compose, "_compose", lambda overrides: composed.append(overrides) or real(overrides))

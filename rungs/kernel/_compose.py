@@ -2,9 +2,12 @@
 
 - Every override's key is checked against the schema first: a mistyped key is an error that names the
   closest real one (`cpt.lrr` -> did you mean cpt.lr?), instead of Hydra's hint to append it with `+`.
-- A composition is remembered for the process, keyed by the overrides and the conf/ files' sizes and
-  times: the CLI, the flow and every stage task of one run share one Hydra composition (0.6 s each).
-  Callers get their own copy, so mutating one never reaches another.
+- A composition is remembered, keyed by the overrides, the content of every conf/ file and the code
+  and library versions that shape it: in the process (the CLI, the flow and every stage task of one run
+  share one Hydra composition, 0.6 s each) and on disk (`$RUNGS_CACHE`, else ~/.cache/rungs), so an
+  unchanged rerun composes nothing. A conf/ file that interpolates (`${...}`) could depend on the
+  environment: then nothing is remembered on disk. Callers get their own copy, so mutating one never
+  reaches another.
 - After composing, `_check` refuses values that cannot work together (nf4 with full cpt, an unknown
   stage in pipeline.stages, a gate metric without a direction), naming the keys.
 """
@@ -13,9 +16,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import os
+import pickle
+import sys
 import threading
 import types
+from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from omegaconf import OmegaConf
@@ -29,16 +37,23 @@ from ._text import did_you_mean
 _CACHE_SIZE = 16
 _cache: dict[tuple, RungsConfig] = {}
 _cache_lock = threading.Lock()
+_SHAPING_CODE = ("_schema.py", "_compose.py", "_ladder.py")  # what a composition is checked and typed with
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> RungsConfig:
     """Compose conf/config.yaml with Hydra overrides into a validated RungsConfig (a fresh copy per call)."""
     overrides = tuple(overrides)
-    key = (overrides, _conf_signature())
+    digest, interpolates = _conf_digest()
+    key = (overrides, digest)
     with _cache_lock:
         cfg = _cache.get(key)
     if cfg is None:
-        cfg = _compose(overrides)
+        stored = None if interpolates else _disk_path(overrides, digest)
+        cfg = _read_pickle(stored) if stored else None
+        if cfg is None:
+            cfg = _compose(overrides)
+            if stored:
+                _write_pickle(stored, cfg)
         with _cache_lock:
             if len(_cache) >= _CACHE_SIZE:
                 _cache.pop(next(iter(_cache)))
@@ -46,14 +61,55 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> RungsConfig:
     return copy.deepcopy(cfg)
 
 
-def _conf_signature() -> tuple:
-    """What a composition depends on besides the overrides: every conf/ file's name, size and mtime."""
-    found = []
-    for dirpath, _, filenames in os.walk(CONF_DIR):
-        for name in filenames:
-            st = os.stat(os.path.join(dirpath, name))
-            found.append((dirpath, name, st.st_size, st.st_mtime_ns))
-    return tuple(sorted(found))
+def _conf_digest() -> tuple[str, bool]:
+    """(sha256 of every conf/ file's name and content, whether any of them interpolates `${...}`)."""
+    h = hashlib.sha256()
+    interpolates = False
+    for dirpath, dirnames, filenames in sorted(os.walk(CONF_DIR)):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as fh:
+                data = fh.read()
+            interpolates = interpolates or b"${" in data
+            h.update(os.path.relpath(path, CONF_DIR).encode() + b"\0" + data + b"\0")
+    return h.hexdigest(), interpolates
+
+
+def _disk_path(overrides: tuple[str, ...], digest: str) -> Path | None:
+    """Where a composition is remembered between processes: keyed by everything it depends on."""
+    from importlib import metadata
+
+    h = hashlib.sha256(json.dumps(overrides).encode() + digest.encode())
+    here = Path(__file__).parent
+    for name in _SHAPING_CODE:
+        h.update((here / name).read_bytes())
+    for dist in ("hydra-core", "omegaconf"):
+        h.update(metadata.version(dist).encode())
+    h.update(sys.version.encode())
+    root = os.environ.get("RUNGS_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rungs")
+    return Path(root) / "config" / f"{h.hexdigest()[:32]}.pickle"
+
+
+def _read_pickle(path: Path) -> RungsConfig | None:
+    try:
+        with open(path, "rb") as fh:
+            cfg = pickle.load(fh)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None  # not there yet, or written by other code: compose instead
+    return cfg if isinstance(cfg, RungsConfig) else None
+
+
+def _write_pickle(path: Path, cfg: RungsConfig) -> None:
+    """Atomically (a reader never sees half a file); a cache that cannot be written is no error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(cfg, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _compose(overrides: tuple[str, ...]) -> RungsConfig:
