@@ -63,9 +63,7 @@ def depths(ids: list[str], edges: set[Edge] | list[Edge]) -> dict[str, int]:
 def collect(store: Store, ref: str) -> dict:
     """Every fact the report shows, as plain JSON data (also written as audit.json)."""
     subject, arts, missing, edges = lineage_graph(store, ref)
-    aliases: dict[str, list[str]] = {}
-    for kind, name, target in store.aliases():
-        aliases.setdefault(target, []).append(f"{kind}@{name}")
+    aliases = store.aliases_by_id()
     ids = {a.id for a in arts} | set(missing)
     refs = {a.id: a.ref for a in arts}
     entries = []

@@ -172,7 +172,7 @@ def run_event(
     m = art.manifest
     run = m.get("run") or {}
     code = m.get("code") or {}
-    aliases = aliases if aliases is not None else _aliases(store)
+    aliases = aliases if aliases is not None else store.aliases_by_id()
     namespace = namespace or f"file://{socket.gethostname()}"
     source_namespace = f"file://{run.get('host') or socket.gethostname()}"
     end = _time(art.created_at)
@@ -264,13 +264,6 @@ def _client_version() -> str:
     return client_version
 
 
-def _aliases(store: Store) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for kind, name, target in store.aliases():
-        out.setdefault(target, []).append(f"{kind}@{name}")
-    return out
-
-
 def select(store: Store, refs: list[str] | None, *, upstream: bool = True) -> list[Artifact]:
     """The artifacts to export, producers before consumers: REFs (and, by default, all upstream), or all."""
     if not refs:
@@ -300,7 +293,7 @@ def select(store: Store, refs: list[str] | None, *, upstream: bool = True) -> li
 def run_events(
     store: Store, refs: list[str] | None = None, *, upstream: bool = True, namespace: str | None = None, job_namespace: str = "rungs"
 ) -> list[RunEvent]:
-    aliases = _aliases(store)
+    aliases = store.aliases_by_id()
     return [
         run_event(store, a, namespace=namespace, job_namespace=job_namespace, aliases=aliases)
         for a in select(store, refs, upstream=upstream)

@@ -11,15 +11,12 @@ from rich.tree import Tree
 from rungs.kernel import RungsError, flatten, human_bytes, short_value
 from rungs.store import Artifact, Store
 
-from ._output import console, key_metrics, kv_table, narrow, print_json, table
+from ._output import REF_HELP, console, key_metrics, kv_table, narrow, print_json, table
 
 
 def alias_map(store: Store) -> dict[str, list[str]]:
-    """Artifact id -> the names of the aliases that point at it."""
-    by_id: dict[str, list[str]] = {}
-    for _kind, name, target in store.aliases():
-        by_id.setdefault(target, []).append(name)
-    return by_id
+    """Artifact id -> the names of the aliases that point at it (their kind is the artifact's)."""
+    return {iid: [n.partition("@")[2] for n in names] for iid, names in store.aliases_by_id().items()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -151,7 +148,7 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
         description="Show an artifact's manifest readably: inputs, resolved config, raw sources, files "
         "with their hashes, metrics, the code (git commit, packages) and the run that made it.",
     )
-    p.add_argument("ref", metavar="REF", help="id, id prefix, KIND:vN, KIND@ALIAS or KIND")
+    p.add_argument("ref", metavar="REF", help=REF_HELP)
     p.add_argument("--json", action="store_true", help="print {ref, path, aliases, manifest} as JSON")
     p.set_defaults(func=cmd_show)
 
@@ -225,7 +222,7 @@ def _add_lineage(sub: argparse._SubParsersAction) -> None:
         description="Print the lineage tree of an artifact: by default upstream, every input down to "
         "the raw-input stages; with --down, every artifact built from it.",
     )
-    p.add_argument("ref", metavar="REF", help="id, id prefix, KIND:vN, KIND@ALIAS or KIND")
+    p.add_argument("ref", metavar="REF", help=REF_HELP)
     p.add_argument("--down", action="store_true", help="show what was built from REF instead of its inputs")
     p.add_argument("--json", action="store_true", help="print the tree as nested JSON")
     p.set_defaults(func=cmd_lineage)
@@ -363,7 +360,7 @@ def _add_alias(sub: argparse._SubParsersAction) -> None:
         description="Point alias NAME of REF's kind at REF (e.g. `rungs alias set production sft:v4`).",
     )
     s.add_argument("name", metavar="NAME", help="alias name, e.g. production")
-    s.add_argument("ref", metavar="REF", help="the artifact: id, id prefix, KIND:vN, KIND@ALIAS or KIND")
+    s.add_argument("ref", metavar="REF", help=f"the artifact: {REF_HELP}")
     s.add_argument("--reason", default="", metavar="TEXT", help="why, recorded in the event log")
     s.add_argument("--json", action="store_true", help="print the move as JSON")
     s.set_defaults(func=cmd_alias_set)

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rungs.kernel import RungsError
 from rungs.store import Store
 
-from ._output import console, print_json, table
+from ._output import REF_HELP, console, print_json, table
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  rungs audit sft@production\n  rungs audit evaluate --out /tmp/audit-eval",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("ref", metavar="REF", help="id, id prefix, KIND:vN, KIND@ALIAS or KIND")
+    p.add_argument("ref", metavar="REF", help=REF_HELP)
     p.add_argument("--out", metavar="DIR", default=None, help="report directory (default: ./audit/KIND-vN-ID/)")
     p.add_argument("--json", action="store_true", help="print {ok, subject, failed, missing, artifacts, files} as JSON")
     p.set_defaults(func=cmd_audit)
@@ -104,7 +104,7 @@ def _add_diff(sub: argparse._SubParsersAction) -> None:
         epilog="examples:\n  rungs diff sft:v1 sft:v2\n  rungs diff evaluate@production evaluate --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("ref_a", metavar="REF", help="A: id, id prefix, KIND:vN, KIND@ALIAS or KIND")
+    p.add_argument("ref_a", metavar="REF", help=f"A: {REF_HELP}")
     p.add_argument("ref_b", metavar="REF", help="B: the artifact to compare with A")
     p.add_argument("--all", action="store_true", help="list identical keys too")
     p.add_argument("--json", action="store_true", help="print {a, b, config, metrics, inputs, code} as JSON")

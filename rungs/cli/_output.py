@@ -20,6 +20,7 @@ from rich.table import Table
 
 from rungs.kernel import ConfigError, flatten, rung, short_value
 
+REF_HELP = "id, id prefix, KIND:vN, KIND@ALIAS or KIND"  # how every verb's help names an artifact
 PIPED_WIDTH = 200
 NARROW = 100  # below this many columns, tables leave out what `rungs show` and `rungs runs --json` have
 

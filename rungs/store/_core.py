@@ -465,6 +465,13 @@ class StoreCore:
                     out.append((k, f.name, target))
         return out
 
+    def aliases_by_id(self) -> dict[str, list[str]]:
+        """Artifact id -> `kind@name` of every alias that points at it."""
+        out: dict[str, list[str]] = {}
+        for kind, name, target in self.aliases():
+            out.setdefault(target, []).append(f"{kind}@{name}")
+        return out
+
     def events(self) -> list[dict]:
         """Every event in the append-only log, oldest first."""
         return self.journal.read(EVENTS)
