@@ -7,6 +7,7 @@
   sharing a condition or a text with the training data is removed first.
 - **Answer NLL** of the sft stage's held-out conversations, whose source documents sft never saw.
 - **Retrieval** recall@k / MRR per mode (dense, BM25, hybrid).
+- **Triage**: the release's emergency detector's blind-test recall and false alarms, copied for the gate.
 - **Answers** end to end: each rung's assistant (base = the rag rung, sft) answers held-out questions
   through the real path (guardrails, retrieval, prompt, model), scored by rungs.assistant.
 
@@ -176,9 +177,10 @@ def _answers(cfg, inputs, out: Path, progress, metrics: dict, report: list[str])
     a = cfg.evaluate.answers
     questions = sample(load_questions([resolve_path(p) for p in a.paths], a), a.answered, a.others, cfg.seed)
     trunk = inputs.get("cpt") or inputs.get("base")
-    rungs = {"base": Refs(inputs["base"], None, inputs["index"])} if "base" in inputs else {}
+    triage = inputs.get("triage")
+    rungs = {"base": Refs(inputs["base"], None, inputs["index"], triage)} if "base" in inputs else {}
     if "sft" in inputs:
-        rungs["sft"] = Refs(trunk, inputs["sft"], inputs["index"])
+        rungs["sft"] = Refs(trunk, inputs["sft"], inputs["index"], triage)
     scorer = None
     by_rung = {}
     for rung, refs in rungs.items():
@@ -206,6 +208,9 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         _retrieval(cfg, inputs, metrics)
     if "index" in inputs and cfg.evaluate.answers.paths:
         _answers(cfg, inputs, out, progress, metrics, report)
+    if "triage" in inputs:  # the release's emergency detector, measured on its blind test split, for the gate
+        t = inputs["triage"].metrics
+        metrics.update({f"triage_{k}": t[k] for k in ("test_recall", "test_false_alarms", "test_recall_n") if k in t})
     if rung_chart(metrics, out / "rungs.png"):
         report.append("![rungs](rungs.png)\n")
     (out / "report.md").write_text("\n".join(report))

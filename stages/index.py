@@ -5,7 +5,8 @@ IVF-PQ as `index.type` says, `auto` choosing by the number of chunks), `index.js
 and every parameter, the BM25 settings and the RRF constant queries fuse with), `bm25/` (bm25s over the
 same chunks), `chunks.parquet` (chunk_id = row in both indexes, doc_id, source, title, url, text) and
 `embedder.json` (the model that embedded them, which queries must use too). The knowledge base is every
-document, both splits.
+document, both splits. When `index.gate_questions` are about this corpus, the don't-know gate fitted on them
+(rungs.retrieval's `Gate`: a calibration and the cosine threshold) goes into `index.json` as `gate`.
 
 Chunks follow sentence boundaries with overlap (rungs.retrieval's chunk_text). Embedding runs in shards of
 `index.shard_size` chunks through the shard mapper in force (rungs.kernel's `shard_mapper()`): in this process by default, over Dask workers
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rungs.kernel import ConfigError, InputError, shard_mapper
+from rungs.kernel import ConfigError, InputError, resolve_path, shard_mapper
 from rungs.retrieval import (  # noqa: F401  (chunk_text, split_sentences: the stage's chunking, re-exported)
     BM25_DIR,
     CHUNKS_FILE,
@@ -40,7 +41,7 @@ from rungs.retrieval import (  # noqa: F401  (chunk_text, split_sentences: the s
     split_sentences,
 )
 
-VERSION = 2  # 2: index type by size (flat/hnsw/ivf/ivfpq), BM25 beside FAISS, sharded embedding, source column
+VERSION = 3  # 3: the don't-know gate fitted on index.gate_questions; 2: index type by size (flat/hnsw/ivf/ivfpq), BM25 beside FAISS, sharded embedding, source column
 CONFIG = ("seed", "index")  # the seed picks IVF/PQ training samples
 
 DOCUMENTS = "documents.parquet"
@@ -49,7 +50,30 @@ SPEC_FILE = "index.json"
 
 
 def sources(cfg) -> list:
-    return []
+    gate = cfg.index.gate_questions
+    return [resolve_path(gate)] if gate and resolve_path(gate).exists() else []
+
+
+def _fit_gate(idx, out: Path, doc_ids: set[str]) -> dict:
+    """The don't-know gate fitted on index.gate_questions (rungs.retrieval's Gate), when they are about this corpus."""
+    from rungs.curation import read_jsonl
+    from rungs.retrieval import Retriever, best_cosines, fit_gate
+
+    path = resolve_path(idx.gate_questions)
+    if not path.exists():
+        return {"gate": f"off: {idx.gate_questions} not found"}
+    rows = [row for _, row in read_jsonl(path)]
+    if any(not isinstance(r.get("question"), str) or not isinstance(r.get("in_scope"), bool) for r in rows):
+        raise InputError(path, "every gate question needs a 'question' string and an 'in_scope' true/false")
+    answerable = [r for r in rows if r["in_scope"]]
+    covered = sum(str(r.get("doc")) in doc_ids for r in answerable) / max(1, len(answerable))
+    if covered < 0.9 or len(answerable) == len(rows):
+        # another knowledge base: its in-scope questions are not these; prompt.min_score stays in force
+        return {"gate": f"off: {covered:.0%} of {path.name}'s in-scope documents are in this index"}
+    cosines = best_cosines(Retriever(out, mode="dense"), [r["question"] for r in rows])
+    gate, seen = fit_gate(cosines, np.array([int(r["in_scope"]) for r in rows]), idx.gate_answered)
+    return {"gate": "fitted", "gate_fitted": {**gate.to_dict(), "fitted_on": path.name, **seen},
+            **{f"gate_{k}": v for k, v in seen.items()}, "gate_threshold": round(gate.threshold, 4)}
 
 
 # ------------------------------------------------------------------------------------------ the stage
@@ -214,8 +238,13 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     (out / EMBEDDER_FILE).write_text(json.dumps(embedder, indent=2, sort_keys=True) + "\n")
     meta = {"faiss": spec, "bm25": bm25_info, "rrf_k": idx.rrf_k, "chunks": len(rows["text"])}
     (out / SPEC_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    gate = _fit_gate(idx, out, set(rows["doc_id"])) if idx.gate_questions else {"gate": "off"}
+    if "gate_fitted" in gate:
+        meta["gate"] = gate.pop("gate_fitted")
+        (out / SPEC_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
     return {
+        **gate,
         "documents": len(docs["id"]),
         "chunks": int(index.ntotal),
         "dim": int(info["dimension"]),

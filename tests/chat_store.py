@@ -1,6 +1,6 @@
 """One small store for the assistant, server and chat-page tests, built once per test session.
 
-model=tiny, the sample corpus, a few SFT steps on the base model (pipeline=sft, no cpt) and the index,
+model=tiny, the sample corpus, the index, a triage classifier, a few SFT steps on the base model (pipeline=sft, no cpt),
 built through `rungs.pipeline.build` like any pipeline; `production` points at the sft adapter and the index.
 The cache is module-level so that every test module of a pytest run shares one build.
 """
@@ -11,8 +11,10 @@ import socket
 import time
 from pathlib import Path
 
-CHAT_OVERRIDES = ["model=tiny", "pipeline=sft", "sft.max_steps=4", "sft.checkpoint_every=10", "sft.eval_every=100"]
-STAGES = ("corpus", "base", "sft", "index")
+# triage.epochs=0: the shipped embedder as is (seconds); the tuned detector is measured in tests/test_triage.py
+CHAT_OVERRIDES = ["model=tiny", "pipeline=sft", "sft.max_steps=4", "sft.checkpoint_every=10", "sft.eval_every=100",
+                  "triage.epochs=0"]
+STAGES = ("corpus", "base", "index", "triage", "sft")
 # answered from corpora/documents (asthma.md); every test module asks it
 ON_TOPIC = "How should I use my asthma inhaler?"
 OFF_TOPIC = "Which chord progression suits a slow jazz ballad on the guitar?"

@@ -45,7 +45,7 @@ def test_the_briefs_example_recommends_rag_with_reasons_and_the_command(capsys):
         option = q.option(words[words.index(q.flag) + 1])
         assert option.reason in out
     assert "headache: jargon" in out and "total" in out
-    assert "stages: corpus → base → index → evaluate" in out
+    assert "stages: corpus → base → index → triage → evaluate" in out
     assert "plan fits" in out
 
 

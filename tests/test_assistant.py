@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from rungs.assistant import Assistant, Guardrails, conversation, resolve_refs
+from rungs.assistant import Assistant, conversation, resolve_refs
 from rungs.kernel import PROJECT_ROOT, StoreError, compose
+from rungs.safety import Guardrails
 from rungs.store import Store
 from tests.chat_store import OFF_TOPIC, ON_TOPIC, chat_store
 
@@ -68,8 +69,22 @@ def test_red_flags_escalate_at_once_without_the_model(assistant, text, flag):
 
 def test_everyday_questions_are_not_red_flags(prompt):
     guard = Guardrails(prompt)
-    for text in (ON_TOPIC, "What is a normal blood pressure?", "Can I take ibuprofen for a headache?"):
+    for text in (ON_TOPIC, "What is a normal blood pressure?", "Can I take ibuprofen for a headache?",
+                 "What is anaphylaxis?", "How do I prevent a stroke?", "my dad had a heart attack in 2019, what helps recovery?"):
         assert guard.match(text) is None, text
+
+
+@pytest.mark.parametrize("messages", [
+    [{"role": "user", "content": "my dad's face is\ndrooping"}],  # Shift+Enter inside the phrase
+    [{"role": "user", "content": "I have сhest pain"}],  # a Cyrillic с
+    [{"role": "user", "content": "the bleeding\u00a0won't\u00a0stop"}],  # non-breaking spaces
+    [{"role": "user", "content": "can I move my appointment to friday? also my chest"},
+     {"role": "assistant", "content": "Of course. What about your chest?"},
+     {"role": "user", "content": "hurts really bad and my arm is numb"}],  # spread over two turns
+], ids=["line-break", "homoglyph", "nbsp", "two-turns"])
+def test_what_defeated_the_patterns_escalates(assistant, messages):
+    reply = assistant.reply(messages)
+    assert reply.kind == "red_flag", reply.text()
 
 
 def test_unrelated_question_gets_dont_know_and_a_clinician(assistant, prompt):
@@ -87,7 +102,7 @@ def test_answer_streams_and_cites_the_retrieved_titles(assistant, prompt):
     hits = assistant.retriever.search([ON_TOPIC], prompt.top_k, mode=prompt.retrieval_mode)[0]
     vectors = embed(assistant.retriever.model, [ON_TOPIC] + [h.text for h in hits])
     ranked = sorted(zip(vectors[1:] @ vectors[0], (h.title for h in hits)), key=lambda pair: -pair[0])
-    expected = list(dict.fromkeys(title for cos, title in ranked if cos >= prompt.min_score))
+    expected = list(dict.fromkeys(title for cos, title in ranked if cos >= assistant.min_score))
     assert expected, "the on-topic question must retrieve something relevant"
     before = assistant.generations
     reply = assistant.reply([{"role": "user", "content": ON_TOPIC}])
@@ -193,3 +208,14 @@ def test_an_index_without_bm25_falls_back_to_dense(store, tmp_path, capsys):
     retriever, mode = _open_retriever(Retriever, old, "hybrid")
     assert mode == "dense" and "using dense retrieval" in capsys.readouterr().err
     assert retriever.search([ON_TOPIC], 1, mode=mode)[0]
+
+
+def test_the_dont_know_threshold_is_the_one_the_index_fitted_on_labelled_questions(store, assistant):
+    _, built = store
+    m = built["index"].metrics
+    assert m["gate"] == "fitted" and m["gate_in_scope"] == 130 and m["gate_out_of_scope"] == 130
+    assert m["gate_answered"] >= 0.95 and m["gate_auc"] > 0.9
+    assert assistant.min_score == assistant.retriever.gate.threshold == pytest.approx(m["gate_threshold"], abs=1e-4)
+    # a source's score is the calibrated probability that the question is in scope, not a cosine
+    [best, *_] = assistant.retrieve(ON_TOPIC)
+    assert 0.5 < best.score <= 1.0

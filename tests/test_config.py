@@ -7,7 +7,7 @@ import yaml
 
 from rungs.kernel import CONF_DIR, ConfigError, KINDS, RungsConfig, compose, to_dict
 
-GROUPS = ("model", "hardware", "corpus", "cpt", "sft", "index", "evaluate", "pipeline")
+GROUPS = ("model", "hardware", "corpus", "cpt", "sft", "index", "triage", "evaluate", "pipeline")
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
 
 

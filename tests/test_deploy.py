@@ -23,7 +23,7 @@ def test_prefect_yaml_declares_the_nightly_ladder_and_one_deployment_per_rung():
     deployments = {d["name"]: d for d in spec["deployments"]}
     nightly = deployments["nightly"]
     assert nightly["entrypoint"] == "flows/specialize.py:specialize" and nightly["schedules"][0]["cron"] == "0 1 * * *"
-    for kind in ("corpus", "base", "cpt", "sft", "index", "evaluate"):
+    for kind in ("corpus", "base", "cpt", "sft", "index", "triage", "evaluate"):
         assert deployments[kind]["entrypoint"] == "flows/specialize.py:stage" and deployments[kind]["parameters"] == {"kind": kind}
     assert {d["work_pool"]["name"] for d in deployments.values()} == {"rungs"}
 
@@ -49,7 +49,7 @@ def test_nightly_deployment_runs_on_a_process_worker(prefect_server, tmp_path):
     )
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
     listed = httpx.post(f"{api}/deployments/filter", json={}, timeout=30).json()
-    assert {d["name"] for d in listed} == {"nightly", "corpus", "base", "cpt", "sft", "index", "evaluate"}
+    assert {d["name"] for d in listed} == {"nightly", "corpus", "base", "cpt", "sft", "index", "triage", "evaluate"}
     nightly = httpx.get(f"{api}/deployments/name/specialize/nightly", timeout=30).json()
     assert [s["schedule"]["cron"] for s in nightly["schedules"]] == ["0 1 * * *"]
 

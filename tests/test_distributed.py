@@ -218,7 +218,7 @@ def test_each_rank_trains_on_its_own_slice_of_the_one_process_batch(monkeypatch,
         monkeypatch.setattr(training.ranks, "world_size", lambda: world)
         monkeypatch.setattr(training.ranks, "rank", lambda: rank)
         monkeypatch.setattr(training, "_data_parallel", lambda model: model)
-        monkeypatch.setattr(training, "_mean_over_ranks", lambda value: value)
+        monkeypatch.setattr(training, "_sum_over_ranks", lambda value: value)
         model, scratch = Recorder(), tmp_path / f"{world}-{rank}"
         scratch.mkdir()
         result = training.train(model, examples, cfg, seed=3, pad_id=0, scratch=scratch, progress=progress, desc="t")

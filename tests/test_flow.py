@@ -23,7 +23,7 @@ def test_flow_builds_every_stage_with_prefect_run_ids(first_run):
     from rungs.store import Store
 
     root, rows = first_run
-    assert [r["stage"] for r in rows] == ["corpus", "base", "cpt", "index", "sft", "evaluate"]
+    assert [r["stage"] for r in rows] == ["corpus", "base", "cpt", "index", "triage", "sft", "evaluate"]
     assert not any(r["cached"] for r in rows)
     manifest = Store(root).resolve("cpt:v1").manifest
     assert manifest["run"]["prefect_flow_run_id"] and manifest["run"]["prefect_task_run_id"]

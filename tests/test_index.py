@@ -263,7 +263,7 @@ def test_stage_validates_inputs_and_config(tmp_path, small_cfg, progress):
 
 
 def test_stage_contract():
-    assert index_stage.VERSION == 2
+    assert index_stage.VERSION == 3
     assert index_stage.INPUTS == {"corpus": ("corpus",)}
     assert index_stage.OPTIONAL == frozenset() and index_stage.CONFIG == ("seed", "index")
     assert index_stage.sources(compose([])) == []

@@ -42,20 +42,21 @@ def test_fingerprinting_the_whole_ladder_loads_no_torch(tmp_path):
     code = (
         "from rungs.kernel import compose\nfrom rungs.pipeline import run_status\nfrom rungs.store import Store\n"
         f"stages = run_status(compose(['model=tiny']), Store({str(tmp_path)!r}))\n"
-        "assert [s.kind for s in stages] == ['corpus', 'base', 'cpt', 'index', 'sft', 'evaluate']\n"
-        "assert len({s.fingerprint for s in stages}) == 6 and not any(s.cached for s in stages)"
+        "assert [s.kind for s in stages] == ['corpus', 'base', 'cpt', 'index', 'triage', 'sft', 'evaluate']\n"
+        "assert len({s.fingerprint for s in stages}) == 7 and not any(s.cached for s in stages)"
     )
     assert not set(_loaded_after(code)) & {"torch", "transformers"}
 
 
 def test_the_ladder_is_declared_once_and_the_dag_follows_it():
-    assert PIPELINE == ("corpus", "base", "cpt", "index", "sft", "evaluate") and KINDS[-1] == "merge"
+    assert PIPELINE == ("corpus", "base", "cpt", "index", "triage", "sft", "evaluate") and KINDS[-1] == "merge"
     assert compose(["model=tiny"]).pipeline.stages == list(PIPELINE)
     wires = wiring(compose(["model=tiny"]))
     assert wires["index"] == {"corpus": "corpus"}  # needs nothing from cpt or sft: runs beside them
+    assert wires["triage"] == {}  # raw labelled messages only: runs at once, beside everything
     assert wires["cpt"] == {"base": "base", "corpus": "corpus"}
     assert wires["sft"] == {"model": "cpt", "index": "index"}
-    assert set(wires["evaluate"].values()) == {"corpus", "base", "cpt", "sft", "index"}
+    assert set(wires["evaluate"].values()) == {"corpus", "base", "cpt", "sft", "index", "triage"}
     assert wiring(compose(["model=tiny", "pipeline=sft"]))["sft"]["model"] == "base"  # no cpt: the base model
     assert wiring(compose(["model=gemma3-270m"]))["base"] == {}  # a real model brings its tokenizer: no corpus
     # no stage module declares what the ladder declares
@@ -72,3 +73,16 @@ def test_every_module_says_what_it_holds():
             if not doc or len(doc.split()) < 5:
                 missing.append(str(path.relative_to(PROJECT_ROOT)))
     assert not missing, f"modules without a docstring that says what they hold: {missing}"
+
+
+def test_every_room_is_a_package_in_the_contract():
+    """No flat module beside rungs/__init__.py; every package under rungs/ has a place in the layers."""
+    import tomllib
+
+    rungs_dir = PROJECT_ROOT / "rungs"
+    assert sorted(p.name for p in rungs_dir.glob("*.py")) == ["__init__.py"]
+    packages = {p.parent.name for p in rungs_dir.glob("*/__init__.py")}
+    contracts = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c for c in contracts if c["type"] == "layers")["layers"]
+    layered = {name.strip().removeprefix("rungs.") for layer in layers for name in layer.split("|")}
+    assert packages <= layered, f"packages outside the layers contract: {sorted(packages - layered)}"

@@ -38,8 +38,8 @@ def climbed(tmp_path_factory):
 def test_each_pipeline_builds_its_stages_and_only_those(climbed):
     store, results, commands = climbed
     assert commands == {"rag": "rungs run pipeline=rag " + " ".join(TINY), "sft": "rungs run pipeline=sft " + " ".join(TINY)}
-    assert list(results["rag"]) == ["corpus", "base", "index", "evaluate"]
-    assert list(results["sft"]) == ["corpus", "base", "index", "sft", "evaluate"]
+    assert list(results["rag"]) == ["corpus", "base", "index", "triage", "evaluate"]
+    assert list(results["sft"]) == ["corpus", "base", "index", "triage", "sft", "evaluate"]
     assert not store.artifacts("cpt")
     assert all(problems == [] for _, problems in store.verify_all())
 
@@ -56,9 +56,9 @@ def test_climbing_reuses_the_lower_rung(climbed):
 def test_evaluate_measures_the_rungs_each_pipeline_built(climbed):
     _, results, _ = climbed
     rag, sft = (results[r]["evaluate"].artifact for r in ("rag", "sft"))
-    assert set(rag.inputs) == {"corpus", "base", "index"}
+    assert set(rag.inputs) == {"corpus", "base", "index", "triage"}
     assert "domain_ppl_base" in rag.metrics and rag.metrics["retrieval_recall@10"] > 0.5
     assert not any(k.endswith(("_cpt", "_sft")) for k in rag.metrics)
-    assert set(sft.inputs) == {"corpus", "base", "sft", "index"}
+    assert set(sft.inputs) == {"corpus", "base", "sft", "index", "triage"}
     assert "answer_nll_sft" in sft.metrics and not any(k.endswith("_cpt") for k in sft.metrics)
     assert sft.metrics["domain_ppl_base"] == rag.metrics["domain_ppl_base"]  # same base, same held-out text

@@ -76,7 +76,7 @@ def test_worse_candidate_is_refused_with_reasons_and_production_untouched(tmp_pa
     assert d["outcome"] == "refused" and not d["promoted"] and d["moves"] == []
     status = {c["name"]: c["status"] for c in d["checks"]}
     assert status == {"domain_ppl": "worse", "general_ppl": "ok", "answer_nll": "ok", "recall_at_5": "worse", "mrr": "ok",
-                      "escalated": "ok", "citations": "ok", "grounded": "ok", "degenerate": "ok"}
+                      "escalated": "ok", "citations": "ok", "grounded": "ok", "degenerate": "ok", "triage_recall": "skipped"}
     domain = next(c for c in d["checks"] if c["name"] == "domain_ppl")
     assert domain["limit"] == pytest.approx(15.3) and domain["candidate"] == 15.5 and domain["production"] == 15.0
     assert any(r.startswith("domain_ppl: 15.5 vs production 15") and r.endswith("worse") for r in d["reasons"])
@@ -177,3 +177,11 @@ def test_rollback_walks_back_one_promotion_at_a_time(tmp_path, gate_cfg, capsys)
     log = decisions(store)
     assert [x["action"] for x in log] == ["gate", "gate", "gate", "rollback", "rollback", "rollback"]
     assert log[4]["undoes"] == log[2]["decision"] and log[5]["undoes"] == log[1]["decision"]
+
+
+def test_a_triage_model_with_lower_blind_test_recall_is_refused(tmp_path, gate_cfg):
+    store = Store(tmp_path)
+    gate_and_promote(store, make_release(store, {**GOOD, "triage_test_recall": 0.967})["evaluate"].id, gate_cfg)
+    worse = make_release(store, {**GOOD, "triage_test_recall": 0.962})  # one emergency of 210 fewer
+    d = gate_and_promote(store, worse["evaluate"].id, gate_cfg)
+    assert d["outcome"] == "refused" and any(r.startswith("triage_recall: 0.962") for r in d["reasons"])

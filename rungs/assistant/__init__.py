@@ -1,10 +1,12 @@
 """The assistant's core: grounded, cited answers behind guardrails, and how good they are.
 
-- `resolve_refs`: which model, adapter and index answer (the refs given, else production, else latest);
-- `Guardrails` (emergency red flags) and `conversation` (client messages -> turns);
+- `resolve_refs`: which model, adapter, index and triage classifier answer (the refs given, else
+  production, else latest);
+- `conversation` (client messages -> turns); emergencies are detected by rungs.safety's `Detector`;
 - grounding: numbered sources for a question, the prompt that carries them, whole sentences, and the
   `Attributor` that cites each sentence by the sources that support it;
-- `Assistant.reply`: red flag, don't know, or a streamed answer (`Reply`) with its citations;
+- `Assistant.reply`: red flag (the detector), don't know (the index's fitted gate), or a streamed answer
+  (`Reply`) with its citations;
 - scoring end-to-end answers (citation accuracy, correctness, groundedness, degeneration).
 
 The evaluate stage, `rungs chat` and `rungs serve` all answer through this one path. Torch, the model
@@ -12,7 +14,7 @@ and the embedder load with an `Assistant`, not with this package. Import from he
 private modules.
 """
 
-from ._assistant import MODEL_ID, Assistant, load_chat_model, prompt_format
+from ._assistant import MODEL_ID, Assistant, load_chat_model, load_detector, prompt_format
 from ._grounding import (
     COMPLETION_STOPS,
     Attributor,
@@ -29,7 +31,7 @@ from ._grounding import (
     source_block,
     strip_citations,
 )
-from ._guardrails import Guardrails, conversation, message_text
+from ._messages import conversation, message_text
 from ._refs import Refs, resolve_refs
 from ._reply import KINDS, Reply, fixed_reply
 from ._scoring import (
@@ -47,9 +49,9 @@ from ._scoring import (
 )
 
 __all__ = [
-    "COMPLETION_STOPS", "EXPECTS", "KINDS", "MODEL_ID", "Assistant", "Attributor", "Citation", "Guardrails", "Question",
+    "COMPLETION_STOPS", "EXPECTS", "KINDS", "MODEL_ID", "Assistant", "Attributor", "Citation", "Question",
     "Refs", "Reply", "Scorer", "cited", "complete_sentences", "conversation", "cut_at_stops", "ends_sentence",
-    "cut_off", "find_sources", "fixed_reply", "foreign_script", "grounded_conversation", "grounded_messages", "load_chat_model", "load_questions",
+    "cut_off", "find_sources", "fixed_reply", "foreign_script", "grounded_conversation", "grounded_messages", "load_chat_model", "load_detector", "load_questions",
     "markdown", "message_text", "prompt_format", "render", "repetition", "resolve_refs", "sample", "sentences", "source_block",
     "strip_citations", "summarize", "write_items",
 ]

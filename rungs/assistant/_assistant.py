@@ -3,10 +3,12 @@
 One `Assistant` holds a chat model (full weights, or an sft adapter on the model it was trained on) and
 a `Retriever` over an index artifact. `reply(messages)` decides, in this order:
 
-1. **red flag** — the latest user message matches an emergency pattern (conf/prompt/ `red_flags`):
-   the escalation message comes back at once; the model is not called and no generation is waited for.
-2. **don't know** — no retrieved chunk is similar enough to the question (`min_score`, a cosine
-   similarity): the assistant says so and suggests a clinician, again without calling the model.
+1. **red flag** — the emergency detector (rungs.safety: the red-flag rules of conf/prompt/ and the
+   triage artifact's classifier, over every user turn since the last escalation) says emergency: the
+   escalation message comes back at once; the model is not called and no generation is waited for.
+2. **don't know** — no retrieved chunk is similar enough to the question (the index's fitted gate, or
+   `prompt.min_score`, a cosine): the assistant says so and suggests a clinician, again without calling
+   the model.
 3. **answer** — the model generates from the system prompt, the numbered sources and the conversation,
    streamed token by token (transformers' `TextIteratorStreamer`); a disclaimer and the numbered
    sources with their titles follow, so every answer carries its citations [1], [2], ...
@@ -23,10 +25,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import rungs  # noqa: F401  (offline environment before any Hugging Face import)
 from rungs.kernel import ConfigError, HardwareConfig, InputError, PromptConfig, RungsError
-from rungs.store import Store
+from rungs.retrieval import FALLBACK_MIN_SCORE
+from rungs.safety import Detector, Guardrails, load_classifier
+from rungs.store import Artifact, Store
 
 from ._grounding import (
     COMPLETION_STOPS,
@@ -40,7 +45,7 @@ from ._grounding import (
     render,
     source_block,
 )
-from ._guardrails import Guardrails, conversation
+from ._messages import conversation, message_text
 from ._refs import Refs, resolve_refs
 from ._reply import Reply, fixed_reply
 
@@ -121,8 +126,10 @@ class Assistant:
         self.refs = refs
         self.prompt = prompt
         self.guardrails = Guardrails(prompt)
+        self.detector = load_detector(refs.triage, self.guardrails)
         setup_torch(hardware, 0)
         self.retriever, self.retrieval_mode = _open_retriever(Retriever, refs.index.path, prompt.retrieval_mode)
+        self.min_score = _min_score(prompt, self.retriever)
         self.model, self.tokenizer = load_chat_model(refs, hardware)
         self.format = prompt_format(prompt.format, refs)
         self.stops = COMPLETION_STOPS if self.format == "completion" else ()
@@ -158,7 +165,7 @@ class Assistant:
     def retrieve(self, question: str) -> list[Citation]:
         """Sources relevant to `question` (cosine >= min_score), one per document, best first."""
         with self._search_lock:
-            return find_sources(self.retriever, self.retrieval_mode, question, self.prompt.top_k, self.prompt.min_score)
+            return find_sources(self.retriever, self.retrieval_mode, question, self.prompt.top_k, self.min_score)
 
     # -- prompting ---------------------------------------------------------------------------------
 
@@ -242,9 +249,10 @@ class Assistant:
         """(reply, prompt encoding or None when a fixed message answers, max new tokens, temperature, footer)."""
         p = self.prompt
         history, question = conversation(messages, p.max_history_turns)
-        flag = self.guardrails.match(question)
+        flag = self.detector.check(_since_escalation(messages, p.escalation))  # an emergency may span turns
         if flag is not None:
-            return fixed_reply("red_flag", p.escalation.format(reason=flag[1]).strip(), red_flag=flag[0]), None, 0, 0.0, False
+            reason = flag[1] or p.urgent_reason
+            return fixed_reply("red_flag", p.escalation.format(reason=reason).strip(), red_flag=flag[0]), None, 0, 0.0, False
         citations = self.retrieve(question)
         if not citations:
             return fixed_reply("dont_know", p.dont_know.strip()), None, 0, 0.0, False
@@ -445,6 +453,39 @@ class Assistant:
         reply.finish_reason = "length" if len(ids) >= max_new and not stopped else "stop"
 
 
+def _min_score(prompt: PromptConfig, retriever) -> float:
+    """The don't-know threshold (a cosine): prompt.min_score when set, else the index's fitted gate."""
+    if prompt.min_score is not None:
+        return prompt.min_score
+    gate = getattr(retriever, "gate", None)
+    if gate is not None:
+        return gate.threshold
+    print(f"warning: {retriever.index_dir} has no fitted don't-know gate; using a cosine of {FALLBACK_MIN_SCORE}",
+          file=sys.stderr)
+    return FALLBACK_MIN_SCORE
+
+
+def _since_escalation(messages: list[dict], escalation: str) -> list[dict]:
+    """The turns after the assistant last escalated: what it already sent to emergency care is not read
+    again, so one emergency does not turn every later question into another escalation."""
+    marker = escalation.format(reason="").strip()
+    for k in range(len(messages) - 1, -1, -1):
+        m = messages[k]
+        if m.get("role") == "assistant" and marker and marker in message_text(m.get("content")):
+            return messages[k + 1 :]
+    return messages
+
+
+def load_detector(triage: Artifact | None, rules: Guardrails) -> Detector:
+    """Rules and the trained classifier of a triage artifact; the rules alone (with a warning) without one."""
+    if triage is None:
+        print("warning: no triage artifact in the store: emergencies are detected by the red-flag rules alone "
+              "(build one: `rungs stage triage`)", file=sys.stderr)
+        return Detector(rules)
+    classifier, embedder = load_classifier(Path(triage.path))
+    return Detector(rules, classifier, embedder)
+
+
 def prompt_format(setting: str, refs: Refs) -> str:
     """prompt.format=auto: `chat` for a model that learned a chat template (an sft adapter, a merged one, or an
     instruction-tuned base), else `completion`."""
@@ -485,7 +526,7 @@ def _open_retriever(retriever_class, index_dir, mode: str):
 def _check_prompt(p: PromptConfig) -> None:
     if p.top_k < 1:
         raise ConfigError(f"prompt.top_k={p.top_k}: expected >= 1")
-    if not -1.0 <= p.min_score <= 1.0:
+    if p.min_score is not None and not -1.0 <= p.min_score <= 1.0:
         raise ConfigError(f"prompt.min_score={p.min_score}: a cosine similarity, expected between -1 and 1")
     if p.max_new_tokens < 1:
         raise ConfigError(f"prompt.max_new_tokens={p.max_new_tokens}: expected >= 1")

@@ -44,7 +44,7 @@ class Citation:
     title: str
     url: str
     doc_id: str
-    score: float  # cosine similarity of the best chunk of this document
+    score: float  # relevance of the best chunk: P(in scope) under the index's fitted gate, else its cosine
     chunks: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list, repr=False)  # the retrieved chunk texts, given to the model
 
@@ -63,13 +63,15 @@ def find_sources(retriever, mode: str, question: str, top_k: int, min_score: flo
     else:
         hits = search([question], top_k)[0]
     scores = _cosines(retriever, mode, question, hits)
+    gate = getattr(retriever, "gate", None)
     citations: dict[str, Citation] = {}
     for hit, score in sorted(zip(hits, scores), key=lambda pair: -pair[1]):
         if score < min_score:
             continue
         cite = citations.get(hit.doc_id)
         if cite is None:
-            cite = citations[hit.doc_id] = Citation(len(citations) + 1, hit.title or hit.doc_id, hit.url, hit.doc_id, float(score))
+            relevance = gate.probability(score) if gate is not None else float(score)
+            cite = citations[hit.doc_id] = Citation(len(citations) + 1, hit.title or hit.doc_id, hit.url, hit.doc_id, relevance)
         cite.chunks.append(hit.chunk_id)
         cite.texts.append(hit.text)
     return list(citations.values())

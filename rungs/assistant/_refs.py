@@ -1,7 +1,9 @@
-"""Which artifacts an assistant is built from: a model (full weights), maybe an sft adapter, and an index.
+"""Which artifacts an assistant is built from: a model (full weights), maybe an sft adapter, an index, and
+maybe a triage classifier.
 
 Without refs, the `production` alias of the most specialised kind that has one (merge, sft, cpt, base),
-else the newest of them; the index is `index@production`, else `index@latest`.
+else the newest of them; the index is `index@production`, else `index@latest`; the triage classifier
+`triage@production`, else `triage@latest`, else none (the red-flag rules alone).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class Refs:
     model: Artifact  # full weights: base, cpt or merge
     adapter: Artifact | None  # an sft LoRA adapter applied on `model`, or None
     index: Artifact
+    triage: Artifact | None = None  # the trained emergency classifier; None: the red-flag rules alone
 
     def describe(self) -> dict:
         return {
@@ -28,6 +31,7 @@ class Refs:
             "adapter_id": self.adapter.id if self.adapter else None,
             "index": self.index.ref,
             "index_id": self.index.id,
+            "triage": self.triage.ref if self.triage else None,
         }
 
     def summary(self) -> str:
@@ -89,4 +93,4 @@ def resolve_refs(store: Store, model: str | None = None, adapter: str | None = N
             raise StoreError(f"no index in {store.root}: build one (`rungs stage index`), or name one with --index")
     if index_art.kind != "index":
         raise StoreError(f"--index {index}: {index_art.ref} is a {index_art.kind} artifact, expected an index")
-    return Refs(model=model_art, adapter=adapter_art, index=index_art)
+    return Refs(model=model_art, adapter=adapter_art, index=index_art, triage=_first(store, ["triage@production", "triage@latest"]))

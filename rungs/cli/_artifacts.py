@@ -74,7 +74,7 @@ def _add_ls(sub: argparse._SubParsersAction) -> None:
         description="List artifacts (all, or of one KIND) with version, id, creation time, "
         "fingerprint, key metrics and the aliases that point at them.",
     )
-    p.add_argument("kind", nargs="?", metavar="KIND", help="only this kind (corpus, base, cpt, sft, index, evaluate, ...)")
+    p.add_argument("kind", nargs="?", metavar="KIND", help="only this kind (corpus, base, cpt, index, triage, sft, evaluate, ...)")
     p.add_argument("--json", action="store_true", help="print a JSON list on stdout")
     p.set_defaults(func=cmd_ls)
 

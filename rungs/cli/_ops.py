@@ -91,7 +91,7 @@ def _add_promote(sub: argparse._SubParsersAction) -> None:
             "Compare the release behind REF (an evaluate artifact, or a model/index artifact: its newest evaluation) "
             "with evaluate@production on the gate metrics of conf/promote/ and, if none is worse beyond its "
             "tolerance, point the production alias of every kind of the release (evaluate and the corpus, base, "
-            "cpt, sft and index it evaluated) at it. The decision, with each metric, limit and reason, is appended "
+            "cpt, sft, index and triage it evaluated) at it. The decision, with each metric, limit and reason, is appended "
             "to the store's decision log (_log/decisions.jsonl); each alias move is also in the event log. "
             "Exit 0 when promoted (or already production), 1 when refused."
         ),

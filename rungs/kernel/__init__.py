@@ -40,6 +40,7 @@ from ._schema import (
     StageOps,
     TextSetConfig,
     TrainConfig,
+    TriageConfig,
 )
 from ._shards import Mapper, local_map, shard_mapper, use_shard_mapper
 from ._stats import interval, metric_entries
@@ -51,7 +52,7 @@ __all__ = [
     "GateMetric", "HardwareConfig", "IndexConfig", "InputError", "Mapper", "ModelConfig", "NotifyConfig", "OpsConfig",
     "PerplexityConfig", "PipelineConfig", "Progress", "PromoteConfig", "PromptConfig", "RedFlagConfig", "Rung",
     "RungsConfig", "RungsError", "SftConfig", "SourceConfig", "StageOps", "StoreError", "TextSetConfig",
-    "TrainConfig", "check_override", "choices", "code_info", "compose", "did_you_mean", "display_path", "file_sha256",
+    "TrainConfig", "TriageConfig", "check_override", "choices", "code_info", "compose", "did_you_mean", "display_path", "file_sha256",
     "flatten", "groups", "hash_file", "human_bytes", "human_duration", "interval", "known_keys", "local_map",
     "metric_entries", "progress_factory", "replace_section", "resolve_path", "run_info", "rung", "section",
     "shard_mapper", "short_value", "to_dict", "use_shard_mapper", "utc_now",

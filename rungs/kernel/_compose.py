@@ -284,7 +284,11 @@ def _check_operations(cfg: RungsConfig) -> None:
 
 def to_dict(obj: Any) -> Any:
     """A plain, JSON-ready dict of a config dataclass (for manifests and fingerprints)."""
-    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(x) for x in obj]
+    return obj
 
 
 def section(cfg: RungsConfig, keys: tuple[str, ...]) -> dict:

@@ -64,7 +64,12 @@ LADDER: tuple[Rung, ...] = (
         "index",
         "chunks of the corpus documents, embedded, in FAISS and BM25 indexes",
         inputs={"corpus": ("corpus",)},
-        key_metrics=("chunks", "dim", "index_type"),
+        key_metrics=("chunks", "dim", "index_type", "gate_threshold"),
+    ),
+    Rung(
+        "triage",
+        "the emergency classifier the assistant consults first, trained on labelled messages",
+        key_metrics=("test_recall", "test_false_alarms", "threshold"),
     ),
     Rung(
         "sft",
@@ -78,13 +83,14 @@ LADDER: tuple[Rung, ...] = (
     Rung(
         "evaluate",
         "perplexity, answer NLL, retrieval and end-to-end answers of every rung built",
-        inputs={"corpus": ("corpus",), "base": ("base",), "cpt": ("cpt",), "sft": ("sft",), "index": ("index",)},
-        optional=frozenset({"base", "cpt", "sft", "index"}),  # each pipeline builds a different subset of rungs
+        inputs={"corpus": ("corpus",), "base": ("base",), "cpt": ("cpt",), "sft": ("sft",), "index": ("index",),
+                "triage": ("triage",)},
+        optional=frozenset({"base", "cpt", "sft", "index", "triage"}),  # each pipeline builds a different subset of rungs
         key_metrics=(
             "domain_independent_ppl_base", "domain_independent_ppl_cpt", "general_independent_ppl_base",
             "general_independent_ppl_cpt", "answer_nll_base", "answer_nll_sft", "retrieval_recall@5",
             "answers_base_citation_accuracy", "answers_sft_citation_accuracy", "answers_sft_grounded",
-            "answers_sft_degenerate", "answers_sft_escalated",
+            "answers_sft_degenerate", "answers_sft_escalated", "triage_test_recall",
         ),
     ),
     Rung(

@@ -171,6 +171,8 @@ class IndexConfig:
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
     rrf_k: int = 60
+    gate_questions: str | None = "corpora/gate/dev.jsonl"  # in/out-of-scope questions the don't-know gate is fitted on
+    gate_answered: float = 0.95  # share of in-scope questions the gate's threshold must still answer
 
 
 @dataclass
@@ -234,7 +236,7 @@ class PromptConfig:
     format: str = "auto"  # auto | chat | completion (rungs.assistant.render)
     system: str = ""
     top_k: int = 3
-    min_score: float = 0.3  # cosine similarity of the best chunk below which the assistant says it does not know
+    min_score: float | None = None  # a cosine below which the assistant does not know; None: the index's fitted gate (rungs.retrieval.Gate)
     retrieval_mode: str = "hybrid"  # dense | bm25 | hybrid (as the index offers)
     max_history_turns: int = 4
     max_new_tokens: int = 256
@@ -250,7 +252,23 @@ class PromptConfig:
     disclaimer: str = ""
     dont_know: str = "I don't know. Please ask a clinician."
     escalation: str = "{reason} Please call your emergency number now."
+    urgent_reason: str = "What you describe may need urgent medical help."  # {reason} when the classifier, not a rule, escalates
     red_flags: list[RedFlagConfig] = field(default_factory=list)
+
+
+@dataclass
+class TriageConfig:
+    """The emergency classifier the `triage` stage trains (conf/triage/)."""
+
+    train: str = "corpora/triage/train.jsonl"
+    dev: str = "corpora/triage/dev.jsonl"
+    test: str = "corpora/triage/test.jsonl"
+    embedder: str = "minilm"
+    epochs: int = 2  # fine-tuning epochs of the embedder; 0 = the shipped embedder as is
+    batch_size: int = 32
+    lr: float = 2e-5
+    c: float = 3.0  # inverse L2 strength of the logistic regression
+    target_recall: float = 0.98  # dev recall the threshold must keep
 
 
 @dataclass
@@ -312,6 +330,7 @@ class RungsConfig:
     cpt: CptConfig = field(default_factory=CptConfig)
     sft: SftConfig = field(default_factory=SftConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    triage: TriageConfig = field(default_factory=TriageConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)

@@ -2,8 +2,8 @@
 
 The edges come from the ladder (rungs.kernel): an input named in a stage's declaration is wired to the
 first of its accepted kinds that this run builds (sft's model is cpt in the full pipeline, base in
-pipeline=sft). So `index` needs only `corpus` and runs beside `base` and `cpt`; `sft` waits for `cpt`
-and `index`; `evaluate` for everything it measures.
+pipeline=sft). So `index` needs only `corpus` and runs beside `base` and `cpt`; `triage` needs no
+artifact and runs at once; `sft` waits for `cpt` and `index`; `evaluate` for everything it measures.
 """
 
 from __future__ import annotations

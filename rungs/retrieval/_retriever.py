@@ -15,6 +15,8 @@ from pathlib import Path
 
 from rungs.kernel import ConfigError, InputError
 
+from ._gate import Gate
+
 INDEX_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.parquet"
 EMBEDDER_FILE = "embedder.json"
@@ -112,6 +114,7 @@ class Retriever:
         if self.mode != "dense":
             self.bm25_index  # noqa: B018  (fail at open, not at the first question, when BM25 is missing)
         self.model = load_embedder(self.embedder_name)
+        self.gate = Gate.from_dict(self.spec.get("gate"))  # the don't-know gate the index stage fitted, if any
         self.batch_size = batch_size
         self._cached: tuple[tuple[str, ...], object] | None = None
 

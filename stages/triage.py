@@ -1,0 +1,159 @@
+"""triage: the emergency detector the assistant consults first, trained and measured as an artifact.
+
+Reads the labelled triage messages (corpora/triage: train, dev, test). Fine-tunes a copy of the shipped
+sentence embedder on train (sentence-transformers, batch-all triplet loss over the 41 categories, so
+emergencies of one kind and harmless look-alikes of another pull apart), fits a logistic regression on
+train (rungs.safety's features), and picks the decision threshold on dev: the highest that still
+escalates `triage.target_recall` of dev's emergencies. Test is scored once per build and never tuned on.
+
+Files: `triage.json` (weights, threshold), `embedder/` (the fine-tuned sentence-transformers model; absent
+when `triage.epochs=0`, then the shipped model is used as is), `report.md`, `metrics.json`.
+Metrics: recall, false-alarm rate (with 95 % intervals) on dev and test, for the classifier alone and
+with the red-flag rules (`prompt.red_flags`) as chat and serve combine them, and recall per category.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from rungs.curation import read_jsonl
+from rungs.kernel import ConfigError, InputError, interval, metric_entries, resolve_path
+
+# sentence-transformers, torch and scikit-learn load inside `run`: rungs.pipeline imports this module to
+# fingerprint it
+
+VERSION = 1
+CONFIG = ("seed", "triage", "prompt.red_flags")  # the rules shape the combined metrics the gate reads
+EMBEDDER_DIR = "embedder"
+SPLITS = ("train", "dev", "test")
+
+
+def sources(cfg) -> list[Path]:
+    return [resolve_path(getattr(cfg.triage, split)) for split in SPLITS]
+
+
+def load_split(path: Path) -> list[dict]:
+    rows = []
+    for line, row in read_jsonl(path):
+        if row.get("label") not in ("emergency", "not_emergency") or not isinstance(row.get("messages"), list):
+            raise InputError(path, "expected label emergency|not_emergency and a messages list", line)
+        rows.append(row)
+    if not rows:
+        raise InputError(path, "no labelled messages")
+    return rows
+
+
+def _check(cfg) -> None:
+    t = cfg.triage
+    if t.epochs < 0 or t.batch_size < 2 or t.lr <= 0 or t.c <= 0 or not 0 < t.target_recall <= 1:
+        raise ConfigError(f"triage: epochs >= 0, batch_size >= 2, lr > 0, c > 0 and 0 < target_recall <= 1 expected; got {t}")
+
+
+def finetune(cfg, rows: list[dict], out: Path):
+    """A copy of the shipped embedder tuned on the train split (or the shipped one when epochs=0)."""
+    from rungs.retrieval import load_embedder, model_path
+    from rungs.safety import user_text
+
+    t = cfg.triage
+    if t.epochs == 0:
+        return load_embedder(t.embedder)
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+        losses,
+    )
+
+    torch.manual_seed(cfg.seed)
+    categories = sorted({r["category"] for r in rows})
+    data = Dataset.from_dict({"text": [user_text(r["messages"]) for r in rows],
+                              "label": [categories.index(r["category"]) for r in rows]})
+    model = SentenceTransformer(str(model_path(t.embedder)), device="cpu", local_files_only=True)
+    args = SentenceTransformerTrainingArguments(
+        output_dir=str(out / "_trainer"), num_train_epochs=t.epochs, per_device_train_batch_size=t.batch_size,
+        learning_rate=t.lr, seed=cfg.seed, data_seed=cfg.seed, report_to=[], save_strategy="no", disable_tqdm=True,
+        use_cpu=True, dataloader_num_workers=0)
+    SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=losses.BatchAllTripletLoss(model)).train()
+    model.save(str(out / EMBEDDER_DIR))
+    for leftover in (out / "_trainer", out / EMBEDDER_DIR / "README.md"):  # trainer scratch; a model card with dates
+        if leftover.is_dir():
+            import shutil
+
+            shutil.rmtree(leftover)
+        elif leftover.exists():
+            leftover.unlink()
+    model.eval()
+    return model
+
+
+def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
+    from rungs.safety import Classifier, Guardrails, features, fit_classifier, threshold_for_recall, user_text
+
+    _check(cfg)
+    t = cfg.triage
+    data = {split: load_split(resolve_path(getattr(t, split))) for split in SPLITS}
+    bar = progress(total=4, desc="triage")
+    embedder = finetune(cfg, data["train"], out)
+    bar.update(1)
+    x = {s: features(embedder, [user_text(r["messages"]) for r in rows]) for s, rows in data.items()}
+    y = {s: np.array([r["label"] == "emergency" for r in rows], dtype=int) for s, rows in data.items()}
+    bar.update(1)
+    coef, intercept = fit_classifier(x["train"], y["train"], t.c, cfg.seed)
+    classifier = Classifier(coef, intercept, 0.5, t.embedder)
+    scores = {s: classifier.probabilities(x[s]) for s in SPLITS}
+    classifier.threshold = threshold_for_recall(scores["dev"], y["dev"], t.target_recall)
+    bar.update(1)
+    rules = Guardrails(cfg.prompt)
+    metrics: dict = {"threshold": round(classifier.threshold, 4)}
+    per_category: dict[str, dict] = {}
+    for split in ("dev", "test"):
+        ruled = np.array([rules.match(user_text(r["messages"])) is not None for r in data[split]])
+        model_says = scores[split] >= classifier.threshold
+        metrics.update(_rates(f"{split}_classifier", model_says, y[split]))
+        metrics.update(_rates(split, model_says | ruled, y[split]))
+        metrics.update(_rates(f"{split}_rules", ruled, y[split]))
+        if split == "test":
+            per_category = _per_category(data[split], model_says | ruled)
+    for name, entry in per_category.items():
+        metrics[f"test_recall_{name}"] = entry["recall"]
+    classifier.save(out / "triage.json", embedder_dir=EMBEDDER_DIR if t.epochs else None)
+    (out / "report.md").write_text(_report(metrics, per_category, {s: len(r) for s, r in data.items()}))
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    bar.update(1)
+    bar.close()
+    return metrics
+
+
+def _rates(prefix: str, predicted: np.ndarray, y: np.ndarray) -> dict:
+    out = metric_entries(f"{prefix}_recall", interval(predicted[y == 1].astype(float)), int((y == 1).sum()))
+    out.update(metric_entries(f"{prefix}_false_alarms", interval(predicted[y == 0].astype(float)), int((y == 0).sum())))
+    return out
+
+
+def _per_category(rows: list[dict], predicted: np.ndarray) -> dict[str, dict]:
+    hits: dict[str, list[float]] = defaultdict(list)
+    for row, p in zip(rows, predicted):
+        if row["label"] == "emergency":
+            hits[row["category"]].append(float(p))
+    return {c: dict(zip(("recall", "lo", "hi"), (round(v, 3) for v in interval(h))), n=len(h)) for c, h in sorted(hits.items())}
+
+
+def _report(m: dict, per_category: dict, sizes: dict) -> str:
+    row = lambda label, p: (f"| {label} | {m[p + '_recall']:.3f} [{m[p + '_recall_lo']:.3f}, {m[p + '_recall_hi']:.3f}] "  # noqa: E731
+                            f"| {m[p + '_false_alarms']:.3f} [{m[p + '_false_alarms_lo']:.3f}, {m[p + '_false_alarms_hi']:.3f}] |")
+    lines = ["# Triage: emergencies escalated, false alarms", "",
+             f"Messages: train {sizes['train']}, dev {sizes['dev']}, test {sizes['test']} (test written without sight of the "
+             f"detector or the other splits). Threshold {m['threshold']:.3f}, chosen on dev. 95 % bootstrap intervals.", "",
+             "| detector | recall (emergencies escalated) | false alarms (others escalated) |", "|---|---:|---:|"]
+    for split in ("dev", "test"):
+        lines += [row(f"{split}: rules only", f"{split}_rules"), row(f"{split}: classifier", f"{split}_classifier"),
+                  row(f"{split}: rules + classifier", split)]
+    lines += ["", "Test recall per category (rules + classifier):", "", "| category | recall | n |", "|---|---:|---:|"]
+    lines += [f"| {c} | {e['recall']:.2f} [{e['lo']:.2f}, {e['hi']:.2f}] | {e['n']} |" for c, e in per_category.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,64 @@
+"""The emergency detector: normalisation, and the trained classifier's recall on the blind test split."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rungs.kernel import compose
+from rungs.safety import Classifier, normalize, threshold_for_recall, user_text
+
+
+def test_normalisation_undoes_what_defeated_the_patterns():
+    assert normalize("сhest\u00a0pain") == "chest pain"  # Cyrillic с, non-breaking space
+    assert normalize("face is\n\n  drooping\u200b") == "face is drooping"
+    assert normalize("ＣＨＥＳＴ") == "CHEST"  # full-width letters (NFKC)
+    conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                    {"role": "user", "content": [{"type": "text", "text": "my chest"}]}]
+    assert user_text(conversation) == "hi\nmy chest"
+
+
+def test_threshold_keeps_the_recall_asked_for():
+    import numpy as np
+
+    scores = np.array([0.9, 0.8, 0.7, 0.2, 0.6, 0.1, 0.05])
+    y = np.array([1, 1, 1, 1, 0, 0, 0])
+    assert threshold_for_recall(scores, y, 1.0) == 0.2
+    assert threshold_for_recall(scores, y, 0.75) == 0.7
+    clf = Classifier(np.zeros(3, dtype=np.float32), 0.0, 0.5)
+    assert clf.probabilities(np.ones((2, 3), dtype=np.float32)).tolist() == [0.5, 0.5]
+
+
+@pytest.fixture(scope="module")
+def triage(tmp_path_factory):
+    from rungs.kernel import progress_factory
+    from rungs.pipeline import build
+    from rungs.store import Store
+
+    store = Store(tmp_path_factory.mktemp("triage"))
+    return build("triage", compose([]), {}, store, progress=progress_factory(False)).artifact  # the default: tuned
+
+
+def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emergencies(triage):
+    m = triage.metrics
+    assert m["test_recall_n"] == 210 and m["test_false_alarms_n"] == 180
+    assert m["test_recall"] >= 0.95, m["test_recall"]  # the floor CI holds; the goal is 0.98 (bench/RESULTS.md)
+    assert m["dev_recall"] >= 0.98  # the threshold was chosen for it on dev
+    assert m["test_rules_recall"] < m["test_recall"]  # the classifier, not the rules, carries recall
+    report = (triage.path / "report.md").read_text()
+    assert "suicidal_intent" in report and "rules + classifier" in report
+    saved = json.loads((triage.path / "triage.json").read_text())
+    assert saved["embedder_dir"] == "embedder" and (triage.path / "embedder" / "model.safetensors").exists()
+
+
+def test_chat_loads_the_trained_detector(triage):
+    from rungs.safety import Detector, Guardrails, load_classifier
+
+    classifier, embedder = load_classifier(triage.path)
+    detector = Detector(Guardrails(compose([]).prompt), classifier, embedder)
+    spread = [{"role": "user", "content": "my husband's face looks weird on one side"},
+              {"role": "assistant", "content": "I'm sorry to hear that. Can you tell me more?"},
+              {"role": "user", "content": "and now he cant get his words out"}]
+    assert detector.check(spread) is not None
+    assert detector.check([{"role": "user", "content": "What are the visiting hours on the cardiac ward?"}]) is None
