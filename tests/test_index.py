@@ -263,10 +263,14 @@ def test_stage_validates_inputs_and_config(tmp_path, small_cfg, progress):
 
 
 def test_stage_contract():
+    from rungs.kernel import PROJECT_ROOT, rung
+
     assert index_stage.VERSION == 3
-    assert index_stage.INPUTS == {"corpus": ("corpus",)}
-    assert index_stage.OPTIONAL == frozenset() and index_stage.CONFIG == ("seed", "index")
-    assert index_stage.sources(compose([])) == []
+    assert rung("index").inputs == {"corpus": ("corpus",)} and rung("index").optional == frozenset()  # the ladder's
+    assert index_stage.CONFIG == ("seed", "index")
+    # the gate's labelled questions are the stage's one raw file (hashed into its fingerprint)
+    assert index_stage.sources(compose([])) == [PROJECT_ROOT / "corpora" / "gate" / "dev.jsonl"]
+    assert index_stage.sources(compose(["index.gate_questions=null"])) == []
 
 
 # ------------------------------------------------------------------------------------------ retrieval
