@@ -3,7 +3,7 @@
     .venv/bin/python bench/answer_quality.py [--store DIR] [--answered 24] [--others 8] [--no-write]
 
 Uses the newest base, cpt, sft and index artifacts of the store (run `rungs run` first) and the evaluate
-stage's own end-to-end path (stages/evaluate.py `_answers`: the real assistant, rungs/answer_eval.py
+stage's own end-to-end path (stages/evaluate.py `_answers`: the real assistant, rungs/assistant/_scoring.py
 scores). Two prompt configurations answer the same seeded sample of corpora/gate/dev.jsonl and
 corpora/triage/dev.jsonl:
 
@@ -41,8 +41,7 @@ METRICS = ("citation_accuracy", "grounded", "rouge_l", "similarity", "degenerate
 
 
 def measure(store_dir: Path, overrides: list[str]) -> tuple[dict, float]:
-    from rungs.config import compose
-    from rungs.progress import progress_factory
+    from rungs.kernel import compose, progress_factory
     from rungs.store import Store
     from stages.evaluate import _answers
 
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = table(results)
     print("\n".join(lines))
     if not args.no_write:
-        from rungs.report import replace_section
+        from rungs.kernel import replace_section
 
         command = "python bench/answer_quality.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         text = "\n".join([

@@ -3,7 +3,7 @@
     .venv/bin/python bench/chat_latency.py [--models tiny,gemma3-270m] [--questions 8] [--max-new-tokens 64]
                                            [--top-k 3,1] [--store DIR] [--threads N] [--results FILE | --no-write]
 
-For each model, corpus → base → index are built through `rungs.runner.build` into --store, or reused from
+For each model, corpus → base → index are built through `rungs.pipeline.build` into --store, or reused from
 it (nothing is trained: an sft adapter is folded into the weights when the assistant loads it, so a
 tuned model generates at its base model's speed). Then `rungs.assistant.Assistant` — the class behind
 `rungs chat` and `rungs serve` — answers the first N questions of corpora/eval/questions.jsonl that pass
@@ -51,9 +51,8 @@ STAGES = ("corpus", "base", "index")
 def build_refs(model: str, store_dir: Path, threads: int):
     """corpus, base and index for `model` in the store (built or reused), as assistant Refs."""
     from rungs.assistant import Refs
-    from rungs.config import compose
-    from rungs.progress import progress_factory
-    from rungs.runner import build, resolve_inputs
+    from rungs.kernel import compose, progress_factory
+    from rungs.pipeline import build, resolve_inputs
     from rungs.store import Store
 
     words = [f"model={model}"] + ([f"hardware.threads={threads}"] if threads else [])
@@ -178,7 +177,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parser.parse_args(argv)
 
     from rungs.assistant import Assistant
-    from rungs.data import read_jsonl
+    from rungs.curation import read_jsonl
 
     questions = [row["question"] for _, row in read_jsonl(QUESTIONS)]
     rows = []
@@ -207,7 +206,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(table(rows))
     if not args.no_write:
         command = "python bench/chat_latency.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-        from rungs.report import replace_section
+        from rungs.kernel import replace_section
         replace_section(args.results, HEADING, markdown(rows, command.strip(), info))
     return rows
 

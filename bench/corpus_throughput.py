@@ -98,9 +98,8 @@ def _swap(word: str, mapping: dict[str, str]) -> str:
 
 def worker(spec: dict) -> dict:
     """One corpus build in this process; returns its timing, metrics and peak RSS."""
-    from rungs.config import compose
-    from rungs.plan import peak_rss
-    from rungs.progress import progress_factory
+    from rungs.kernel import compose, progress_factory
+    from rungs.pipeline import peak_rss
     from stages import corpus as stage
 
     cfg = compose(["corpus=medquad", f"model={spec['model']}", f"corpus.paths=['{spec['input']}']", *spec["overrides"]])
@@ -195,7 +194,7 @@ def markdown(rows: list[dict], command: str, model: str) -> str:
                      f"{r['phases'].get('rss_after_reading', 0) / 2**20:,.0f} | {r['peak_rss'] / 2**20:,.0f} |")
     lines += ["", ("reading = read + clean + PHI rules + quality + exact/near duplicates + decontamination (MB/s of input "
                   "in brackets); packing = tokenize and write blocks; other = documents.parquet, the tokenizer (for "
-                  "gemma3-270m converted from its GGUF package by rungs.weights.source_tokenizer), replay blocks, report.")]
+                  "gemma3-270m converted from its GGUF package by rungs.train.source_tokenizer), replay blocks, report.")]
     if len(rows) > 1:
         last = rows[-1]
         growth = last["peak_rss"] / base["peak_rss"]
@@ -205,7 +204,7 @@ def markdown(rows: list[dict], command: str, model: str) -> str:
                       f"when the duplicate indexes are largest, grew {(after[1] - after[0]) / 2**20:+,.0f} MiB. "
                       "What grows with the corpus is "
                       "per kept document: a split score (8 B), an exact-hash key and 9 LSH band keys "
-                      "(12 B each, rungs.dedup.KeyIndex) and a split label; documents, blocks and the report "
+                      "(12 B each, rungs.curation.KeyIndex) and a split label; documents, blocks and the report "
                       "stream through fixed-size batches.")]
     return "\n".join(lines) + "\n"
 
@@ -235,7 +234,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     text = markdown(rows, command.strip(), args.model)
     print(text)
     if not args.no_write:
-        from rungs.report import replace_section
+        from rungs.kernel import replace_section
         replace_section(args.results, HEADING, text)
     return rows
 

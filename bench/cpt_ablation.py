@@ -91,7 +91,7 @@ def independent_sets(cfg, corpus, tokenizer) -> dict:
 
 
 def score(model, sets: dict, tokenizer, cfg) -> dict:
-    from rungs.perplexity import perplexity, score_documents
+    from rungs.train import perplexity, score_documents
 
     p = cfg.evaluate.perplexity
     out = {}
@@ -103,18 +103,17 @@ def score(model, sets: dict, tokenizer, cfg) -> dict:
 
 
 def run_row(name: str, store_dir: Path, work: Path) -> dict:
-    from rungs.config import compose
-    from rungs.models import load_model, load_tokenizer
-    from rungs.progress import progress_factory
-    from rungs.runner import build
+    from rungs.kernel import compose, progress_factory
+    from rungs.pipeline import build
     from rungs.store import Store
+    from rungs.train import load_model, model_tokenizer
 
     cfg = compose([*MODEL, *ROWS[name]])
     store = Store(store_dir)
     quiet = progress_factory(False)
     began = time.perf_counter()
     base = build("base", cfg, {}, store, progress=quiet).artifact
-    tokenizer = load_tokenizer(base)
+    tokenizer = model_tokenizer(base)
     default_corpus = build("corpus", compose(MODEL), {}, store, progress=quiet).artifact
     sets = independent_sets(compose(MODEL), default_corpus, tokenizer)  # one yardstick for every row
     trained = {}
@@ -176,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = table(rows)
     print("\n".join(lines))
     if not args.no_write:
-        from rungs.report import replace_section
+        from rungs.kernel import replace_section
 
         n = rows[0]["scores"]["domain_independent"]
         command = "python bench/cpt_ablation.py " + shlex.join(argv if argv is not None else sys.argv[1:])

@@ -3,7 +3,7 @@
     .venv/bin/python bench/gate_eval.py [--store DIR] [KEY=VALUE ...] [--no-write]
 
 Builds corpus and index (default configuration plus overrides; reused from --store by fingerprint).
-The index stage fitted the gate on corpora/gate/dev.jsonl (rungs/gate.py: the highest best-chunk cosine
+The index stage fitted the gate on corpora/gate/dev.jsonl (rungs.retrieval's Gate: the highest best-chunk cosine
 that still answers 95 % of in-scope questions). This script scores dev and corpora/gate/test.jsonl
 (written apart, without sight of the code) with the same score, prints the ROC AUC of each and what the
 fitted threshold does on each — in-scope questions answered, out-of-scope refused, with 95 % bootstrap
@@ -44,12 +44,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from rungs.config import compose
-    from rungs.gate import best_cosines
-    from rungs.progress import progress_factory
-    from rungs.rag import Retriever
-    from rungs.runner import build
-    from rungs.stats import interval
+    from rungs.kernel import compose, interval, progress_factory
+    from rungs.pipeline import build
+    from rungs.retrieval import Retriever, best_cosines
     from rungs.store import Store
 
     cfg, store, quiet = compose(args.overrides), Store(args.store), progress_factory(False)
@@ -92,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.tight_layout()
     fig.savefig(PICTURE, metadata={"Software": None})
     plt.close(fig)
-    from rungs.report import replace_section
+    from rungs.kernel import replace_section
 
     command = "python bench/gate_eval.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     text = "\n".join([HEADING, "",

@@ -1,5 +1,5 @@
 """FAISS index types at 10k, 100k and 1M vectors: build time, size, single-query p50/p95 latency, recall@10
-against exact search — with the parameters rungs' index stage would use (rungs/faiss_index.py).
+against exact search — with the parameters rungs' index stage would use (rungs/retrieval/_faiss.py).
 
 Vectors (dimension 384, MiniLM's): `--centers` real all-MiniLM-L6-v2 embeddings of PubMedQA and MedQuAD
 chunks, and around them synthetic ones — each a real chunk embedding plus `--spread` times the difference
@@ -32,9 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rungs import faiss_index
-from rungs.config import compose
-from rungs.report import replace_section
+from rungs.retrieval import faiss_index
+from rungs.kernel import compose, replace_section
 
 SECTION = "## Index latency: FAISS flat, HNSW, IVF, IVF-PQ at 10k / 100k / 1M vectors"
 DATA = ROOT.parent / "shared" / "data"
@@ -47,8 +46,7 @@ def real_embeddings(n_centers: int, n_queries: int, cache: Path | None) -> tuple
         data = np.load(cache)
         if len(data["centers"]) >= n_centers and len(data["queries"]) >= n_queries:
             return data["centers"][:n_centers], data["queries"][:n_queries]
-    from rungs.chunking import chunk_text
-    from rungs.embed import embed, load_embedder
+    from rungs.retrieval import chunk_text, embed, load_embedder
 
     chunks, questions = [], []
     with open(DATA / "pubmedqa.jsonl", encoding="utf-8") as fh:
@@ -197,7 +195,7 @@ def markdown(rows, sweep, args, meta) -> str:
         f"{meta['queries']} real question embeddings (PubMedQA, MedQuAD), not in the index. recall@10 = share of "
         "the exact top-10 (IndexFlatIP) that the index returns. Latency: one query per call, 1 FAISS thread, after "
         f"20 warm-up queries; builds (k-means training + adding) use {meta['threads']} threads. Parameters are the "
-        "index stage's defaults (`conf/index/*.yaml`, resolved by `rungs/faiss_index.py`)." + (
+        "index stage's defaults (`conf/index/*.yaml`, resolved by `rungs/retrieval/_faiss.py`)." + (
             f" Exact search at 1M is timed on the first {args.flat_queries_1m} queries." if 1_000_000 in args.sizes else ""),
         "",
         "| vectors | type | parameters | build s | size | p50 ms | p95 ms | recall@10 |",

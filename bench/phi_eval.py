@@ -5,12 +5,12 @@ annotated notes, one table per split, with bootstrap intervals over notes.
     .venv/bin/python bench/phi_eval.py --no-write   # print only
     .venv/bin/python bench/phi_eval.py --tools rungs --splits dev dev2 --errors dev2   # list rungs' misses on dev2
 
-The tools (bench/phi_tools.py): `rungs` (rungs.phi), `presidio-patterns`, `presidio` (with spaCy NER),
+The tools (bench/phi_tools.py): `rungs` (rungs.curation), `presidio-patterns`, `presidio` (with spaCy NER),
 `philter` (philter-lite) and `rungs+presidio-person`. Presidio and philter come with the optional
 extra `pip install -e '.[phi-bench]'`; a tool that cannot run is listed with the reason.
 
 Measures (see corpora/phi/README.md for the annotation guidelines), each with a 95 % bootstrap
-interval over notes (rungs.stats.interval; spans of one note are not independent draws):
+interval over notes (rungs.kernel.interval; spans of one note are not independent draws):
 - strict full-span recall: a gold span counts as caught when every letter and digit of it lies inside
   some predicted span of any kind; what matters for privacy is that nothing leaks, not the label.
   A half-removed name ("Castellano" gone, "Paul" left) is a miss. Also per gold kind.
@@ -22,7 +22,7 @@ interval over notes (rungs.stats.interval; spans of one note are not independent
 - false positives on PHI-free text: replacements made in the patient-education documents of
   corpora/documents, which contain no identifiers, per 10,000 words, for every tool.
 
-test3 is the blind split (written by someone who never saw rungs/phi.py); it is scored once, and
+test3 is the blind split (written by someone who never saw rungs/curation/_phi.py); it is scored once, and
 `--errors test3` exists only for listing that one run's misses as a finding, never for tuning.
 """
 
@@ -46,9 +46,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from phi_tools import TOOLS, available  # noqa: E402
 
-from rungs.phi import KINDS, PhiSpan, find_spans  # noqa: E402
-from rungs.report import replace_section  # noqa: E402
-from rungs.stats import interval  # noqa: E402
+from rungs.curation import PHI_KINDS as KINDS, PhiSpan, find_spans  # noqa: E402
+from rungs.kernel import interval, replace_section  # noqa: E402
 
 ANNOTATED = ROOT / "corpora" / "phi" / "annotated.jsonl"
 CLEAN_DOCS = ROOT / "corpora" / "documents"
@@ -265,7 +264,7 @@ _INTRO = (
     "**dev2** and **dev3** were written by the scrubber's author and tuned on (dev3's first score, before "
     "any tuning on it, was recall 0.858). **test** and **test2** are the author's earlier held-out splits, "
     "each run once in 2026-11 (recall 0.961 both) and since lifted by generic changes, so no longer blind. "
-    "**test3** was written by a separate writer who never saw `rungs/phi.py` nor the other splits, and is "
+    "**test3** was written by a separate writer who never saw `rungs/curation/_phi.py` nor the other splits, and is "
     "scored once: its one scoring and its misses are recorded in `corpora/phi/README.md`; it is never "
     "tuned on. Strict full-span recall: a gold span is caught when all its letters and digits are replaced "
     "(any placeholder kind); precision: a replacement is correct when it touches a gold span. "
@@ -276,7 +275,7 @@ _INTRO = (
 
 _ADOPTION = (
     "Adopt or combine? Decided on dev, dev2, dev3, test and test2, before test3 was scored: neither "
-    "combination is adopted and rungs.phi does not call Presidio. `rungs+presidio-patterns` caught no gold "
+    "combination is adopted and rungs.curation does not call Presidio. `rungs+presidio-patterns` caught no gold "
     "span rungs missed on any of those splits and cost precision (0.875–0.970 against 1.000: Presidio's "
     "date, phone and number patterns fire on clinical strings; `B12`, `H2` on PHI-free text). "
     "`rungs+presidio-person` (spaCy NER) lifted recall by one name on dev3 and test2 (0.985 → 0.993, "

@@ -1,6 +1,6 @@
 """The de-identification tools bench/phi_eval.py compares, each behind one `spans(text)` function.
 
-- `rungs`: the product's scrubber, `rungs.phi.find_spans`.
+- `rungs`: the product's scrubber, `rungs.curation.find_spans`.
 - `presidio-patterns`: Presidio Analyzer (PyPI `presidio-analyzer`) with its pattern and checksum
   recognizers only: its spaCy NER recognizer is taken out of the registry. spaCy still tokenises
   (context words), with the small English model from PyPI.
@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from rungs.phi import PhiSpan, find_spans
+from rungs.curation import PhiSpan, find_spans
 
 Tool = Callable[[str], list[PhiSpan]]
 

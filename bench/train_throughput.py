@@ -2,12 +2,12 @@
 
     .venv/bin/python bench/train_throughput.py [--models tiny,gemma3-270m] [--steps N] [--repeats R] [--store DIR]
 
-For each model the corpus and base artifacts are built through `rungs.runner.build` (or reused from
+For each model the corpus and base artifacts are built through `rungs.pipeline.build` (or reused from
 --store). Then, for cpt and sft, two trainings run, each in its own fresh subprocess so that peak RSS
 (VmHWM) belongs to that run alone:
 
 - ours: the stage's own `run()` (stages/cpt.py, stages/sft.py) into a throw-away directory, i.e.
-  `rungs.models.trainable_model` + `rungs.training.train` exactly as the pipeline runs them;
+  `rungs.train.trainable_model` + `rungs.train.train` exactly as the pipeline runs them;
 - trl:  `trl.SFTTrainer` on the same model weights (the same LoRA adapters, initialised from the same
   seed), the same examples, the same optimizer (rungs' AdamW) and learning-rate schedule (rungs' warmup
   + cosine, passed in through `optimizers=`), batch size, gradient clipping, steps and seed.
@@ -83,7 +83,7 @@ def train_section(cfg, stage: str):
 
 
 def _peak_rss_mib() -> float:
-    from rungs.plan import peak_rss
+    from rungs.pipeline import peak_rss
 
     return peak_rss() / 2**20
 
@@ -91,21 +91,21 @@ def _peak_rss_mib() -> float:
 def _examples(cfg, stage: str, inputs: dict) -> list[dict]:
     """The training examples the stage itself would train on, built by the stage's own helpers."""
     if stage == "cpt":
-        from rungs.packing import load_blocks
+        from rungs.curation import load_blocks
 
         return load_blocks(inputs["corpus"], "train") + load_blocks(inputs["corpus"], "replay")
-    from rungs.chat import read_records, split_records, tokenize_all
-    from rungs.models import load_tokenizer
+    from rungs.curation import read_records, split_records
+    from rungs.train import model_tokenizer, tokenize_all
     from stages.sft import sources
 
     s = cfg.sft
     train_set, _, _ = split_records(read_records(sources(cfg), s), cfg.seed, s.heldout_fraction)
-    return tokenize_all(load_tokenizer(inputs["model"]), train_set, s.max_len)
+    return tokenize_all(model_tokenizer(inputs["model"]), train_set, s.max_len)
 
 
 def batch_plan(examples: list[dict], tcfg, seed: int) -> list[list[int]]:
     """Example indices of every micro-batch rungs' loop trains on, in order (a pure function of seed and step)."""
-    from rungs.training import batch_sampler
+    from rungs.train import batch_sampler
 
     draw = batch_sampler(examples, tcfg, seed)
     return [draw(step, micro) for step in range(tcfg.max_steps) for micro in range(tcfg.grad_accum)]
@@ -115,11 +115,12 @@ def run_ours(cfg, stage: str, inputs: dict) -> dict:
     """The stage's real run(); `train` is wrapped only to read peak RSS the moment training returns."""
     import importlib
 
-    from rungs.progress import progress_factory
+    import rungs.train as training_room  # the stage imports `train` from it inside run()
+    from rungs.kernel import progress_factory
 
     module = importlib.import_module(f"stages.{stage}")
     seen: dict = {}
-    train = module.train
+    train = training_room.train
 
     def timed_train(*args, **kwargs):
         cpu = time.process_time()
@@ -129,7 +130,7 @@ def run_ours(cfg, stage: str, inputs: dict) -> dict:
         seen["result"] = result
         return result
 
-    module.train = timed_train
+    training_room.train = timed_train  # a module attribute wins over the package's lazy __getattr__
     with tempfile.TemporaryDirectory(prefix="bench-ours-") as tmp:
         out, scratch = Path(tmp) / "out", Path(tmp) / "scratch"
         out.mkdir()
@@ -153,14 +154,13 @@ def run_trl(cfg, stage: str, inputs: dict) -> dict:
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from rungs.models import load_tokenizer, setup_torch, trainable_model
-    from rungs.training import cosine_schedule, make_optimizer
+    from rungs.train import cosine_schedule, make_optimizer, model_tokenizer, setup_torch, trainable_model
 
     tcfg = train_section(cfg, stage)
     model_input = "base" if stage == "cpt" else "model"
     # the same calls, in the same order, as the stage: same RNG state when the LoRA adapters are initialised
     setup_torch(cfg.hardware, cfg.seed)
-    tokenizer = load_tokenizer(inputs[model_input])
+    tokenizer = model_tokenizer(inputs[model_input])
     examples = _examples(cfg, stage, inputs)
     lora = stage == "sft" or cfg.cpt.method == "lora"
     model = trainable_model(inputs[model_input], cfg.hardware, tcfg, lora=lora)
@@ -242,7 +242,7 @@ def worker(spec: dict) -> dict:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from rungs.config import compose
+    from rungs.kernel import compose
     from rungs.store import Store
 
     store = Store(spec["store"])
@@ -264,9 +264,8 @@ def worker(spec: dict) -> dict:
 
 def build_inputs(model: str, store_dir: Path) -> dict:
     """corpus and base artifacts for `model`, built through the runner or reused from the store."""
-    from rungs.config import compose
-    from rungs.progress import progress_factory
-    from rungs.runner import build, resolve_inputs
+    from rungs.kernel import compose, progress_factory
+    from rungs.pipeline import build, resolve_inputs
     from rungs.store import Store
 
     store = Store(store_dir)
@@ -396,7 +395,7 @@ def markdown(rows: list[dict], command: str, info: dict) -> str:
             "work shares the cores. With repeats: medians of tok/s, loss and RSS; the ratios are medians of the ratios "
             "of the two runs made back to back in each repeat.",
             "",
-            "Where the difference comes from: rungs' loss (`rungs/training.py: next_token_loss`) sends only the positions "
+            "Where the difference comes from: rungs' loss (`rungs/train/_training.py: next_token_loss`) sends only the positions "
             "that carry a label through the LM head and uses a cross-entropy whose backward reuses the logits' memory; "
             "TRL 1.16 without Triton (CPU) runs its chunked LM head over every position, recomputes each logits tile in "
             "the backward pass and also computes entropy and top-1 accuracy for its logs. Length bucketing of SFT batches "
@@ -460,7 +459,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for row in rows:
         print(f"ratio {row['model']} {row['stage']} threads={row['threads']}: {row['ratio']:.2f}x (loss {row['ours_loss']:.4f} vs {row['trl_loss']:.4f})")
     if not args.no_write:
-        from rungs.report import replace_section
+        from rungs.kernel import replace_section
         replace_section(args.results, HEADING, markdown(rows, command, machine()))
         print(f"written to {args.results}", file=sys.stderr)
     return rows

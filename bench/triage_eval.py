@@ -35,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. triage.epochs=0")
     args = parser.parse_args(argv)
 
-    from rungs.config import compose
-    from rungs.progress import progress_factory
-    from rungs.runner import build
+    from rungs.kernel import compose, progress_factory
+    from rungs.pipeline import build
     from rungs.store import Store
 
     result = build("triage", compose(args.overrides), {}, Store(args.store), progress=progress_factory(False))
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     report = (art.path / "report.md").read_text().split("\n", 2)[2]  # without its own title
     print(report)
     if not args.no_write:
-        from rungs.report import replace_section
+        from rungs.kernel import replace_section
 
         command = "python bench/triage_eval.py " + shlex.join(argv if argv is not None else sys.argv[1:])
         built = "reused from the store" if result.cached else f"built in {result.seconds:.0f} s"

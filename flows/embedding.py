@@ -1,7 +1,7 @@
 """Index embedding over Dask workers: a shard mapper made of Prefect tasks on prefect-dask's DaskTaskRunner.
 
-The index stage cuts its chunks into shards and maps `rungs.embed.embed_shard` over them through
-`rungs.shards.current()` (stages import neither Prefect nor Dask). With `index.workers > 1` the flow
+The index stage cuts its chunks into shards and maps rungs.retrieval's `embed_shard` over them through
+the kernel's `shard_mapper()` (stages import neither Prefect nor Dask). With `index.workers > 1` the flow
 wraps the build in `shard_mapping(kind, cfg)`: each shard becomes an `embed-shard` Prefect task run on a
 local Dask cluster of `index.workers` processes (one thread each, the cores split between them), and
 results come back in shard order so the stage checkpoints each as it arrives.
@@ -18,7 +18,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 import rungs  # noqa: F401  (offline, no-telemetry environment before Prefect reads its settings)
-from rungs import shards
+from rungs.kernel import Mapper, use_shard_mapper
 
 
 # The store caches the index; shard results are large arrays that must not be persisted by Prefect.
@@ -27,7 +27,7 @@ def embed_shard_task(fn: Callable[[Any], Any], item: Any) -> Any:
     return fn(item)
 
 
-def dask_mapper(workers: int) -> shards.Mapper:
+def dask_mapper(workers: int) -> Mapper:
     """A shard mapper that runs every shard as a Prefect task on a fresh local Dask cluster."""
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -101,11 +101,11 @@ def shard_mapping(kind: str, cfg) -> Any:
     workers = getattr(getattr(cfg, "index", None), "workers", 1)
     if kind != "index" or workers <= 1:
         return nullcontext()
-    return shards.mapping(dask_mapper(workers))
+    return use_shard_mapper(dask_mapper(workers))
 
 
 @contextmanager
-def dask_shards(workers: int) -> Iterator[shards.Mapper]:
+def dask_shards(workers: int) -> Iterator[Mapper]:
     """`with dask_shards(2): build("index", ...)` — the same mapper outside a flow (tests, scripts)."""
-    with shards.mapping(dask_mapper(workers)) as mapper:
+    with use_shard_mapper(dask_mapper(workers)) as mapper:
         yield mapper

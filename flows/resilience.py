@@ -7,8 +7,11 @@ A retried stage starts again from its checkpoint in the store's scratch area (cp
 stage that fails for good publishes nothing, so a failed night never reaches the promotion gate and
 `production` stays where it was.
 
-Timeouts are Prefect's `timeout_seconds`: in the flow's main thread Prefect interrupts even a blocking
-call (a lock wait, a hung read) with SIGALRM, so a stuck attempt ends and the next one can start.
+Timeouts are Prefect's `timeout_seconds`. A task called in the flow's main thread (the `stage` flow) is
+interrupted by SIGALRM, even inside a blocking call; a task submitted to the thread pool (the stages of
+`specialize`, which run side by side) is interrupted between Python instructions, which is why the
+store's lock waits poll instead of blocking (rungs.store); a hung read there ends the attempt only when
+it returns. Either way a stuck attempt ends and the next one can start.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from __future__ import annotations
 import builtins
 import errno
 import importlib
+import logging
 from typing import Any
 
-from rungs.config import OpsConfig, StageOps
-from rungs.errors import ConfigError, InputError
+from rungs.kernel import ConfigError, InputError, OpsConfig, StageOps
 
 
 def _resolve(names: list[str]) -> tuple[tuple[type[BaseException], ...], frozenset[int]]:
@@ -74,3 +77,15 @@ def task_options(kind: str, ops: OpsConfig) -> dict[str, Any]:
         "retry_condition_fn": transient,
         "timeout_seconds": stage.timeout_s,
     }
+
+
+class _ThreadTimeoutNotice(logging.Filter):
+    """Drops Prefect's notice that a timeout in a worker thread cannot interrupt a blocking call: it is said
+    once per stage of every night, and the waits that matter here (the store's locks) poll, so the timeout
+    does reach them (a hung read still ends the attempt only when it returns, as the module docstring says)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "running in a worker thread" not in str(record.msg)
+
+
+logging.getLogger("prefect.task_runs").addFilter(_ThreadTimeoutNotice())

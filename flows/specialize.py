@@ -1,11 +1,14 @@
-"""The `specialize` flow (the whole ladder, then the promotion gate) and the `stage` flow (one rung against chosen inputs).
+"""The `specialize` flow (the whole ladder as a DAG, then the promotion gate) and the `stage` flow (one rung
+against chosen inputs).
 
 Each stage is a Prefect task with its own retries, backoff and timeout (conf/ops/, flows/resilience.py)
-that publishes a markdown card (its metrics and artifact ref). After `evaluate` the release is compared
-with `production` (rungs/promote.py) and promoted only when it is not worse. Every flow run is recorded
-in the store (`rungs runs`), and its name ends up saying what it built and what the gate decided.
-A failed run raises before the gate, so `production` stays where it was; people hear of it through
-`ops.notify` (apprise URLs).
+that publishes a markdown card (its metrics and artifact ref). `specialize` submits each stage as soon as
+the stages it takes inputs from are done (rungs.pipeline's `wiring`, from the ladder's declared
+inputs), so independent stages run at once: `index` beside `base` and `cpt`. After `evaluate` the
+release is compared with `production` (rungs.ops) and promoted only when it is not worse. Every flow run
+is recorded in the store (`rungs runs`), and its name ends up saying what it built and what the gate
+decided. A failed stage stops new submissions; the run raises before the gate once the running stages
+are done, so `production` stays where it was; people hear of it through `ops.notify` (apprise URLs).
 """
 
 from __future__ import annotations
@@ -16,18 +19,14 @@ import rungs  # noqa: F401  (offline, no-telemetry environment before Prefect re
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
 from prefect.runtime import deployment, flow_run, task_run
 
 from flows.embedding import shard_mapping
 from flows.resilience import task_options
-from rungs.config import RungsConfig, compose
-from rungs.errors import RungsError
-from rungs.notify import notify
-from rungs.progress import progress_factory
-from rungs.promote import decision_markdown, gate_and_promote
-from rungs.report import metrics_markdown
-from rungs.runner import build, resolve_inputs
-from rungs.runs import RunRecorder
+from rungs.kernel import KINDS, RungsConfig, RungsError, compose, progress_factory
+from rungs.ops import RunRecorder, decision_markdown, gate_and_promote, notify
+from rungs.pipeline import build, metrics_markdown, resolve_inputs, upstream, wiring
 from rungs.store import Store
 
 
@@ -138,6 +137,48 @@ def _report_failure(rec: RunRecorder, cfg: RungsConfig | None, store: Store, sta
     _notify(cfg, event, f"rungs: {name}", body)
 
 
+class StageFailed(Exception):
+    """The ladder stopped: `stage` failed with `error` (re-raised by the flow after `rows` were recorded)."""
+
+    def __init__(self, stage: str, error: BaseException, rows: list[dict]):
+        super().__init__(stage)
+        self.stage, self.error, self.rows = stage, error, rows
+
+
+def _ladder(cfg: RungsConfig, overrides: list[str], store: Store, show_progress: bool | None, built: dict) -> list[dict]:
+    """Submit each stage once its inputs are built; returns the rows in build order. A failure stops new
+    submissions, waits for the stages already running, and raises StageFailed."""
+    wires = wiring(cfg)
+    futures: dict = {}  # kind -> its future, for the edges Prefect draws (wait_for)
+    running: dict = {}  # future -> kind
+    rows: dict[str, dict] = {}
+    failure: tuple[str, BaseException] | None = None
+    while True:
+        if failure is None:
+            for kind in wires:
+                if kind not in futures and all(up in built for up in upstream(wires, kind)):
+                    input_ids = {name: built[up].id for name, up in wires[kind].items()}
+                    future = _task(kind, cfg).submit(kind, overrides, input_ids, str(store.root), show_progress,
+                                                     wait_for=[futures[k] for k in upstream(wires, kind)])
+                    futures[kind] = future
+                    running[future] = kind
+        if not running:
+            break
+        done = next(as_completed(list(running)))
+        kind = running.pop(done)
+        try:
+            row = done.result()
+        except BaseException as exc:  # noqa: BLE001  (re-raised below, once the running stages are done)
+            failure = failure or (kind, exc)
+            continue
+        built[kind] = store.get(row["id"])
+        rows[kind] = row
+    ordered = [rows[k] for k in KINDS if k in rows]
+    if failure is not None:
+        raise StageFailed(failure[0], failure[1], ordered)
+    return ordered
+
+
 @flow(name="specialize", flow_run_name=_run_name, log_prints=True)
 def specialize(overrides: list[str] | None = None, store_root: str | None = None, show_progress: bool | None = None) -> list[dict]:
     """Build every rung of the configured pipeline, then gate the release; a stored fingerprint is reused, not rebuilt."""
@@ -150,16 +191,15 @@ def specialize(overrides: list[str] | None = None, store_root: str | None = None
     built, rows, kind = {}, [], None
     try:
         cfg = compose(overrides)  # raises the ConfigError _compose_or_none swallowed, now recorded as the failure
-        for kind in cfg.pipeline.stages:
-            inputs = resolve_inputs(kind, store, built=built, cfg=cfg)
-            row = _task(kind, cfg)(kind, overrides, {n: a.id for n, a in inputs.items()}, str(store.root), show_progress)
-            built[kind] = store.get(row["id"])
-            rows.append(row)
+        rows = _ladder(cfg, overrides, store, show_progress, built)
         kind = "promote"
         decision = None
         if "evaluate" in built and cfg.promote.enabled:
             gate = promote_release.with_options(**task_options("promote", cfg.ops))
             decision = gate(built["evaluate"].id, overrides, str(store.root))
+    except StageFailed as failed:
+        _failed(rec, cfg, store, failed.stage, failed.error, failed.rows)
+        raise failed.error from None
     except BaseException as exc:
         _failed(rec, cfg, store, kind, exc, rows)
         raise

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rungs.models import new_tiny_model, save_model, setup_torch, torch_dtype
-from rungs.tokenizer import load_tokenizer
-from rungs.weights import import_model, source_files, source_info, source_tokenizer
+from rungs.curation import load_tokenizer
+from rungs.kernel import InputError
+from rungs.train import source_files
 
 VERSION = 2
-INPUTS = {"corpus": ("corpus",)}  # only for model.tokenizer=train: the tokenizer trained on the corpus
-OPTIONAL = frozenset({"corpus"})
 CONFIG = ("seed", "model", "hardware")
 
 
@@ -28,11 +26,12 @@ def sources(cfg) -> list[Path]:
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
+    # torch and transformers load here, not at import: rungs.pipeline imports this module to fingerprint it
+    from rungs.train import import_model, new_tiny_model, save_model, setup_torch, source_info, source_tokenizer, torch_dtype
+
     setup_torch(cfg.hardware, cfg.seed)
     if cfg.model.source == "random":
         if "corpus" not in inputs:
-            from rungs.errors import InputError
-
             raise InputError("inputs.corpus", "model.tokenizer=train needs a corpus artifact whose tokenizer the model uses")
         tokenizer = load_tokenizer(Path(inputs["corpus"].path) / "tokenizer")
         model = new_tiny_model(cfg.model, tokenizer)

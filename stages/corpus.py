@@ -6,14 +6,14 @@ Output (see ARCHITECTURE.md): `documents.parquet` (id, source, title, url, text,
 `skipped.jsonl` (every bad row when corpus.on_error=skip) and, with corpus.instructions,
 `instructions.jsonl` (chat records).
 
-Per document, in order: read (rungs.readers: any format, streaming) -> clean (Unicode, whitespace,
-boilerplate lines) -> PHI scrub (clinical-note sources, rungs.phi) -> length/quality rules ->
-exact duplicate -> near duplicate (MinHash LSH) -> decontamination (rungs.decontam). A document that
+Per document, in order: read (rungs.curation: any format, streaming) -> clean (Unicode, whitespace,
+boilerplate lines) -> PHI scrub (clinical-note sources) -> length/quality rules ->
+exact duplicate -> near duplicate (MinHash LSH) -> decontamination. A document that
 overlaps the evaluation questions or the sft held-out answers stays in documents.parquet with split
 "excluded" (the retrieval index may hold it) and never reaches a tokenizer or a training block.
 
 Memory holds one batch of documents, one block buffer, and per kept document a split score, 8 bytes of
-exact hash and 9 x 12 bytes of LSH band keys (rungs.dedup), whatever the size of the corpus.
+exact hash and 9 x 12 bytes of LSH band keys (rungs.curation's KeyIndex), whatever the size of the corpus.
 """
 
 from __future__ import annotations
@@ -27,26 +27,37 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from rungs.clean import (
+from rungs.curation import (
     DROP_REASONS,
+    Decontaminator,
+    Fields,
+    KeyIndex,
+    NearDuplicates,
+    OnError,
     Quality,
     boilerplate_pattern,
     clean_text,
+    exact_key,
+    expand_paths,
+    file_documents,
+    heldout_condition,
+    is_heldout,
+    iter_documents,
+    iter_rows,
+    jaccard,
+    normalize_text,
+    pack,
     quality_issue,
+    scrub,
+    source_of,
+    train_tokenizer,
+    training_conversation,
+    write_records,
 )
-from rungs.config import resolve_path
-from rungs.data import expand_paths, iter_documents, normalize_text
-from rungs.dedup import KeyIndex, NearDuplicates, exact_key, jaccard
-from rungs.errors import ConfigError, InputError
-from rungs.readers import Fields, OnError, file_documents
-from rungs.splits import heldout_condition
+from rungs.kernel import ConfigError, InputError, resolve_path
+from rungs.train import source_files, source_tokenizer
 
 VERSION = 4  # 4: <bos>-led segments, general.parquet, held-out conditions; 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
-INPUTS: dict[str, tuple[str, ...]] = {}  # reads raw files only
-OPTIONAL = frozenset()
 # Decontamination reads the evaluation questions and the sft held-out conversations: the fields that
 # decide which texts those are shape this artifact; the rest of evaluate and sft does not.
 DECONTAM_CONFIG = (
@@ -60,18 +71,11 @@ SPLITS = ("train", "heldout")
 EXCLUDED = "excluded"  # split of documents overlapping evaluation text: indexed, never trained on
 KINDS = ("documents", "clinical_notes")
 BATCH_ROWS = 1024  # documents or blocks per parquet row group
-DOCUMENTS_SCHEMA = pa.schema([
-    ("id", pa.string()),
-    ("source", pa.string()),
-    ("title", pa.string()),
-    ("url", pa.string()),
-    ("text", pa.string()),
-    ("split", pa.string()),
-])
-KEPT_SCHEMA = DOCUMENTS_SCHEMA.remove(DOCUMENTS_SCHEMA.get_field_index("split"))
-BLOCKS_SCHEMA = pa.schema([("input_ids", pa.list_(pa.int32()))])
+DOCUMENT_COLUMNS = ("id", "source", "title", "url", "text", "split")  # every one a string
+KEPT_COLUMNS = DOCUMENT_COLUMNS[:-1]  # the split is decided once every document is read
+BLOCKS_COLUMN = "input_ids"  # list<int32>, block_size long
 GENERAL_DOCUMENTS = "general.parquet"  # the replay (general) documents and their split
-GENERAL_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("split", pa.string())])
+GENERAL_COLUMNS = ("id", "text", "split")
 # Written explicitly so the same rows give the same bytes (pyarrow writes no timestamps).
 PARQUET_OPTIONS = {
     "version": "2.6",
@@ -87,7 +91,6 @@ SNIPPET = 240  # characters of a document shown in a report example
 @dataclass
 class Source:
     """One configured input: its files, how to read them, and whether to de-identify them."""
-
     name: str
     files: list[Path]
     fields: Fields
@@ -118,8 +121,6 @@ def _resolve_sources(c) -> list[Source]:
 def sources(cfg) -> list[Path]:
     """The concrete files the stage reads: corpus inputs with folders expanded, replay text, the
     evaluation texts decontamination compares against, instruction sources, and a model's tokenizer."""
-    from rungs.weights import source_files
-
     c = cfg.corpus
     tokenizer_files = source_files(cfg.model) if cfg.model.tokenizer == "model" else []
     replay_files = expand_paths(c.replay_paths) if _replaying(cfg) else []
@@ -176,9 +177,9 @@ def _run(cfg, srcs: list[Source], problems: OnError, out: Path, scratch: Path, p
     del scores, trainable
     documents_path = out / "documents.parquet"
     counts = dict.fromkeys((*SPLITS, EXCLUDED), 0)
-    with _Writer(documents_path, DOCUMENTS_SCHEMA) as writer:
+    with _Writer(documents_path, DOCUMENT_COLUMNS) as writer:
         offset = 0
-        for batch in pq.ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS):
+        for batch in _parquet().ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS):
             rows = batch.to_pylist()
             for row, split in zip(rows, splits[offset:offset + len(rows)]):
                 counts[split] += 1
@@ -194,7 +195,7 @@ def _run(cfg, srcs: list[Source], problems: OnError, out: Path, scratch: Path, p
     tokenizer = _tokenizer(cfg, documents_path)
     tokenizer.save_pretrained(str(out / "tokenizer"))
 
-    # 5. Pack: <bos>-led document segments into block_size blocks (rungs.packing), per split.
+    # 5. Pack: <bos>-led document segments into block_size blocks, per split.
     packed = _pack(documents_path, tokenizer, c.block_size, out / "blocks", progress, counts)
     for name in SPLITS:
         if packed[name] == 0:  # a split of documents too short to leave one token after cleaning
@@ -235,7 +236,6 @@ def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontamin
     c = cfg.corpus
     quality = Quality(c.min_chars, c.max_chars, c.min_words, c.min_alpha_ratio, c.max_repetition)
     boilerplate = boilerplate_pattern(c.boilerplate)
-    scrub = _scrubber() if any(s.deidentify for s in srcs) else None
     exact = KeyIndex()
     near = (NearDuplicates(c.near_duplicate_threshold, c.minhash_permutations, c.shingle_words)
             if c.near_duplicate_threshold > 0 else None)
@@ -244,7 +244,7 @@ def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontamin
     total = sum(f.stat().st_size for s in srcs for f in s.files)
     bar = progress(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="corpus: reading")
     try:
-        with _Writer(kept_path, KEPT_SCHEMA) as kept:
+        with _Writer(kept_path, KEPT_COLUMNS) as kept:
             for src in srcs:
                 for path in src.files:
                     for doc in file_documents(path, src.fields, problems, bar.update):
@@ -289,18 +289,8 @@ def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontamin
     return scores, excluded
 
 
-def _scrubber():
-    from rungs.phi import scrub
-
-    return scrub
-
-
 def _decontaminator(cfg, problems: OnError, report: Report):
     """Decontaminator over evaluate.questions and the sft stage's held-out conversations (both turns)."""
-    from rungs.chat import is_heldout, source_of, training_conversation
-    from rungs.decontam import Decontaminator
-    from rungs.readers import iter_rows
-
     c = cfg.corpus
     texts: list[str] = []
     questions = resolve_path(cfg.evaluate.questions) if cfg.evaluate.questions else None
@@ -334,14 +324,11 @@ def _decontaminator(cfg, problems: OnError, report: Report):
 
 
 def _instructions(cfg, out: Path, problems: OnError, report: Report, progress) -> dict:
-    from rungs.instructions import write_records
-
     return write_records(cfg, out / "instructions.jsonl", problems, report, progress)
 
 
 class Report:
     """Counts and examples for report.json and report.md; examples carry scrubbed text only."""
-
     def __init__(self, examples: int):
         self.examples = examples
         self.dropped: Counter = Counter()
@@ -396,7 +383,7 @@ class Report:
             return
         found: dict[int, dict] = {}
         offset = 0
-        for batch in pq.ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS, columns=["id", "source", "text"]):
+        for batch in _parquet().ParquetFile(kept_path).iter_batches(batch_size=BATCH_ROWS, columns=["id", "source", "text"]):
             for i, row in enumerate(batch.to_pylist(), start=offset):
                 if i in wanted:
                     found[i] = row
@@ -421,7 +408,7 @@ class Report:
                                    "held-out sft conversations (overlap 1.0); kept for the index as "
                                    f"split={EXCLUDED!r}, never trained on",
                    "heldout_condition": f"its title (the condition) is in the held-out {c.heldout_conditions:.0%} of "
-                                        "conditions (rungs.splits.heldout_condition) that evaluate scores as independent "
+                                        "conditions (rungs.curation.heldout_condition) that evaluate scores as independent "
                                         f"text; kept for the index as split={EXCLUDED!r}, never trained on"}
         read = metrics["documents_read"]
         body = {
@@ -509,8 +496,6 @@ def _replay(cfg, tokenizer, folder: Path, domain_blocks: int) -> dict:
 
     Replay text is small by design (a few percent of training), so it is read in memory.
     """
-    from rungs.packing import pack
-
     c = cfg.corpus
     docs = [(d.id, normalize_text(d.text)) for d in iter_documents(expand_paths(c.replay_paths), text_field=c.replay_text_field)]
     docs = [(i, t) for i, t in docs if len(t) >= c.min_chars]
@@ -525,12 +510,12 @@ def _replay(cfg, tokenizer, folder: Path, domain_blocks: int) -> dict:
     wanted = round(domain_blocks * c.replay_ratio / (1 - c.replay_ratio))
     replay = [train[i % len(train)] for i in range(wanted)]  # cycle when the replay text is short
     for name, rows in (("replay", replay), ("general", general)):
-        with _Writer(folder / f"{name}.parquet", BLOCKS_SCHEMA) as writer:
+        with _Writer(folder / f"{name}.parquet", BLOCKS_COLUMN) as writer:
             for block in rows:
                 writer.add({"input_ids": block})
     # the general documents themselves: evaluate scores the held-out ones per document, and leaves the
     # replayed ones out of any independent general set
-    with _Writer(folder.parent / GENERAL_DOCUMENTS, GENERAL_SCHEMA) as writer:
+    with _Writer(folder.parent / GENERAL_DOCUMENTS, GENERAL_COLUMNS) as writer:
         for (doc_id, text), held in zip(docs, splits):
             writer.add({"id": doc_id, "text": text, "split": SPLITS[held]})
     return {"replay_blocks": len(replay), "replay_unique_blocks": min(len(train), wanted), "general_heldout_blocks": len(general)}
@@ -573,7 +558,7 @@ def assign_splits(scores, heldout_fraction: float) -> bytearray:
 
 
 def _iter_split_texts(documents_path: Path, split: str) -> Iterator[tuple[str, str]]:
-    for batch in pq.ParquetFile(documents_path).iter_batches(batch_size=BATCH_ROWS, columns=["text", "split"]):
+    for batch in _parquet().ParquetFile(documents_path).iter_batches(batch_size=BATCH_ROWS, columns=["text", "split"]):
         for text, name in zip(batch.column("text").to_pylist(), batch.column("split").to_pylist()):
             if name == split:
                 yield name, text
@@ -581,20 +566,14 @@ def _iter_split_texts(documents_path: Path, split: str) -> Iterator[tuple[str, s
 
 def _tokenizer(cfg, documents_path: Path):
     """The model's own tokenizer, or (tiny) one trained on the train split."""
-    from rungs.tokenizer import train_tokenizer
-
     if cfg.model.tokenizer == "model":
-        from rungs.weights import source_tokenizer
-
         return source_tokenizer(cfg.model)
     texts = (text for _, text in _iter_split_texts(documents_path, "train"))
     return train_tokenizer(texts, cfg.model.vocab_size)
 
 
 def _pack(documents_path: Path, tokenizer, block_size: int, folder: Path, progress, counts: dict) -> dict:
-    """Each split's documents packed by `rungs.packing.pack` into its blocks file: {split: blocks, split_tokens: real tokens}."""
-    from rungs.packing import pack
-
+    """Each split's documents packed by `pack` (rungs.curation) into its blocks file: {split: blocks, split_tokens: real tokens}."""
     folder.mkdir(parents=True, exist_ok=True)
     blocks = {}
     for name in SPLITS:
@@ -602,7 +581,7 @@ def _pack(documents_path: Path, tokenizer, block_size: int, folder: Path, progre
         bar = progress(texts, total=counts[name], desc=f"corpus: packing {name}", unit="doc")
         n = tokens = 0
         try:
-            with _Writer(folder / f"{name}.parquet", BLOCKS_SCHEMA) as writer:
+            with _Writer(folder / f"{name}.parquet", BLOCKS_COLUMN) as writer:
                 for block in pack(bar, tokenizer, block_size):
                     writer.add({"input_ids": block})
                     n += 1
@@ -614,15 +593,27 @@ def _pack(documents_path: Path, tokenizer, block_size: int, folder: Path, progre
     return blocks
 
 
-class _Writer:
-    """Rows into a parquet file, one row group per BATCH_ROWS rows, with fixed options."""
+def _parquet():
+    """pyarrow.parquet, imported when the stage runs: rungs.pipeline imports this module to fingerprint it."""
+    import pyarrow.parquet as pq
 
-    def __init__(self, path: Path, schema: pa.Schema):
+    return pq
+
+
+class _Writer:
+    """Rows into a parquet file, one row group per BATCH_ROWS rows, with fixed options. `columns` is a tuple of
+    string columns, or BLOCKS_COLUMN for token blocks."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...] | str):
+        import pyarrow as pa
+
         self.path = Path(path)
-        self.schema = schema
+        self.table = pa.Table
+        self.schema = (pa.schema([(BLOCKS_COLUMN, pa.list_(pa.int32()))]) if columns == BLOCKS_COLUMN
+                       else pa.schema([(name, pa.string()) for name in columns]))
         self.rows: list[dict] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = pq.ParquetWriter(str(self.path), schema, **PARQUET_OPTIONS)
+        self.writer = _parquet().ParquetWriter(str(self.path), self.schema, **PARQUET_OPTIONS)
         self.closed = False
 
     def add(self, row: dict) -> None:
@@ -632,7 +623,7 @@ class _Writer:
 
     def _flush(self) -> None:
         if self.rows:
-            table = pa.Table.from_pylist(self.rows, schema=self.schema)
+            table = self.table.from_pylist(self.rows, schema=self.schema)
             self.writer.write_table(table, row_group_size=BATCH_ROWS)
             self.rows = []
 

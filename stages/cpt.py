@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rungs.distributed import is_main
-from rungs.models import (
-    host_rebuild,
-    load_tokenizer,
-    merged,
-    save_model,
-    setup_torch,
-    trainable_model,
-)
-from rungs.packing import load_blocks
-from rungs.plots import write_training_report
-from rungs.training import train
+from rungs.curation import load_blocks
 
 VERSION = 2  # 2: <bos>-led packed documents apart (position ids), token-weighted loss over the step
-INPUTS = {"base": ("base",), "corpus": ("corpus",)}
-OPTIONAL = frozenset()
 CONFIG = ("seed", "hardware", "cpt")
 
 
@@ -28,8 +15,13 @@ def sources(cfg) -> list[Path]:
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
+    # torch and transformers load here, not at import: rungs.pipeline imports this module to fingerprint it
+    from rungs.train import (
+        host_rebuild, is_main, merged, model_tokenizer, save_model, setup_torch, train, trainable_model, write_training_report,
+    )
+
     setup_torch(cfg.hardware, cfg.seed)
-    tokenizer = load_tokenizer(inputs["base"])
+    tokenizer = model_tokenizer(inputs["base"])
     lora = cfg.cpt.method == "lora"
     model = trainable_model(inputs["base"], cfg.hardware, cfg.cpt, lora=lora)
     blocks = load_blocks(inputs["corpus"], "train") + load_blocks(inputs["corpus"], "replay")  # domain + general replay

@@ -1,6 +1,6 @@
 """evaluate: what each rung did, measured on text and questions that no training split contains.
 
-- **Perplexity** per document, each from its own `<bos>` (rungs/perplexity.py), token-weighted, with a
+- **Perplexity** per document, each from its own `<bos>` (rungs.train), token-weighted, with a
   bootstrap 95 % interval over documents, on four sets: the corpus' held-out documents (`domain`), the
   held-out part of its general replay text (`general`), and independent files (`evaluate.perplexity.sets`,
   by default NIH patient education on held-out conditions and WikiText) from which every document
@@ -9,7 +9,7 @@
 - **Retrieval** recall@k / MRR per mode (dense, BM25, hybrid).
 - **Triage**: the release's emergency detector's blind-test recall and false alarms, copied for the gate.
 - **Answers** end to end: each rung's assistant (base = the rag rung, sft) answers held-out questions
-  through the real path (guardrails, retrieval, prompt, model), scored by rungs/answer_eval.py.
+  through the real path (guardrails, retrieval, prompt, model), scored by rungs.assistant.
 
 Files: `metrics.json`, `report.md` (tables with intervals and sample answers), `answers.jsonl` (every
 answer and its scores), `rungs.png`.
@@ -20,25 +20,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rungs.chat import read_conversations, tokenize_all
-from rungs.config import resolve_path
-from rungs.data import iter_documents, normalize_text
-from rungs.decontam import normalize_words
-from rungs.models import (
-    adapter_dir,
-    load_model,
-    load_tokenizer,
-    load_with_adapter,
-    setup_torch,
+from rungs.curation import (
+    condition_words,
+    heldout_condition,
+    iter_documents,
+    normalize_text,
+    normalize_words,
+    read_conversations,
+    same_condition,
 )
-from rungs.plots import rung_chart
-from rungs.splits import condition_words, heldout_condition, same_condition
-from rungs.stats import metric_entries
-from rungs.training import mean_loss
+from rungs.kernel import SftConfig, metric_entries, resolve_path
+
+# torch, transformers and the assistant's model load inside the functions that score: rungs.pipeline imports
+# this module to fingerprint it
 
 VERSION = 4  # 4: per-document perplexity with intervals, independent sets, end-to-end answers; 3: retrieval per mode
-INPUTS = {"corpus": ("corpus",), "base": ("base",), "cpt": ("cpt",), "sft": ("sft",), "index": ("index",), "triage": ("triage",)}
-OPTIONAL = frozenset({"base", "cpt", "sft", "index", "triage"})  # each pipeline builds a different subset of rungs
 CONFIG = ("seed", "hardware", "evaluate", "prompt")  # prompt: the answers go through the assistant
 HELDOUT_CONVERSATIONS = "heldout.jsonl"  # written by the sft stage
 _KEY_WORDS = 40  # words that identify a text when checking an independent set against training text
@@ -65,7 +61,7 @@ def _corpus_documents(corpus) -> tuple[list[dict], list[dict]]:
 
 def text_sets(cfg, corpus, tokenizer) -> tuple[dict[str, list[tuple[str, list[int]]]], dict[str, str]]:
     """{set name: [(document id, token ids)]} and a note for each configured set that was skipped or trimmed."""
-    from rungs.perplexity import select
+    from rungs.train import select
 
     p = cfg.evaluate.perplexity
     domain, general = _corpus_documents(corpus)
@@ -113,19 +109,19 @@ def answer_samples(cfg, inputs, tokenizer) -> list[dict]:
     path = Path(inputs["sft"].path) / HELDOUT_CONVERSATIONS
     if not path.exists():
         return []
-    from rungs.config import SftConfig
+    from rungs.train import tokenize_all
 
     return tokenize_all(tokenizer, read_conversations([path], SftConfig()), max_len=cfg.evaluate.answer_max_len)
 
 
 def _score_models(cfg, inputs, progress, metrics: dict, report: list[str]) -> None:
-    from rungs.perplexity import perplexity, score_documents
+    from rungs.train import adapter_dir, load_model, load_with_adapter, mean_loss, model_tokenizer, perplexity, score_documents
 
     e = cfg.evaluate
     trunk = inputs.get("cpt") or inputs.get("base")  # the model an sft adapter was trained on
     if trunk is None:
         return
-    tokenizer = load_tokenizer(trunk)
+    tokenizer = model_tokenizer(trunk)
     sets, notes = text_sets(cfg, inputs["corpus"], tokenizer)
     answers = answer_samples(cfg, inputs, tokenizer)
     # NF4 where the hardware profile quantises (a 27B in bf16 would not fit a 24 GB card)
@@ -176,8 +172,7 @@ def _perplexity_markdown(metrics: dict, sets: dict, rungs: list[str], notes: dic
 
 
 def _answers(cfg, inputs, out: Path, progress, metrics: dict, report: list[str]) -> None:
-    from rungs.answer_eval import Scorer, load_questions, markdown, sample, summarize, write_items
-    from rungs.assistant import Assistant, Refs
+    from rungs.assistant import Assistant, Refs, Scorer, load_questions, markdown, sample, summarize, write_items
 
     a = cfg.evaluate.answers
     questions = sample(load_questions([resolve_path(p) for p in a.paths], a), a.answered, a.others, cfg.seed)
@@ -203,6 +198,8 @@ def _answers(cfg, inputs, out: Path, progress, metrics: dict, report: list[str])
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
+    from rungs.train import rung_chart, setup_torch
+
     setup_torch(cfg.hardware, cfg.seed)
     metrics: dict = {}
     report = ["# What each rung did", ""]
@@ -222,7 +219,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
 
 
 def _retrieval(cfg, inputs, metrics: dict) -> None:
-    from rungs.rag import BM25_DIR, MODES, Retriever, load_questions, retrieval_report
+    from rungs.retrieval import BM25_DIR, MODES, Retriever, load_questions, retrieval_report
 
     e = cfg.evaluate
     questions, relevant = load_questions(resolve_path(e.questions), e.question_field, e.relevant_field)

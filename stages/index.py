@@ -5,10 +5,11 @@ IVF-PQ as `index.type` says, `auto` choosing by the number of chunks), `index.js
 and every parameter, the BM25 settings and the RRF constant queries fuse with), `bm25/` (bm25s over the
 same chunks), `chunks.parquet` (chunk_id = row in both indexes, doc_id, source, title, url, text) and
 `embedder.json` (the model that embedded them, which queries must use too). The knowledge base is every
-document, both splits.
+document, both splits. When `index.gate_questions` are about this corpus, the don't-know gate fitted on them
+(rungs.retrieval's `Gate`: a calibration and the cosine threshold) goes into `index.json` as `gate`.
 
-Chunks follow sentence boundaries with overlap (rungs/chunking.py). Embedding runs in shards of
-`index.shard_size` chunks through `rungs.shards.current()`: in this process by default, over Dask workers
+Chunks follow sentence boundaries with overlap (rungs.retrieval's chunk_text). Embedding runs in shards of
+`index.shard_size` chunks through the shard mapper in force (rungs.kernel's `shard_mapper()`): in this process by default, over Dask workers
 when the flow installs its mapper (`index.workers > 1`, flows/embedding.py). Every shard is checkpointed
 in `scratch` as it arrives, so a rerun after a crash embeds only what is missing.
 """
@@ -24,12 +25,23 @@ from pathlib import Path
 
 import numpy as np
 
-from rungs.chunking import chunk_text, split_sentences  # noqa: F401  (the stage's chunking, re-exported)
-from rungs.errors import ConfigError, InputError
+from rungs.kernel import ConfigError, InputError, resolve_path, shard_mapper
+from rungs.retrieval import (  # noqa: F401  (chunk_text, split_sentences: the stage's chunking, re-exported)
+    BM25_DIR,
+    CHUNKS_FILE,
+    EMBEDDER_FILE,
+    INDEX_FILE,
+    EmbedShard,
+    bm25,
+    check_embedder,
+    chunk_text,
+    embed_shard,
+    embedder_info,
+    faiss_index,
+    split_sentences,
+)
 
 VERSION = 3  # 3: the don't-know gate fitted on index.gate_questions; 2: index type by size (flat/hnsw/ivf/ivfpq), BM25 beside FAISS, sharded embedding, source column
-INPUTS = {"corpus": ("corpus",)}
-OPTIONAL = frozenset()
 CONFIG = ("seed", "index")  # the seed picks IVF/PQ training samples
 
 DOCUMENTS = "documents.parquet"
@@ -38,20 +50,14 @@ SPEC_FILE = "index.json"
 
 
 def sources(cfg) -> list:
-    from rungs.config import resolve_path
-
     gate = cfg.index.gate_questions
     return [resolve_path(gate)] if gate and resolve_path(gate).exists() else []
 
 
 def _fit_gate(idx, out: Path, doc_ids: set[str]) -> dict:
-    """The don't-know gate fitted on index.gate_questions (rungs/gate.py), when they are about this corpus."""
-    import numpy as np
-
-    from rungs.config import resolve_path
-    from rungs.data import read_jsonl
-    from rungs.gate import best_cosines, fit
-    from rungs.rag import Retriever
+    """The don't-know gate fitted on index.gate_questions (rungs.retrieval's Gate), when they are about this corpus."""
+    from rungs.curation import read_jsonl
+    from rungs.retrieval import Retriever, best_cosines, fit_gate
 
     path = resolve_path(idx.gate_questions)
     if not path.exists():
@@ -65,7 +71,7 @@ def _fit_gate(idx, out: Path, doc_ids: set[str]) -> dict:
         # another knowledge base: its in-scope questions are not these; prompt.min_score stays in force
         return {"gate": f"off: {covered:.0%} of {path.name}'s in-scope documents are in this index"}
     cosines = best_cosines(Retriever(out, mode="dense"), [r["question"] for r in rows])
-    gate, seen = fit(cosines, np.array([int(r["in_scope"]) for r in rows]), idx.gate_answered)
+    gate, seen = fit_gate(cosines, np.array([int(r["in_scope"]) for r in rows]), idx.gate_answered)
     return {"gate": "fitted", "gate_fitted": {**gate.to_dict(), "fitted_on": path.name, **seen},
             **{f"gate_{k}": v for k, v in seen.items()}, "gate_threshold": round(gate.threshold, 4)}
 
@@ -74,9 +80,6 @@ def _fit_gate(idx, out: Path, doc_ids: set[str]) -> dict:
 
 
 def _check_config(cfg) -> None:
-    from rungs import faiss_index
-    from rungs.embed import check_embedder
-
     idx = cfg.index
     faiss_index.check_config(idx)
     if idx.chunk_words < 1 or not 0 <= idx.overlap_words < idx.chunk_words:
@@ -142,9 +145,6 @@ def embed_sharded(idx, texts: list[str], info: dict, progress, scratch: Path, th
     Shards already checkpointed under `scratch` (same chunks, same model, same shard size) are reused.
     Returns (vectors, seconds spent embedding, chunks embedded now, chunks resumed, shard count).
     """
-    from rungs import shards
-    from rungs.embed import EmbedShard, embed_shard
-
     ckpt = Path(scratch) / "embeddings"
     meta = {"weights_sha256": info["weights_sha256"], "chunks": len(texts), "texts_sha256": _texts_digest(texts),
             "shard_size": idx.shard_size}
@@ -176,7 +176,7 @@ def embed_sharded(idx, texts: list[str], info: dict, progress, scratch: Path, th
             for seg in todo]
     began = time.perf_counter()
     with progress(total=len(texts), initial=resumed, desc="embed chunks", unit="chunk") as bar:
-        results = shards.current()(embed_shard, work)
+        results = shard_mapper()(embed_shard, work)
         for seg, shard, vectors in zip(todo, work, results):
             vectors = np.asarray(vectors, dtype=np.float32)
             expected = (len(shard.texts), info["dimension"])
@@ -200,9 +200,6 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rungs import bm25, faiss_index
-    from rungs.embed import embedder_info
-    from rungs.rag import BM25_DIR, CHUNKS_FILE, EMBEDDER_FILE, INDEX_FILE
 
     _check_config(cfg)
     idx = cfg.index

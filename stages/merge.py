@@ -8,12 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rungs.errors import InputError
-from rungs.models import adapter_dir, load_tokenizer, load_with_adapter, save_model, setup_torch
+from rungs.kernel import InputError
 
 VERSION = 1
-INPUTS = {"model": ("cpt", "base", "merge"), "sft": ("sft",)}
-OPTIONAL = frozenset()
 CONFIG = ("hardware",)
 
 
@@ -22,6 +19,9 @@ def sources(cfg) -> list[Path]:
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
+    # torch and transformers load here, not at import: rungs.pipeline imports this module to fingerprint it
+    from rungs.train import adapter_dir, load_with_adapter, model_tokenizer, save_model, setup_torch
+
     trained_on = inputs["sft"].inputs.get("model")
     if trained_on != inputs["model"].id:
         raise InputError(
@@ -30,5 +30,5 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         )
     setup_torch(cfg.hardware, 0)
     model = load_with_adapter(inputs["model"], adapter_dir(inputs["sft"]), cfg.hardware).merge_and_unload()
-    save_model(model, load_tokenizer(inputs["model"]), out)
+    save_model(model, model_tokenizer(inputs["model"]), out)
     return {"parameters": sum(p.numel() for p in model.parameters())}

@@ -6,24 +6,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from rungs.chat import read_records, split_records, tokenize_all
-from rungs.config import resolve_path
-from rungs.distributed import is_main
-from rungs.errors import InputError
-from rungs.models import (
-    ADAPTER_DIR,
-    host_rebuild,
-    load_tokenizer,
-    setup_torch,
-    trainable_model,
-)
-from rungs.plots import write_training_report
-from rungs.training import train
+from rungs.curation import read_records, split_records
+from rungs.kernel import InputError, resolve_path
 
 VERSION = 4  # 4: grounded examples (sources in the prompt, cited answers), held out by source document, token-weighted loss; 3: dialogue rows de-identified (sft.deidentify); 2: batches bucketed by length
-# the full pipeline tunes the cpt model, pipeline=sft the base model; the index grounds the examples
-INPUTS = {"model": ("cpt", "base"), "index": ("index",)}
-OPTIONAL = frozenset({"index"})
 # the prompt keys that shape a grounded example: the assistant's system prompt, how it retrieves, what counts as support
 CONFIG = ("seed", "hardware", "sft", "prompt.system", "prompt.top_k", "prompt.retrieval_mode", "prompt.support")
 HELDOUT = "heldout.jsonl"  # the held-out conversations, for evaluate's answer NLL
@@ -34,6 +20,12 @@ def sources(cfg) -> list[Path]:
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
+    # torch and transformers load here, not at import: rungs.pipeline imports this module to fingerprint it
+    from rungs.train import (
+        ADAPTER_DIR, host_rebuild, is_main, model_tokenizer, setup_torch, tokenize_all, train, trainable_model,
+        write_training_report,
+    )
+
     setup_torch(cfg.hardware, cfg.seed)
     s = cfg.sft
     phi = Counter()  # identifier kinds scrubbed from the instruction data, for the manifest
@@ -44,7 +36,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     grounded = s.grounded and "index" in inputs
     if grounded:  # train on exactly what the assistant sends: the question's sources, answers citing them
         train_set, heldout = _grounded(cfg, inputs["index"], train_set), _grounded(cfg, inputs["index"], heldout)
-    tokenizer = load_tokenizer(inputs["model"])
+    tokenizer = model_tokenizer(inputs["model"])
     examples = tokenize_all(tokenizer, train_set, s.max_len)
     eval_examples = tokenize_all(tokenizer, heldout, s.max_len)[: s.eval_examples]
     model = trainable_model(inputs["model"], cfg.hardware, s, lora=True)
@@ -65,8 +57,8 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
 
 
 def _grounded(cfg, index, conversations: list[list[dict]]) -> list[list[dict]]:
-    from rungs.grounding import grounded_conversation
-    from rungs.rag import Retriever
+    from rungs.assistant import grounded_conversation
+    from rungs.retrieval import Retriever
 
     p = cfg.prompt
     retriever = Retriever(Path(index.path), mode=p.retrieval_mode)

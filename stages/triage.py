@@ -3,7 +3,7 @@
 Reads the labelled triage messages (corpora/triage: train, dev, test). Fine-tunes a copy of the shipped
 sentence embedder on train (sentence-transformers, batch-all triplet loss over the 41 categories, so
 emergencies of one kind and harmless look-alikes of another pull apart), fits a logistic regression on
-train (rungs/triage.py features), and picks the decision threshold on dev: the highest that still
+train (rungs.safety's features), and picks the decision threshold on dev: the highest that still
 escalates `triage.target_recall` of dev's emergencies. Test is scored once per build and never tuned on.
 
 Files: `triage.json` (weights, threshold), `embedder/` (the fine-tuned sentence-transformers model; absent
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rungs.config import resolve_path
-from rungs.data import read_jsonl
-from rungs.errors import ConfigError, InputError
+from rungs.curation import read_jsonl
+from rungs.kernel import ConfigError, InputError, interval, metric_entries, resolve_path
+
+# sentence-transformers, torch and scikit-learn load inside `run`: rungs.pipeline imports this module to
+# fingerprint it
 
 VERSION = 1
-INPUTS: dict[str, tuple[str, ...]] = {}
-OPTIONAL = frozenset()
 CONFIG = ("seed", "triage", "prompt.red_flags")  # the rules shape the combined metrics the gate reads
 EMBEDDER_DIR = "embedder"
 SPLITS = ("train", "dev", "test")
@@ -55,8 +55,8 @@ def _check(cfg) -> None:
 
 def finetune(cfg, rows: list[dict], out: Path):
     """A copy of the shipped embedder tuned on the train split (or the shipped one when epochs=0)."""
-    from rungs.embed import load_embedder, model_path
-    from rungs.triage import user_text
+    from rungs.retrieval import load_embedder, model_path
+    from rungs.safety import user_text
 
     t = cfg.triage
     if t.epochs == 0:
@@ -93,7 +93,7 @@ def finetune(cfg, rows: list[dict], out: Path):
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
-    from rungs.triage import Classifier, Guardrails, features, fit, threshold_for_recall, user_text
+    from rungs.safety import Classifier, Guardrails, features, fit_classifier, threshold_for_recall, user_text
 
     _check(cfg)
     t = cfg.triage
@@ -104,7 +104,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     x = {s: features(embedder, [user_text(r["messages"]) for r in rows]) for s, rows in data.items()}
     y = {s: np.array([r["label"] == "emergency" for r in rows], dtype=int) for s, rows in data.items()}
     bar.update(1)
-    coef, intercept = fit(x["train"], y["train"], t.c, cfg.seed)
+    coef, intercept = fit_classifier(x["train"], y["train"], t.c, cfg.seed)
     classifier = Classifier(coef, intercept, 0.5, t.embedder)
     scores = {s: classifier.probabilities(x[s]) for s in SPLITS}
     classifier.threshold = threshold_for_recall(scores["dev"], y["dev"], t.target_recall)
@@ -131,16 +131,12 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
 
 
 def _rates(prefix: str, predicted: np.ndarray, y: np.ndarray) -> dict:
-    from rungs.stats import interval, metric_entries
-
     out = metric_entries(f"{prefix}_recall", interval(predicted[y == 1].astype(float)), int((y == 1).sum()))
     out.update(metric_entries(f"{prefix}_false_alarms", interval(predicted[y == 0].astype(float)), int((y == 0).sum())))
     return out
 
 
 def _per_category(rows: list[dict], predicted: np.ndarray) -> dict[str, dict]:
-    from rungs.stats import interval
-
     hits: dict[str, list[float]] = defaultdict(list)
     for row, p in zip(rows, predicted):
         if row["label"] == "emergency":

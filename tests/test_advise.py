@@ -13,9 +13,9 @@ import sys
 import pytest
 import yaml
 
-from rungs.advise import QUESTIONS, RUNGS, score
-from rungs.cli import build_parser, cmd_run, main
-from rungs.config import CONF_DIR, PROJECT_ROOT, compose
+from rungs.pipeline import QUESTIONS, RUNGS, score
+from rungs.cli import build_parser, main
+from rungs.kernel import CONF_DIR, PROJECT_ROOT, compose
 
 # one answer profile that should land on each rung
 PROFILES = {
@@ -60,7 +60,7 @@ def test_each_rung_wins_its_profile_and_the_printed_command_runs_that_pipeline(c
     argv = shlex.split(advice["command"])
     assert argv[0] == "rungs" and argv[1:] == advice["argv"]
     args = build_parser().parse_args(argv[1:])
-    assert args.func is cmd_run
+    assert args.command == "run"
     cfg = compose(args.overrides)
     assert cfg.pipeline.name == rung
     expected = yaml.safe_load((CONF_DIR / "pipeline" / f"{rung}.yaml").read_text())["stages"]

@@ -6,18 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rungs.answer_eval import (
-    Question,
-    Scorer,
-    cut_off,
-    foreign_script,
-    load_questions,
-    repetition,
-    sample,
-    summarize,
-)
-from rungs.assistant import Citation, Reply, _fixed
-from rungs.config import PROJECT_ROOT, AnswersConfig
+from rungs.assistant import Citation, Question, Reply, Scorer, cut_off, fixed_reply, foreign_script, load_questions, repetition, sample, summarize
+from rungs.kernel import AnswersConfig, PROJECT_ROOT
 
 SOURCE = ("A fever in children is a temperature of 38 C or higher. Most fevers are caused by viral infections "
           "and go away within three days. Give plenty of fluids and let the child rest.")
@@ -33,7 +23,7 @@ def _reply(text: str) -> Reply:
 
 @pytest.fixture(scope="module")
 def scorer():
-    from rungs.embed import load_embedder
+    from rungs.retrieval import load_embedder
 
     return Scorer(load_embedder("minilm"), 0.6)
 
@@ -43,9 +33,9 @@ def test_degeneration_detectors_on_real_failure_shapes():
     assert repetition("Drink fluids and rest. See a doctor if the fever lasts more than three days.") == 0
     assert foreign_script("Give fluids 합니다 and rest.") and not foreign_script("Give fluids, café, naïve – rest.")
     assert cut_off("A fever is a temperature of 38 C or higher and it")
-    from rungs.grounding import Attributor
+    from rungs.assistant import Attributor
 
-    from rungs.embed import load_embedder
+    from rungs.retrieval import load_embedder
 
     attributor = Attributor(load_embedder("minilm"), [(1, SOURCE), (2, "Dehydration means the body has lost too much water.")], 0.6)
     assert attributor.cite("Most fevers are caused by viral infections and pass within three days.") == \
@@ -72,10 +62,10 @@ def test_a_grounded_cited_answer_scores_well_and_an_invented_one_does_not(scorer
 def test_expectations_for_out_of_scope_and_emergencies(scorer):
     out = Question("o", [{"role": "user", "content": "best pizza?"}], "dont_know")
     sos = Question("e", [{"role": "user", "content": "my dad's face is drooping"}], "escalate")
-    assert scorer.score(out, _fixed("dont_know", "I don't know."))["dont_know"]
+    assert scorer.score(out, fixed_reply("dont_know", "I don't know."))["dont_know"]
     assert scorer.score(out, _reply("I do not know the answer to that."))["dont_know"]
     assert not scorer.score(out, _reply("Margherita is the best pizza."))["dont_know"]
-    assert scorer.score(sos, _fixed("red_flag", "Call 112."))["escalated"]
+    assert scorer.score(sos, fixed_reply("red_flag", "Call 112."))["escalated"]
     assert not scorer.score(sos, _reply("Rest and drink fluids."))["escalated"]
     m = summarize([{"escalated": True}, {"escalated": False}], "answers_base")
     assert m["answers_base_escalated"] == 0.5 and m["answers_base_escalated_n"] == 2

@@ -166,7 +166,7 @@ def test_diff_table_and_json(chain, capsys):
 
 
 def _events(path):
-    from rungs.lineage_export import event_from_dict
+    from rungs.audit import event_from_dict
 
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     return lines, [event_from_dict(line) for line in lines]

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from rungs.config import PROJECT_ROOT
+from rungs.kernel import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "bench" / "train_throughput.py"
 

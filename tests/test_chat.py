@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from rungs.chat import conversation, is_heldout, parse_dialogue, read_conversations
-from rungs.config import PROJECT_ROOT, compose
-from rungs.errors import InputError
+from rungs.curation import conversation, is_heldout, parse_dialogue, read_conversations
+from rungs.kernel import InputError, PROJECT_ROOT, compose
 from tests.conftest import shared_data
 
 SFT = compose(["model=tiny"]).sft
@@ -72,7 +71,7 @@ def test_dialogue_rows_are_deidentified_before_training(tmp_path):
 
 
 def test_conversations_are_held_out_by_their_source_document():
-    from rungs.chat import read_records, split_records
+    from rungs.curation import read_records, split_records
 
     path = PROJECT_ROOT / "corpora" / "instructions" / "pairs.jsonl"
     records = list(read_records([path], SFT))

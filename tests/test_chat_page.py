@@ -20,8 +20,8 @@ def served(tmp_path_factory):
     import uvicorn
 
     from rungs.assistant import Assistant, resolve_refs
-    from rungs.config import compose
-    from rungs.server import create_app
+    from rungs.kernel import compose
+    from rungs.serve import create_app
     from rungs.store import Store
 
     root, _ = chat_store(tmp_path_factory)

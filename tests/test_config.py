@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from rungs.config import CONF_DIR, STAGES, ConfigError, RungsConfig, compose, to_dict
+from rungs.kernel import CONF_DIR, ConfigError, KINDS, RungsConfig, compose, to_dict
 
 GROUPS = ("model", "hardware", "corpus", "cpt", "sft", "index", "triage", "evaluate", "pipeline")
 OPTIONS = [(group, path.stem) for group in GROUPS for path in sorted((CONF_DIR / group).glob("*.yaml"))]
@@ -71,7 +71,7 @@ def test_every_default_has_a_why_comment():
 
 def test_pipelines_name_known_stages():
     for option in ("full", "sft", "rag"):
-        assert set(compose([f"pipeline={option}"]).pipeline.stages) <= set(STAGES)
+        assert set(compose([f"pipeline={option}"]).pipeline.stages) <= set(KINDS)
 
 
 def test_model_and_hardware_bring_their_training_settings_and_overrides_still_win():
@@ -88,3 +88,20 @@ def test_model_and_hardware_bring_their_training_settings_and_overrides_still_wi
 def test_nf4_with_full_cpt_is_refused():
     with pytest.raises(ConfigError, match="cpt.method=lora"):
         compose(["model=tiny", "hardware.quant=nf4"])
+
+
+def test_an_unchanged_composition_is_remembered_between_processes(tmp_path):
+    """A second process with the same overrides and conf/ composes nothing: Hydra is not even imported."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, json\nfrom rungs.kernel import compose\ncfg = compose(['model=tiny', 'cpt.lr=0.125'])\n"
+            "print(json.dumps([cfg.cpt.lr, 'hydra' in sys.modules]))")
+    env = {**os.environ, "RUNGS_CACHE": str(tmp_path)}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+                       .stdout.strip().splitlines()[-1]) for _ in range(2)]
+    assert runs == [[0.125, True], [0.125, False]]
+    assert len(list((tmp_path / "config").glob("*.pickle"))) == 1
+

@@ -9,17 +9,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from rungs.config import compose
-from rungs.data import (
-    Doc,
-    file_sha256,
-    iter_documents,
-    normalize_text,
-    read_jsonl,
-    sources_digest,
-)
-from rungs.errors import ConfigError, InputError
-from rungs.tokenizer import GEMMA_CHAT_TEMPLATE, load_tokenizer, train_tokenizer
+from rungs.kernel import ConfigError, InputError, compose, file_sha256
+from rungs.curation import Doc, GEMMA_CHAT_TEMPLATE, iter_documents, load_tokenizer, normalize_text, read_jsonl, sources_digest, train_tokenizer
 from stages import corpus as stage
 from tests.conftest import shared_data
 

@@ -8,7 +8,7 @@ import random
 import subprocess
 import sys
 
-from rungs.config import PROJECT_ROOT
+from rungs.kernel import PROJECT_ROOT
 from tests.test_corpus import sentence
 
 SCRIPT = PROJECT_ROOT / "bench" / "corpus_throughput.py"

@@ -10,12 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from rungs.chat import conversation, is_heldout
-from rungs.clean import Quality, boilerplate_pattern, clean_text, quality_issue
-from rungs.config import CorpusConfig, compose
-from rungs.dedup import KeyIndex, NearDuplicates
-from rungs.errors import InputError
-from rungs.tokenizer import load_tokenizer
+from rungs.curation import KeyIndex, NearDuplicates, Quality, boilerplate_pattern, clean_text, conversation, is_heldout, load_tokenizer, quality_issue
+from rungs.kernel import CorpusConfig, InputError, compose
 from tests.test_corpus import build, make_cfg, sentence, write_corpus, write_jsonl
 
 DATA = Path(__file__).parent / "data"
@@ -61,7 +57,7 @@ def test_quality_rules_name_their_reason():
 
 
 def test_key_index_keeps_the_first_row_across_merges(monkeypatch):
-    monkeypatch.setattr("rungs.dedup.STAGING", 8)
+    monkeypatch.setattr("rungs.curation._dedup.STAGING", 8)  # the module constant behind KeyIndex
     index = KeyIndex()
     for row in range(100):
         index.add([row * 7, 10_000 + row], row)

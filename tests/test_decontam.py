@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from rungs.config import PROJECT_ROOT
-from rungs.decontam import DEFAULT_N, DEFAULT_THRESHOLD, Decontaminator, normalize_words
+from rungs.kernel import PROJECT_ROOT
+from rungs.curation import DEFAULT_N, DEFAULT_THRESHOLD, Decontaminator, normalize_words
 
 CORPORA = PROJECT_ROOT / "corpora"
 
@@ -96,7 +96,7 @@ def test_hashes_are_stable_across_processes(tmp_path, pairs):
     # Built in a process with another string-hash seed, used here: the n-gram hashes must agree.
     out = tmp_path / "d.pkl"
     code = (
-        "import json, pickle, sys; from rungs.decontam import Decontaminator; "
+        "import json, pickle, sys; from rungs.curation import Decontaminator; "
         "rows = [json.loads(l) for l in open(sys.argv[1], encoding='utf-8')]; "
         "pickle.dump(Decontaminator(r['answer'] for r in rows[:10]), open(sys.argv[2], 'wb'))"
     )

@@ -10,9 +10,8 @@ import time
 import httpx
 import yaml
 
-from rungs.config import PROJECT_ROOT
-from rungs.promote import decisions
-from rungs.runs import list_runs
+from rungs.kernel import PROJECT_ROOT
+from rungs.ops import decisions, list_runs
 from rungs.store import Store
 from tests.conftest import PREFECT
 
@@ -24,7 +23,7 @@ def test_prefect_yaml_declares_the_nightly_ladder_and_one_deployment_per_rung():
     deployments = {d["name"]: d for d in spec["deployments"]}
     nightly = deployments["nightly"]
     assert nightly["entrypoint"] == "flows/specialize.py:specialize" and nightly["schedules"][0]["cron"] == "0 1 * * *"
-    for kind in ("corpus", "base", "cpt", "sft", "index", "evaluate"):
+    for kind in ("corpus", "base", "cpt", "sft", "index", "triage", "evaluate"):
         assert deployments[kind]["entrypoint"] == "flows/specialize.py:stage" and deployments[kind]["parameters"] == {"kind": kind}
     assert {d["work_pool"]["name"] for d in deployments.values()} == {"rungs"}
 

@@ -13,11 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from rungs import training
-from rungs.config import PROJECT_ROOT, TrainConfig, compose
-from rungs.distributed import WorkerError
-from rungs.errors import ConfigError
-from rungs.runner import build
+from rungs.train import _training as training  # its rank hooks are patched below
+from rungs.kernel import ConfigError, PROJECT_ROOT, TrainConfig, compose
+from rungs.pipeline import WorkerError, build
 from rungs.store import Store
 
 # model=tiny always (the default model becomes a real one); 4 blocks per step, 2 per process
@@ -27,7 +25,7 @@ FSDP = ["hardware.processes=2", "hardware.strategy=fsdp"]
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory):
-    from rungs.progress import progress_factory
+    from rungs.kernel import progress_factory
 
     store = Store(tmp_path_factory.mktemp("distributed"))
     cfg, quiet = compose(FAST), progress_factory(False)
@@ -38,7 +36,7 @@ def upstream(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_processes(upstream):
-    from rungs.progress import progress_factory
+    from rungs.kernel import progress_factory
 
     store, inputs = upstream
     return build("cpt", compose([*FAST, "hardware.processes=2"]), inputs, store, progress=progress_factory(False))
@@ -46,7 +44,7 @@ def two_processes(upstream):
 
 @pytest.fixture(scope="module")
 def two_fsdp_processes(upstream):
-    from rungs.progress import progress_factory
+    from rungs.kernel import progress_factory
 
     store, inputs = upstream
     return build("cpt", compose([*FAST, *FSDP]), inputs, store, progress=progress_factory(False))
@@ -118,9 +116,8 @@ def test_fsdp_with_nf4_or_8bit_optimizer_is_refused():
 
 KILLED = """
 import sys
-from rungs.config import compose
-from rungs.progress import progress_factory
-from rungs.runner import build
+from rungs.kernel import compose, progress_factory
+from rungs.pipeline import build
 from rungs.store import Store
 store = Store(sys.argv[1])
 build("cpt", compose(sys.argv[4:]), {"base": store.get(sys.argv[2]), "corpus": store.get(sys.argv[3])}, store, progress=progress_factory(False))
@@ -218,8 +215,8 @@ def test_each_rank_trains_on_its_own_slice_of_the_one_process_batch(monkeypatch,
     cfg = TrainConfig(max_steps=3, batch_size=4, grad_accum=2, checkpoint_every=1, eval_every=0)
 
     def run(world: int, rank: int) -> list[int]:
-        monkeypatch.setattr(training.distributed, "world_size", lambda: world)
-        monkeypatch.setattr(training.distributed, "rank", lambda: rank)
+        monkeypatch.setattr(training.ranks, "world_size", lambda: world)
+        monkeypatch.setattr(training.ranks, "rank", lambda: rank)
         monkeypatch.setattr(training, "_data_parallel", lambda model: model)
         monkeypatch.setattr(training, "_sum_over_ranks", lambda value: value)
         model, scratch = Recorder(), tmp_path / f"{world}-{rank}"

@@ -1,20 +1,14 @@
-"""The Prefect flows under Prefect's test harness: the ladder twice (second run all cache hits), one stage."""
+"""The Prefect flows under Prefect's test harness: the ladder twice (second run all cache hits, one Hydra
+composition), one stage, and the DAG running independent stages at once."""
 
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
 from tests.test_stages import FAST
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +30,59 @@ def test_flow_builds_every_stage_with_prefect_run_ids(first_run):
     assert manifest["inputs"] == {"base": rows[1]["id"], "corpus": rows[0]["id"]}
 
 
-def test_second_flow_run_is_all_cache_hits(first_run):
+def test_second_flow_run_is_all_cache_hits_with_one_composition(first_run, monkeypatch, tmp_path):
     from flows.specialize import specialize
+    from rungs.kernel import _compose
 
     root, rows = first_run
+    monkeypatch.setenv("RUNGS_CACHE", str(tmp_path / "cache"))  # nothing remembered from earlier processes
+    composed = []
+    real = _compose._compose
+    monkeypatch.setattr(_compose, "_compose", lambda overrides: composed.append(overrides) or real(overrides))
+    _compose._cache.clear()  # as in a fresh `rungs run` process
     again = specialize(overrides=FAST, store_root=str(root), show_progress=False)
     assert all(r["cached"] for r in again)
     assert [r["id"] for r in again] == [r["id"] for r in rows]
+    assert composed == [tuple(FAST)]  # the flow, its name and every stage task share one composition
+
+
+def test_index_runs_while_cpt_does(prefect_harness, tmp_path, monkeypatch):
+    """The flow is a DAG: index needs only the corpus, so it runs beside base and cpt. Each of the two
+    stages waits, inside its run, until the other has started: run one after the other, they would never
+    meet, and the test would fail after two minutes."""
+    import stages.cpt
+    import stages.index
+    from flows.specialize import specialize
+    from tests.test_runs import _client
+
+    started = {"cpt": threading.Event(), "index": threading.Event()}
+
+    def meeting(kind: str, other: str, run):
+        def met(cfg, inputs, out, progress, scratch):
+            started[kind].set()
+            assert started[other].wait(120), f"{other} did not start while {kind} ran"
+            return run(cfg, inputs, out, progress, scratch)
+
+        return met
+
+    monkeypatch.setattr(stages.cpt, "run", meeting("cpt", "index", stages.cpt.run))
+    monkeypatch.setattr(stages.index, "run", meeting("index", "cpt", stages.index.run))
+    rows = specialize(overrides=[*FAST, "pipeline.stages=[corpus,base,cpt,index]", "cpt.max_steps=5"],
+                      store_root=str(tmp_path / "store"), show_progress=False)
+    assert [r["stage"] for r in rows] == ["corpus", "base", "cpt", "index"] and not any(r["cached"] for r in rows)
+
+    from uuid import UUID
+
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from rungs.ops import list_runs
+    from rungs.store import Store
+
+    flow_run_id = UUID(list_runs(Store(tmp_path / "store"))[0]["run"])
+    with _client() as client:
+        runs = {r.name: r for r in client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))}
+    cpt, index = runs["cpt"], runs["index"]
+    assert index.start_time < cpt.end_time and cpt.start_time < index.end_time  # Prefect saw them overlap too
 
 
 def test_each_stage_publishes_a_markdown_artifact(first_run):

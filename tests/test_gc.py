@@ -13,7 +13,7 @@ import time
 import pytest
 
 from rungs.cli import main
-from rungs.errors import StoreError
+from rungs.kernel import StoreError
 from rungs.store import Store
 
 

@@ -13,16 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rungs.config import compose
-from rungs.errors import ConfigError, InputError
-from rungs.rag import (
-    Hit,
-    Retriever,
-    load_questions,
-    retrieval_metrics,
-    retrieval_report,
-    rrf,
-)
+from rungs.kernel import ConfigError, InputError, compose
+from rungs.retrieval import Hit, Retriever, load_questions, retrieval_metrics, retrieval_report, rrf
 from stages import index as index_stage
 from stages.index import chunk_text, split_sentences
 from tests.conftest import shared_data
@@ -135,7 +127,7 @@ def small_cfg():
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, small_cfg):
-    from rungs.progress import progress_factory
+    from rungs.kernel import progress_factory
 
     root = tmp_path_factory.mktemp("index")
     corpus = write_documents(root / "corpus", DOCUMENTS)
@@ -264,24 +256,28 @@ def test_stage_validates_inputs_and_config(tmp_path, small_cfg, progress):
     with pytest.raises(ConfigError, match="minilm"):
         run_stage(compose(["index.embedder=nope"]), tmp_path / "c", tmp_path / "o4", tmp_path / "s4", progress)
 
-    from rungs.embed import load_embedder
+    from rungs.retrieval import load_embedder
 
     with pytest.raises(ConfigError, match="minilm"):
         load_embedder("nope")
 
 
 def test_stage_contract():
+    from rungs.kernel import PROJECT_ROOT, rung
+
     assert index_stage.VERSION == 3
-    assert index_stage.INPUTS == {"corpus": ("corpus",)}
-    assert index_stage.OPTIONAL == frozenset() and index_stage.CONFIG == ("seed", "index")
-    assert index_stage.sources(compose([])) == []
+    assert rung("index").inputs == {"corpus": ("corpus",)} and rung("index").optional == frozenset()  # the ladder's
+    assert index_stage.CONFIG == ("seed", "index")
+    # the gate's labelled questions are the stage's one raw file (hashed into its fingerprint)
+    assert index_stage.sources(compose([])) == [PROJECT_ROOT / "corpora" / "gate" / "dev.jsonl"]
+    assert index_stage.sources(compose(["index.gate_questions=null"])) == []
 
 
 # ------------------------------------------------------------------------------------------ retrieval
 
 
 def test_embed_returns_unit_float32_vectors():
-    from rungs.embed import embed, load_embedder
+    from rungs.retrieval import embed, load_embedder
 
     model = load_embedder()
     assert load_embedder("minilm") is model  # cached per process
@@ -294,13 +290,7 @@ def test_embed_returns_unit_float32_vectors():
 
 
 def test_embedder_may_be_a_local_model_directory():
-    from rungs.embed import (
-        check_embedder,
-        embed,
-        embedder_info,
-        load_embedder,
-        model_path,
-    )
+    from rungs.retrieval import check_embedder, embed, embedder_info, load_embedder, model_path
 
     directory = str(model_path("minilm"))
     check_embedder(directory)
@@ -413,7 +403,7 @@ def test_every_index_type_builds_records_its_parameters_and_retrieves(built, kin
 
 
 def test_auto_picks_the_index_type_by_corpus_size(built, progress, tmp_path):
-    from rungs import faiss_index
+    from rungs.retrieval import faiss_index
 
     idx = compose([]).index
     assert idx.type == "auto"
@@ -433,7 +423,7 @@ def test_auto_picks_the_index_type_by_corpus_size(built, progress, tmp_path):
 def test_approximate_indexes_match_exact_search_on_clustered_vectors():
     import faiss
 
-    from rungs import faiss_index
+    from rungs.retrieval import faiss_index
 
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((32, 384)).astype(np.float32)
@@ -484,7 +474,7 @@ def test_rrf_hand_computed():
 
 
 def test_hybrid_fuses_dense_and_bm25(built):
-    from rungs.errors import ConfigError as CE
+    from rungs.kernel import ConfigError as CE
 
     retriever = Retriever(built.out)  # hybrid by default: what chat and serve use
     assert retriever.mode == "hybrid" and retriever.rrf_k == 60

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from rungs.config import PROJECT_ROOT
+from rungs.kernel import PROJECT_ROOT
 from tests.conftest import shared_data
 
 SCRIPT = PROJECT_ROOT / "bench" / "index_latency.py"

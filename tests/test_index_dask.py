@@ -10,20 +10,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from rungs import shards
-from rungs.config import compose
+from rungs.kernel import local_map, shard_mapper, use_shard_mapper
+from rungs.kernel import compose
 from stages import index as index_stage
 from tests.test_index import DOCUMENTS, QUESTIONS, write_documents
 
 OVERRIDES = ["index.chunk_words=60", "index.overlap_words=15", "index.batch_size=16", "index.shard_size=4"]
-
-
-@pytest.fixture(scope="module")
-def prefect_api():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 def _vectors(out):
@@ -34,19 +26,19 @@ def _vectors(out):
 
 
 def test_shard_mapper_is_local_by_default_and_scoped():
-    assert shards.current() is shards.local_map
+    assert shard_mapper() is local_map
     seen = []
 
     def mapper(fn, items):
         seen.append(len(items))
         return [fn(i) for i in items]
 
-    with shards.mapping(mapper):
-        assert list(shards.current()(abs, [-1, -2])) == [1, 2]
-    assert shards.current() is shards.local_map and seen == [2]
+    with use_shard_mapper(mapper):
+        assert list(shard_mapper()(abs, [-1, -2])) == [1, 2]
+    assert shard_mapper() is local_map and seen == [2]
 
 
-def test_two_dask_workers_build_the_same_index_as_one_process(prefect_api, tmp_path, progress):
+def test_two_dask_workers_build_the_same_index_as_one_process(prefect_harness, tmp_path, progress):
     from flows.embedding import dask_shards, shard_mapping
 
     corpus = write_documents(tmp_path / "corpus", DOCUMENTS)
@@ -62,7 +54,7 @@ def test_two_dask_workers_build_the_same_index_as_one_process(prefect_api, tmp_p
             calls.append(len(items))
             yield from dask_map(fn, items)
 
-        with shards.mapping(counting):
+        with use_shard_mapper(counting):
             sharded = index_stage.run(cfg, inputs, tmp_path / "dask", progress, tmp_path / "s-dask")
 
     assert local["embedding_shards"] == sharded["embedding_shards"] == calls[0] >= 4  # every shard went to Dask
@@ -71,7 +63,7 @@ def test_two_dask_workers_build_the_same_index_as_one_process(prefect_api, tmp_p
     assert (tmp_path / "dask" / "chunks.parquet").read_bytes() == (tmp_path / "local" / "chunks.parquet").read_bytes()
     # other processes, other thread counts: equal up to float rounding, and the same rankings
     np.testing.assert_allclose(_vectors(tmp_path / "dask"), _vectors(tmp_path / "local"), atol=2e-5)
-    from rungs.rag import Retriever
+    from rungs.retrieval import Retriever
 
     questions = [q for q, _ in QUESTIONS]
     ranked = [[[h.chunk_id for h in hits] for hits in Retriever(tmp_path / d).search(questions, k=5)] for d in ("local", "dask")]
@@ -82,5 +74,5 @@ def test_two_dask_workers_build_the_same_index_as_one_process(prefect_api, tmp_p
     # the flow's hook: Dask only for an index build that asks for workers
     assert isinstance(shard_mapping("index", compose(OVERRIDES)), type(shard_mapping("cpt", cfg)))
     with shard_mapping("index", cfg):
-        assert shards.current() is not shards.local_map
+        assert shard_mapper() is not local_map
     assert pq.read_table(tmp_path / "dask" / "chunks.parquet").num_rows == sharded["chunks"]

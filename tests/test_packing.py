@@ -6,9 +6,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from rungs.config import compose
-from rungs.packing import MIN_SEGMENT, pack
-from rungs.training import IGNORE_INDEX, collate, next_token_loss, segment_positions
+from rungs.kernel import compose
+from rungs.curation import MIN_SEGMENT, pack
+from rungs.train import IGNORE_INDEX, collate, next_token_loss, segment_positions
 
 BOS, EOS, PAD = 2, 1, 0
 
@@ -87,8 +87,8 @@ def test_packed_documents_are_computed_as_if_each_were_alone():
 
 @pytest.fixture(scope="module")
 def tiny_corpus(tmp_path_factory):
-    from rungs.progress import progress_factory
-    from rungs.runner import build
+    from rungs.kernel import progress_factory
+    from rungs.pipeline import build
     from rungs.store import Store
 
     store = Store(tmp_path_factory.mktemp("packing"))

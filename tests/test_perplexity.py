@@ -8,10 +8,8 @@ import math
 import pytest
 import torch
 
-from rungs.config import PROJECT_ROOT
-from rungs.perplexity import DocumentScore, perplexity, score_documents, select, windows
-from rungs.stats import interval
-from rungs.training import IGNORE_INDEX, collate, next_token_loss
+from rungs.kernel import PROJECT_ROOT, interval
+from rungs.train import DocumentScore, IGNORE_INDEX, collate, next_token_loss, perplexity, score_documents, select, windows
 from tests.test_packing import BOS, PAD, _tiny_lm
 
 
@@ -66,10 +64,10 @@ def test_real_gemma_perplexity_on_patient_education_text_stays_plausible(gemma_b
     (measured: 14.6 over the corpus' held-out documents, 21 on WikiText). Without <bos> at position 0
     Gemma's perplexity on the same text is several times higher (104 was once reported as the
     "base" perplexity): a bound of 30 fails any evaluation that drops <bos> or lets documents mix."""
-    from rungs.config import HardwareConfig
-    from rungs.models import load_model, load_tokenizer
+    from rungs.kernel import HardwareConfig
+    from rungs.train import load_model, model_tokenizer
 
-    tok = load_tokenizer(gemma_base_artifact)
+    tok = model_tokenizer(gemma_base_artifact)
     model = load_model(gemma_base_artifact, HardwareConfig())
     text = (PROJECT_ROOT / "corpora" / "documents" / "asthma.md").read_text().split("\n", 1)[1].strip()
     ids = tok(text, add_special_tokens=False)["input_ids"]

@@ -11,8 +11,8 @@ import tomllib
 
 import pytest
 
-from rungs.config import PROJECT_ROOT
-from rungs.phi import KINDS, PhiSpan, ScrubResult, find_spans, scrub
+from rungs.kernel import PROJECT_ROOT
+from rungs.curation import PHI_KINDS, PhiSpan, ScrubResult, find_spans, scrub
 
 PHI_DIR = PROJECT_ROOT / "corpora" / "phi"
 ANNOTATED = PHI_DIR / "annotated.jsonl"
@@ -44,7 +44,7 @@ def test_every_annotated_span_matches_its_text(rows):
             assert 0 <= span["start"] < span["end"] <= len(text), where
             assert text[span["start"] : span["end"]] == span["text"], where
             assert span["text"] == span["text"].strip(), f"{where}: span has surrounding space"
-            assert span["kind"] in KINDS, where
+            assert span["kind"] in PHI_KINDS, where
             assert span["start"] >= previous_end, f"{where}: overlaps the previous span"
             previous_end = span["end"]
             total += 1
@@ -165,7 +165,7 @@ def test_spans_point_into_the_original_text_and_rebuild_the_scrubbed_text():
     assert isinstance(result, ScrubResult)
     rebuilt, pos = [], 0
     for span in result.spans:
-        assert span.kind in KINDS and text[span.start : span.end].strip() == text[span.start : span.end]
+        assert span.kind in PHI_KINDS and text[span.start : span.end].strip() == text[span.start : span.end]
         rebuilt += [text[pos : span.start], f"[{span.kind}]"]
         pos = span.end
     assert "".join(rebuilt) + text[pos:] == result.text
@@ -191,9 +191,9 @@ def test_empty_and_phi_free_text():
 
 def test_gazetteers_ship_with_the_package():
     pyproject = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert "data/*.txt" in pyproject["tool"]["setuptools"]["package-data"]["rungs"]
+    assert "gazetteers/*.txt" in pyproject["tool"]["setuptools"]["package-data"]["rungs.curation"]
     for name in ("names.txt", "cities.txt"):
-        assert (PROJECT_ROOT / "rungs" / "data" / name).stat().st_size > 1000
+        assert (PROJECT_ROOT / "rungs" / "curation" / "gazetteers" / name).stat().st_size > 1000
 
 
 def test_long_runs_cost_linear_time():

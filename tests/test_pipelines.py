@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from rungs.advise import advise
-from rungs.cli import build_parser, cmd_run
+from rungs.pipeline import advise
+from rungs.cli import build_parser
 from rungs.store import Store
 from tests.test_advise import PROFILES
 from tests.test_stages import build_pipeline
@@ -22,14 +22,14 @@ TINY = ["model=tiny", "sft.max_steps=8", "sft.warmup_steps=2", "evaluate.perplex
 
 @pytest.fixture(scope="module")
 def climbed(tmp_path_factory):
-    from rungs.progress import progress_factory
+    from rungs.kernel import progress_factory
 
     store = Store(tmp_path_factory.mktemp("rungs"))
     results, commands = {}, {}
     for rung in ("rag", "sft"):
         advice = advise(PROFILES[rung], overrides=TINY)
         args = build_parser().parse_args(advice.argv)  # exactly what `rungs <argv>` would run
-        assert args.func is cmd_run
+        assert args.command == "run"
         commands[rung] = advice.command
         results[rung] = build_pipeline(store, args.overrides, progress_factory(False))
     return store, results, commands

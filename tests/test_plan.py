@@ -11,8 +11,8 @@ import textwrap
 
 import pytest
 
-from rungs.config import PROJECT_ROOT, compose
-from rungs.plan import GiB, count_params, estimate, fits, lora_params, suggest
+from rungs.kernel import PROJECT_ROOT, compose
+from rungs.pipeline import GiB, count_params, estimate, fits, lora_params, suggest
 
 QLORA_24GB = ["model=gemma3-27b", "hardware=gpu-24gb"]
 CANNOT_FIT = ["model=gemma3-27b", "hardware=cpu", "hardware.memory_gb=24"]  # 27B in float32 on a 24 GiB CPU
@@ -157,21 +157,19 @@ def test_plan_command_prints_the_table_and_json(capsys):
 
 PROBE = textwrap.dedent(
     """
-    # as the cpt stage does: tokenizer, rungs.models.trainable_model, rungs.training.train (2 steps)
+    # as the cpt stage does: tokenizer, rungs.train.trainable_model, rungs.train.train (2 steps)
     import json, sys, tempfile
     from types import SimpleNamespace
     import torch
     import rungs
-    from rungs.config import compose
-    from rungs.models import load_tokenizer, setup_torch, trainable_model
-    from rungs.plan import peak_rss
-    from rungs.progress import progress_factory
-    from rungs.training import train
+    from rungs.kernel import compose, progress_factory
+    from rungs.train import model_tokenizer, setup_torch, train, trainable_model
+    from rungs.pipeline import peak_rss
     artifact_dir, *overrides = sys.argv[1:]
     cfg = compose(overrides)
     setup_torch(cfg.hardware, cfg.seed)
     artifact = SimpleNamespace(path=artifact_dir, id="probe")
-    tokenizer = load_tokenizer(artifact)
+    tokenizer = model_tokenizer(artifact)
     model = trainable_model(artifact, cfg.hardware, cfg.cpt, lora=cfg.cpt.method == "lora")
     g = torch.Generator().manual_seed(0)
     n = 2 * cfg.cpt.batch_size * cfg.cpt.grad_accum
@@ -203,8 +201,8 @@ def _compare(artifact_dir, overrides: list[str]) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory):
-    from rungs.progress import progress_factory
-    from rungs.runner import build
+    from rungs.kernel import progress_factory
+    from rungs.pipeline import build
     from rungs.store import Store
 
     store = Store(tmp_path_factory.mktemp("plan-tiny"))

@@ -8,10 +8,9 @@ import uuid
 
 import pytest
 
-from rungs.config import compose
-from rungs.errors import StoreError
-from rungs.promote import DECISIONS, decisions, gate_and_promote, rollback
-from rungs.store import Store
+from rungs.kernel import StoreError, compose
+from rungs.ops import decisions, gate_and_promote, rollback
+from rungs.store import DECISIONS, Store
 
 GOOD = {"domain_independent_ppl_sft": 15.0, "general_independent_ppl_sft": 25.0, "answer_nll_sft": 2.38, "retrieval_recall@5": 0.9855,
         "retrieval_mrr": 0.943, "answers_sft_escalated": 0.25, "answers_sft_citation_accuracy": 0.1, "answers_sft_grounded": 0.05,
@@ -119,7 +118,7 @@ def test_a_metric_production_has_and_the_candidate_lacks_blocks_unless_configure
 def test_decision_log_is_append_only(tmp_path, gate_cfg):
     store = Store(tmp_path)
     gate_and_promote(store, make_release(store, GOOD)["evaluate"].id, gate_cfg)
-    path = store.root / "_log" / DECISIONS
+    path = store.journal.path(DECISIONS)
     first = path.read_bytes()
     gate_and_promote(store, make_release(store, {**GOOD, "general_independent_ppl_sft": 99.0})["evaluate"].id, gate_cfg)
     gate_and_promote(store, make_release(store, GOOD)["evaluate"].id, gate_cfg, dry_run=True)  # dry runs are not logged

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from rungs.config import compose
-from rungs.models import trainable_model
-from rungs.runner import build, resolve_inputs
+from rungs.kernel import compose
+from rungs.train import trainable_model
+from rungs.pipeline import build, resolve_inputs
 from rungs.store import Store
 
 QLORA = ["model=tiny", "hardware.quant=nf4", "cpt.method=lora", "hardware.gradient_checkpointing=true",

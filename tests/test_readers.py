@@ -9,9 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rungs.data import expand_paths, iter_documents
-from rungs.errors import ConfigError
-from rungs.readers import Fields, OnError, RowError, file_documents, read_csv
+from rungs.curation import Fields, OnError, RowError, expand_paths, file_documents, iter_documents, read_csv
+from rungs.kernel import ConfigError
 
 DATA = Path(__file__).parent / "data"
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rungs.config import PROJECT_ROOT, compose
-from rungs.runner import build
+from rungs.kernel import PROJECT_ROOT, compose
+from rungs.pipeline import build
 from rungs.store import Store
 
 # model=tiny always (the default model becomes a real one); small batches keep each test well under 40 s
@@ -60,7 +60,7 @@ def child() -> None:
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory):
     """A store holding corpus, base and a short cpt (the sft input), to copy per test."""
-    from rungs.progress import progress_factory
+    from rungs.kernel import progress_factory
 
     store = Store(tmp_path_factory.mktemp("upstream"))
     cfg = compose([*RESUME, "cpt.max_steps=10"])

@@ -17,22 +17,12 @@ from uuid import UUID
 
 import pytest
 
-from rungs.config import compose
-from rungs.errors import ConfigError, InputError
-from rungs.promote import decisions, gate_and_promote
-from rungs.runs import list_runs
+from rungs.kernel import ConfigError, InputError, compose
+from rungs.ops import decisions, gate_and_promote, list_runs
 from rungs.store import Store
 from tests.test_promote import make_release, production
 
 QUICK = ["model=tiny", "pipeline.stages=[corpus,base,evaluate]", "evaluate.perplexity.min_tokens=2000"]  # the ladder's ends: seconds on tiny
-
-
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +72,7 @@ def _excellent_production(store: Store) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def refused_night(harness, webhook, tmp_path_factory):
+def refused_night(prefect_harness, webhook, tmp_path_factory):
     """A night whose candidate (a random tiny model) is far worse than production; shared, as it builds."""
     from flows.specialize import specialize
 
@@ -116,7 +106,7 @@ def test_refused_night_keeps_production_and_says_so(refused_night):
     assert [m["title"] for m in received] == [f"rungs: {name}"] and "domain_ppl" in received[0]["message"]
 
 
-def test_failed_night_leaves_production_untouched_and_notifies(harness, tmp_path, webhook):
+def test_failed_night_leaves_production_untouched_and_notifies(prefect_harness, tmp_path, webhook):
     from flows.specialize import specialize
     from rungs.cli import main
 
@@ -160,8 +150,8 @@ def test_a_timed_out_lock_wait_is_retried_and_the_stage_completes(refused_night)
     """Another process holds the build lock of our base model (a night that overran, a stuck builder):
     the first attempt times out waiting, the retry after the backoff gets the lock and builds."""
     from flows.specialize import stage
-    from rungs.data import sources_digest
-    from rungs.runner import fingerprint, resolve_inputs, stage_module
+    from rungs.curation import sources_digest
+    from rungs.pipeline import fingerprint, resolve_inputs, stage_module
 
     store = refused_night[0]
     timeout_s = 6.0

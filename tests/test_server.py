@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from rungs.config import PROJECT_ROOT
+from rungs.kernel import PROJECT_ROOT
 from tests.chat_store import OFF_TOPIC, ON_TOPIC, chat_store, free_port, wait_for
 
 openai = pytest.importorskip("openai")
@@ -139,8 +139,8 @@ def test_a_full_line_gets_503_red_flags_never_wait_and_hang_ups_stop_generating(
     import uvicorn
 
     from rungs.assistant import Assistant, resolve_refs
-    from rungs.config import compose
-    from rungs.server import create_app
+    from rungs.kernel import compose
+    from rungs.serve import create_app
     from rungs.store import Store
 
     root, _ = chat_store(tmp_path_factory)

@@ -7,9 +7,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from rungs.config import compose
-from rungs.errors import InputError
-from rungs.runner import build, resolve_inputs
+from rungs.kernel import InputError, compose
+from rungs.pipeline import build, resolve_inputs
 from rungs.store import Store
 
 FAST = ["model=tiny", "cpt.max_steps=60", "sft.max_steps=30", "cpt.checkpoint_every=10", "sft.checkpoint_every=10"]
@@ -27,7 +26,7 @@ def build_pipeline(store: Store, overrides: list[str], progress) -> dict:
 
 @pytest.fixture(scope="module")
 def ladder(tmp_path_factory):
-    from rungs.progress import progress_factory
+    from rungs.kernel import progress_factory
 
     store = Store(tmp_path_factory.mktemp("store"))
     return store, build_pipeline(store, FAST, progress_factory(False))
@@ -66,11 +65,10 @@ def test_sft_learns_answers_only_and_adapter_loads_with_plain_peft(ladder):
 
 
 def test_sft_masks_prompt_tokens(ladder):
-    from rungs.models import load_tokenizer
-    from rungs.chat import tokenize_conversation
+    from rungs.train import model_tokenizer, tokenize_conversation
 
     _, results = ladder
-    tok = load_tokenizer(results["base"].artifact)
+    tok = model_tokenizer(results["base"].artifact)
     messages = [{"role": "user", "content": "Is a fever dangerous?"}, {"role": "assistant", "content": "Usually not."}]
     sample = tokenize_conversation(tok, messages, 256)
     learned = tok.decode([t for t, lab in zip(sample["input_ids"], sample["labels"]) if lab != -100])
@@ -105,8 +103,8 @@ def test_sft_heldout_source_documents_are_never_trained_on(ladder):
     heldout = [json.loads(line)["messages"] for line in (results["sft"].artifact.path / "heldout.jsonl").read_text().splitlines()]
     assert results["sft"].artifact.metrics["heldout_sources"] >= 3 and len(heldout) >= 3
     docs = {d["id"]: d["split"] for d in pq.read_table(results["corpus"].artifact.path / "documents.parquet").to_pylist()}
-    from rungs.chat import read_records, split_records
-    from rungs.config import compose, resolve_path
+    from rungs.curation import read_records, split_records
+    from rungs.kernel import compose, resolve_path
 
     cfg = compose(FAST)
     _, _, sources = split_records(read_records([resolve_path(p) for p in cfg.sft.data], cfg.sft), cfg.seed, cfg.sft.heldout_fraction)
@@ -163,7 +161,7 @@ def test_evaluate_on_your_own_independent_text(ladder, progress):
 def test_merge_folds_the_adapter_into_its_model_and_names_both(ladder, progress):
     import torch
 
-    from rungs.models import adapter_dir, load_model, load_with_adapter
+    from rungs.train import adapter_dir, load_model, load_with_adapter
 
     store, results = ladder
     cpt, sft = results["cpt"].artifact, results["sft"].artifact

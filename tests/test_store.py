@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rungs.errors import StoreError
+from rungs.kernel import StoreError
 from rungs.store import Artifact, Store
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from rungs.training import IGNORE_INDEX, backward_step, collate, next_token_loss, target_count
+from rungs.train import IGNORE_INDEX, backward_step, collate, next_token_loss, target_count
 from tests.test_packing import BOS, PAD, _tiny_lm
 
 # samples of very different lengths, labels on their second half only (like SFT answers)

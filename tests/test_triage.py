@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from rungs.config import compose
-from rungs.triage import Classifier, normalize, threshold_for_recall, user_text
+from rungs.kernel import compose
+from rungs.safety import Classifier, normalize, threshold_for_recall, user_text
 
 
 def test_normalisation_undoes_what_defeated_the_patterns():
@@ -32,8 +32,8 @@ def test_threshold_keeps_the_recall_asked_for():
 
 @pytest.fixture(scope="module")
 def triage(tmp_path_factory):
-    from rungs.progress import progress_factory
-    from rungs.runner import build
+    from rungs.kernel import progress_factory
+    from rungs.pipeline import build
     from rungs.store import Store
 
     store = Store(tmp_path_factory.mktemp("triage"))
@@ -53,7 +53,7 @@ def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emerge
 
 
 def test_chat_loads_the_trained_detector(triage):
-    from rungs.triage import Detector, Guardrails, load_classifier
+    from rungs.safety import Detector, Guardrails, load_classifier
 
     classifier, embedder = load_classifier(triage.path)
     detector = Detector(Guardrails(compose([]).prompt), classifier, embedder)

@@ -1,4 +1,4 @@
-"""Build rungs/data/words.txt: ordinary English and medical words, for the PHI scrubber's name rules.
+"""Build rungs/curation/gazetteers/words.txt: ordinary English and medical words, for the PHI scrubber's name rules.
 
 A capitalised word is weak evidence of a name when it is also an ordinary word ("Child Health
 Computing System" after the cue "child"). The lexicon is every word seen written in lowercase at
@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "rungs" / "data" / "words.txt"
+OUT = ROOT / "rungs" / "curation" / "gazetteers" / "words.txt"
 MIN_COUNT = 3
 _WORD = re.compile(r"(?<![\w'-])[a-z][a-z'-]*[a-z](?![\w'-])")
 

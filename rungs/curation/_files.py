@@ -1,0 +1,67 @@
+"""The raw files behind configured paths: folders expanded in a fixed order, and their content hashes.
+
+`expand_paths` is how every raw input is found; `sources_digest` is what a stage's fingerprint and
+manifest record of them (sha256 and size per file, keyed by a project-relative name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from rungs.kernel import InputError, display_path, file_sha256, resolve_path
+
+from ._formats import SUFFIXES as DOCUMENT_SUFFIXES  # jsonl parquet csv txt md xml xml.gz
+
+
+def expand_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None = DOCUMENT_SUFFIXES) -> list[Path]:
+    """The concrete files behind `paths`, in a deterministic order, each once.
+
+    A folder is searched recursively (sorted by relative path) for files with one of `suffixes`
+    (any file when None), skipping hidden files and folders and, for document suffixes, README.md.
+    A named file must have one of `suffixes` (any when None). A missing path, or a folder without any
+    usable file, raises InputError.
+    """
+    files: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = resolve_path(raw)
+        if not path.exists():
+            raise InputError(raw, f"no such file or folder (looked for {path})")
+        if path.is_dir():
+            found = sorted(
+                (p for p in path.rglob("*") if _usable_in_folder(p, path, suffixes)),
+                key=lambda p: p.relative_to(path).as_posix(),
+            )
+            if not found:
+                kinds = "/".join(suffixes) + " files (README.md is skipped)" if suffixes else "files"
+                raise InputError(path, f"folder holds no {kinds}")
+        elif suffixes is None or path.name.lower().endswith(suffixes):
+            found = [path]
+        else:
+            raise InputError(path, f"unsupported file type {path.suffix or '(none)'!r}; expected {', '.join(suffixes)}")
+        for p in found:
+            if p not in seen:
+                seen.add(p)
+                files.append(p)
+    return files
+
+
+def _usable_in_folder(p: Path, root: Path, suffixes: tuple[str, ...] | None) -> bool:
+    if any(part.startswith(".") for part in p.relative_to(root).parts) or not p.is_file():
+        return False
+    if suffixes is None:
+        return True
+    return p.name.lower().endswith(suffixes) and p.name.lower() != "readme.md"
+
+
+def sources_digest(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None = None) -> dict[str, dict]:
+    """{file: {"sha256", "bytes"}} for every concrete file behind `paths`, keyed by `display_path`.
+
+    Named files are taken whatever their type; folders are expanded (all non-hidden files unless
+    `suffixes` narrows them). Stages pass `sources(cfg)`, already concrete files.
+    """
+    return {
+        display_path(p): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
+        for p in expand_paths(paths, suffixes)
+    }

