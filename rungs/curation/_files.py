@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from rungs.kernel import InputError, display_path, file_sha256, resolve_path
+from rungs.kernel import PROJECT_ROOT, InputError, display_path, file_sha256, resolve_path
 
 from ._formats import SUFFIXES as DOCUMENT_SUFFIXES  # jsonl parquet csv txt md xml xml.gz
 
@@ -28,8 +28,8 @@ def expand_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None =
     seen: set[Path] = set()
     for raw in paths:
         path = resolve_path(raw)
-        if path.is_symlink():
-            raise InputError(path, "a symbolic link (refused: name the file or folder it points at)")
+        if _as_written(raw).is_symlink():
+            raise InputError(_as_written(raw), "a symbolic link (refused: name the file or folder it points at)")
         if not path.exists():
             raise InputError(raw, f"no such file or folder (looked for {path})")
         if path.is_dir():
@@ -49,6 +49,15 @@ def expand_paths(paths: Iterable[str | Path], suffixes: tuple[str, ...] | None =
                 seen.add(p)
                 files.append(p)
     return files
+
+
+def _as_written(raw: str | Path) -> Path:
+    """The path the user wrote, found as `resolve_path` finds it but with its last part unresolved."""
+    p = Path(raw).expanduser()
+    if p.is_absolute() or p.exists() or p.is_symlink():
+        return p.absolute()
+    candidate = PROJECT_ROOT / p
+    return candidate if candidate.exists() or candidate.is_symlink() else p.absolute()
 
 
 def _walk(root: Path):

@@ -268,7 +268,7 @@ def _metrics_problems(path: Path, manifest: dict, on_disk: dict) -> list[str]:
     differ = sorted(k for k in set(data) | set(want) if data.get(k, ...) != want.get(k, ...))
     if not differ:
         return []
-    shown = ", ".join(short(k, 40) for k in differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
+    shown = ", ".join(shown_name(k) for k in differ[:4]) + (f" and {len(differ) - 4} more" if len(differ) > 4 else "")
     return [f"metrics.json: disagrees with the manifest's metrics ({shown})"]
 
 
