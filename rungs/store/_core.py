@@ -105,7 +105,7 @@ class StoreCore:
             if not _real_dir(kdir):
                 continue
             for d in sorted(kdir.iterdir()):
-                if _real_dir(d) and not d.name.startswith("."):
+                if _real_dir(d) and ID_RE.match(d.name):  # anything else is a stray, reported by `verify`
                     yield k, d
 
     def _load(self, kind: str, path: Path) -> Artifact:
@@ -131,7 +131,10 @@ class StoreCore:
         return sorted(found, key=lambda a: (a.kind, version_key(a)))
 
     def get(self, id: str) -> Artifact:
-        """The artifact with exactly this id."""
+        """The artifact with exactly this id (refused when a file of it was replaced by a symbolic link)."""
+        return self._usable(self._get(id))
+
+    def _get(self, id: str) -> Artifact:
         if not isinstance(id, str) or not ID_RE.match(id):
             raise StoreError(f"invalid artifact id {id!r}: expected {ID_LENGTH} hex digits")
         for kind in self.kinds():
@@ -220,7 +223,7 @@ class StoreCore:
                 raise StoreError(f"{ref}: an id prefix needs at least {MIN_PREFIX} hex digits")
             if len(ref) == ID_LENGTH:
                 with contextlib.suppress(StoreError):
-                    return self.get(ref)
+                    return self._get(ref)
             matches = [a for a in self.artifacts() if a.id.startswith(ref)]
             if len(matches) == 1:
                 return matches[0]
@@ -248,7 +251,7 @@ class StoreCore:
             have = ", ".join(names) if names else "none"
             raise StoreError(f"{ref}: no alias {name!r} for kind {kind}; aliases of {kind}: {have}")
         try:
-            art = self.get(target)
+            art = self._get(target)
         except StoreError as exc:
             raise StoreError(f"{ref}: alias points at {target}, {unusable(exc)}") from None
         if art.kind != kind:
@@ -258,7 +261,7 @@ class StoreCore:
     def find(self, kind: str, fingerprint: str) -> Artifact | None:
         """The artifact of ``kind`` built with ``fingerprint`` (the newest if several), else None."""
         matches = [a for a in self.artifacts(kind) if a.fingerprint == fingerprint]
-        return matches[-1] if matches else None
+        return self._usable(matches[-1]) if matches else None
 
     # -- building ----------------------------------------------------------------------------------
 
