@@ -183,3 +183,90 @@ def test_a_full_line_gets_503_red_flags_never_wait_and_hang_ups_stop_generating(
         assert httpx.get(url + "/health").json()["in_line"] == 0
     finally:
         server.should_exit = True
+
+
+def test_access_log_drops_query_strings(server):
+    httpx.get(server["url"] + "/health?api_key=Kilimanjaro-key&q=chest+pain")
+    httpx.get(server["url"] + "/v1/models?api_key=Kilimanjaro-key")
+    log = server["log"].read_text()
+    assert "GET /health HTTP" in log and "Kilimanjaro" not in log and "chest" not in log
+
+
+# ------------------------------------------------------------------------------ hostile input, real tiny model
+
+SHORT_QUESTIONS = ["What is asthma?", "How do I use an inhaler?", "What causes diabetes?", "How is high blood pressure treated?",
+                   "What is a migraine?", "Is eczema contagious?", "What helps a cough?", "How do I lower cholesterol?",
+                   "What is an allergy?", "What are the signs of asthma?"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The tiny profile's assistant at default settings (conf/prompt/default.yaml), in process, and its app."""
+    from fastapi.testclient import TestClient
+
+    from rungs.assistant import Assistant, resolve_refs
+    from rungs.kernel import compose
+    from rungs.serve import create_app
+    from rungs.store import Store
+
+    root, _ = chat_store(tmp_path_factory)
+    assistant = Assistant(resolve_refs(Store(root)), compose(["model=tiny"]).prompt)
+    return assistant, TestClient(create_app(assistant), raise_server_exceptions=False)
+
+
+def test_the_tiny_profile_answers_short_questions_at_default_settings(tiny):
+    assistant, client = tiny
+    native = assistant.max_positions
+    try:
+        for context in (native, 512):  # the profile's context, and a small one where the default max_tokens cannot fit
+            assistant.max_positions = context
+            for question in SHORT_QUESTIONS:
+                reply = assistant.reply([{"role": "user", "content": question}])  # no max_tokens: the default
+                assert reply.kind in ("answer", "red_flag", "dont_know")
+                assert reply.prompt_tokens < context
+                reply.close()
+            done = client.post("/v1/chat/completions", json={"model": "rungs", "messages": [{"role": "user", "content": SHORT_QUESTIONS[0]}]})
+            assert done.status_code == 200 and done.json()["choices"][0]["message"]["content"].strip()
+    finally:
+        assistant.max_positions = native
+
+
+@pytest.mark.parametrize("raw", [
+    '{"messages":[{"role":"user","content":[{"type":"text","text":5}]}]}',
+    '{"messages":[{"role":"user","content":"How should I use my asthma inhaler? \\ud800"}]}',
+    '{"messages":' + "[" * 20_000 + "]" * 20_000 + "}",
+])
+def test_hostile_input_to_the_real_model_is_a_400(tiny, raw):
+    _, client = tiny
+    response = client.post("/v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_a_tiny_temperature_and_unknown_routes_on_the_real_model(tiny):
+    _, client = tiny
+    ask = {"model": "rungs", "messages": [{"role": "user", "content": ON_TOPIC}], "temperature": 1e-300, "max_tokens": 8}
+    done = client.post("/v1/chat/completions", json=ask)
+    assert done.status_code == 200 and done.json()["rungs"]["kind"] == "answer"
+    for response, status in ((client.get("/v1/nope"), 404), (client.put("/v1/models"), 405)):
+        assert response.status_code == status and "error" in response.json()
+
+
+def test_schemathesis_against_the_real_tiny_model(tiny):
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
+    from rungs.serve import create_app
+
+    assistant, _ = tiny
+    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(assistant, max_tokens=4))
+    operation = schema["/v1/chat/completions"]["POST"]
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy())
+    def check(case):
+        response = case.call()
+        assert response.status_code < 500, (case.body, response.text[:300])
+        if response.status_code >= 400:
+            assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+    check()

@@ -21,6 +21,7 @@ anywhere but back to the caller.
 from __future__ import annotations
 
 import inspect
+import math
 import sys
 import threading
 import time
@@ -50,6 +51,8 @@ from ._refs import Refs, resolve_refs
 from ._reply import Reply, fixed_reply
 
 MODEL_ID = "rungs"  # the name clients use for the served assistant (OpenAI `model`)
+MIN_ANSWER_TOKENS = 32  # the least an answer at default settings is left, however long the prompt
+MIN_TEMPERATURE = 1e-2  # below it, sampling is greedy decoding (and logits / t overflow): t is taken as 0
 
 
 class _LockedDecode:
@@ -256,14 +259,23 @@ class Assistant:
         citations = self.retrieve(question)
         if not citations:
             return fixed_reply("dont_know", p.dont_know.strip()), None, 0, 0.0, False
-        max_new = p.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        asked = max_new_tokens is not None
+        max_new = int(max_new_tokens) if asked else p.max_new_tokens
         if max_new < 1:
             raise ValueError("max_tokens must be at least 1")
-        enc, sources = self._fit(history, question, citations, self.max_positions - max_new)
+        # An asked-for max_tokens is kept (the prompt shrinks to fit it); the default gives way to the prompt,
+        # down to a quarter of the context, so a short question is answered on a small model at default settings.
+        reserve = max_new if asked else min(max_new, max(MIN_ANSWER_TOKENS, self.max_positions // 4))
+        if reserve >= self.max_positions:
+            raise ValueError(f"max_tokens={max_new} leaves no room for the question in this model's "
+                             f"{self.max_positions}-token context")
+        enc, sources = self._fit(history, question, citations, self.max_positions - reserve)
         reply = Reply("answer", iter(()), [c for c, _ in sources])
         reply.prompt_tokens = int(enc["input_ids"].shape[1])
+        if not asked:
+            max_new = max(1, min(max_new, self.max_positions - reply.prompt_tokens))
         footer = sources_footer if sources_footer is not None else p.sources_footer
-        return reply, enc, max_new, p.temperature if temperature is None else float(temperature), footer
+        return reply, enc, max_new, _temperature(p.temperature if temperature is None else temperature), footer
 
     def _answer(self, reply: Reply, enc, max_new: int, temperature: float, footer: bool) -> Iterator[str]:
         yield from self._generate(reply, enc, max_new, temperature)
@@ -495,6 +507,15 @@ def prompt_format(setting: str, refs: Refs) -> str:
         return "chat"
     model = refs.model.config.get("model") or {}
     return "chat" if model.get("instruction_tuned") else "completion"
+
+
+def _temperature(value) -> float:
+    """A sampling temperature generation can use: 0 (greedy) below MIN_TEMPERATURE, where dividing the
+    logits by it would overflow to inf and NaN (`temperature=1e-300`) and sampling is greedy anyway."""
+    t = float(value)
+    if not math.isfinite(t) or t < 0:
+        raise ValueError("temperature must be a finite number >= 0")
+    return 0.0 if t < MIN_TEMPERATURE else t
 
 
 def _cache_kwarg() -> str:

@@ -13,10 +13,22 @@ def message_text(content) -> str:
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
+        return _unicode(content)
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
+        parts = [p for p in content if isinstance(p, dict) and p.get("type", "text") == "text"]
+        if any(not isinstance(p.get("text", ""), str) for p in parts):
+            raise ValueError("a text part's 'text' must be a string")
+        return "".join(_unicode(p.get("text", "")) for p in parts)
     raise ValueError("message content must be a string or a list of text parts")
+
+
+def _unicode(text: str) -> str:
+    """`text`, if it can be encoded (a lone surrogate from a JSON `\\ud800` escape cannot: no tokenizer takes it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("message content is not valid Unicode (a lone surrogate)") from None
+    return text
 
 
 def conversation(messages: list[dict], max_history_turns: int) -> tuple[list[dict], str]:
@@ -26,7 +38,11 @@ def conversation(messages: list[dict], max_history_turns: int) -> tuple[list[dic
     replace. The last message must be the user's.
     """
     turns: list[dict] = []
+    if not isinstance(messages, list):
+        raise ValueError("messages must be a list of {role, content} objects")
     for m in messages:
+        if not isinstance(m, dict):
+            raise ValueError("every message must be a {role, content} object")
         role = m.get("role")
         if role not in ("user", "assistant", "system", "developer"):
             raise ValueError(f"unsupported message role {role!r}; expected user, assistant or system")

@@ -60,8 +60,15 @@ def depths(ids: list[str], edges: set[Edge] | list[Edge]) -> dict[str, int]:
 
 
 
-def collect(store: Store, ref: str) -> dict:
-    """Every fact the report shows, as plain JSON data (also written as audit.json)."""
+def collect(store: Store, ref: str, public_keys: list[bytes] | None = None) -> dict:
+    """Every fact the report shows, as plain JSON data (also written as audit.json).
+
+    Besides every artifact of the lineage, the store's history: the hash-chained journal (with public keys,
+    its signed heads) and every alias, so a break anywhere (an entry edited or cut, an alias moved outside
+    rungs, an artifact the journal never saw published) fails the audit.
+    """
+    journal, sections = store.verify_history(public_keys)
+    history = [p for _, problems in sections for p in problems] + journal.problems
     subject, arts, missing, edges = lineage_graph(store, ref)
     aliases = store.aliases_by_id()
     ids = {a.id for a in arts} | set(missing)
@@ -104,9 +111,11 @@ def collect(store: Store, ref: str) -> dict:
         "generated_at": utc_now(),
         "generated_by": f"{info['user']}@{info['host']}",
         "store": str(store.root),
-        "ok": not failed and not missing,
+        "ok": not failed and not missing and not history,
         "failed": failed,
         "missing": missing,
+        "history": {"ok": not history, "problems": history, "notes": journal.notes, "head": journal.head,
+                    "signed": journal.signed, "entries": journal.entries},
         "artifacts": entries,
         "edges": [{"producer": e.producer, "consumer": e.consumer, "input": e.name} for e in edges],
         "events": events,

@@ -56,7 +56,10 @@ def _document(report: dict) -> list[tuple]:
             parts.append(f"{len(report['failed'])} of {n} artifacts changed since publish: {', '.join(report['failed'])}")
         if report["missing"]:
             parts.append(f"inputs missing from the store: {', '.join(report['missing'])}")
+        if not report["history"]["ok"]:
+            parts.append(f"the store's history has {len(report['history']['problems'])} break(s)")
         blocks.append(("status", False, "VERIFICATION FAILED — " + "; ".join(parts) + "."))
+    blocks.extend(_history_blocks(report["history"]))
     blocks.append(("h", 2, "Lineage"))
     blocks.append(("img",))
     blocks.append(("h", 2, "Artifacts"))
@@ -82,6 +85,23 @@ def _document(report: dict) -> list[tuple]:
                 for e in report["events"]
             ],
         ))
+    return blocks
+
+
+def _history_blocks(h: dict) -> list[tuple]:
+    head = h.get("head")
+    text = (f"The journal holds {h['entries']} entries, hash-chained"
+            + (f" up to seq {head['seq']} (hash {head['hash'][:16]})" if head else "")
+            + (f"; its head is signed up to seq {h['signed']['seq']} (key {h['signed'].get('key')})" if h.get("signed") else "")
+            + ".")
+    blocks: list[tuple] = [("h", 2, "History (journal and aliases)")]
+    if h["ok"]:
+        blocks.append(("status", True, text + " Every entry follows the one before and every alias agrees with it."))
+    else:
+        blocks.append(("status", False, text + " Breaks:"))
+        blocks.append(("list", h["problems"]))
+    if h.get("notes"):
+        blocks.append(("list", [f"note: {n}" for n in h["notes"]]))
     return blocks
 
 
@@ -249,9 +269,9 @@ class AuditResult:
         return bool(self.report["ok"])
 
 
-def write_report(store: Store, ref: str, out: Path | None = None) -> AuditResult:
+def write_report(store: Store, ref: str, out: Path | None = None, public_keys: list[bytes] | None = None) -> AuditResult:
     """Write report.md, lineage.png, report.html (self-contained) and audit.json; returns their paths."""
-    report = collect(store, ref)
+    report = collect(store, ref, public_keys)
     subj = report["subject"]
     directory = Path(out) if out is not None else Path("audit") / f"{subj['kind']}-v{store.get(subj['id']).version}-{subj['id']}"
     directory.mkdir(parents=True, exist_ok=True)

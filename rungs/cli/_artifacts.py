@@ -1,15 +1,17 @@
-"""Verbs on the store's artifacts: ls, show, lineage, verify, alias, log."""
+"""Verbs on the store's artifacts: ls, show, lineage, verify, journal (sign, keygen, rechain), alias, log."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from rich.markup import escape
 from rich.tree import Tree
 
 from rungs.kernel import RungsError, flatten, human_bytes, short_value
-from rungs.store import Artifact, Store
+from rungs.store import ALIAS_NAME_RULE, Artifact, Store
 
 from ._output import REF_HELP, console, key_metrics, kv_table, narrow, print_json, table
 
@@ -232,21 +234,45 @@ def _add_lineage(sub: argparse._SubParsersAction) -> None:
 # verify
 
 
+PUBLIC_KEY_ENV = "RUNGS_JOURNAL_PUBLIC_KEY"
+
+
+def public_keys(paths: list[str] | None) -> list[bytes]:
+    """The raw Ed25519 public keys a journal's signed heads are checked with: --public-key, else the env."""
+    from rungs.store import load_public_key
+
+    named = list(paths or [])
+    if not named and os.environ.get(PUBLIC_KEY_ENV):
+        named = [os.environ[PUBLIC_KEY_ENV]]
+    return [load_public_key(Path(p).expanduser()) for p in named]
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     store = Store(args.store)
     if args.ref and args.all:
         raise RungsError("give either REF or --all, not both")
+    keys = public_keys(args.public_key)
+    journal, sections = store.verify_history(keys)
     if args.ref:
-        art = store.resolve(args.ref)
-        results = [(f"{art.ref} ({art.id})", store.verify(art.id))]
+        kind, path = store.resolve_for_verify(args.ref)
+        label = f"{kind}/{path.name}"
+        try:
+            art = store.get(path.name)
+            label = f"{art.ref} ({art.id})"
+        except RungsError:
+            pass
+        results = [(label, store.verify(args.ref))]
+        sections = [(name, [p for p in problems if path.name in p or f"{kind}/" in p]) for name, problems in sections]
     else:
         results = store.verify_all()
-    ok = all(not problems for _, problems in results)
+    ok = all(not problems for _, problems in results) and journal.ok and all(not p for _, p in sections)
     if args.json:
         print_json(
             {
                 "ok": ok,
                 "artifacts": [{"artifact": label, "ok": not problems, "problems": problems} for label, problems in results],
+                "journal": journal.to_dict(),
+                "store": {name: {"ok": not problems, "problems": problems} for name, problems in sections},
             }
         )
         return 0 if ok else 1
@@ -254,30 +280,116 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not results:
         con.print(f"no artifacts in {escape(str(store.root))}")
     for label, problems in results:
-        if not problems:
-            con.print(f"[green]OK[/green]   {escape(label)}")
-            continue
-        con.print(f"[red]FAIL[/red] {escape(label)}")
-        for problem in problems:
-            con.print(f"     {escape(problem)}")
+        _print_check(con, label, problems)
+    head = journal.head
+    signed = f", signed up to seq {journal.signed['seq']}" if journal.signed else ""
+    summary = f"journal ({journal.entries} entries" + (f", head seq {head['seq']} {head['hash'][:12]}" if head else "") + f"{signed})"
+    _print_check(con, summary, journal.problems)
+    for note in journal.notes:
+        con.print(f"     [dim]note: {escape(note)}[/dim]")
+    for name, problems in sections:
+        _print_check(con, name, problems)
     if not ok:
         bad = sum(1 for _, p in results if p)
-        print(f"verify: {bad} of {len(results)} artifact(s) changed since publish", file=sys.stderr)
+        parts = [f"{bad} of {len(results)} artifact(s) changed since publish"] if bad else []
+        parts += ["the journal's history is broken"] if not journal.ok else []
+        parts += [f"{name}: {len(p)} finding(s)" for name, p in sections if p]
+        print(f"verify: {'; '.join(parts)}", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _print_check(con, label: str, problems: list[str]) -> None:
+    if not problems:
+        con.print(f"[green]OK[/green]   {escape(label)}")
+        return
+    con.print(f"[red]FAIL[/red] {escape(label)}")
+    for problem in problems:
+        con.print(f"     {escape(problem)}")
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify",
-        help="re-hash artifacts and check their manifests and inputs",
+        help="re-hash artifacts and check their manifests, inputs and the store's hash-chained history",
         description="Re-hash every file of an artifact (or of all with --all, the default), recompute "
-        "the manifest id and check that every input exists. Prints OK per intact artifact; exits 1 "
-        "naming each changed, missing or unexpected file otherwise.",
+        "the manifest id, check that every input exists, that metrics.json says what the manifest says and "
+        "that the journal recorded the artifact's publish. Then the journal itself (every entry hash-chained "
+        "to the one before; with --public-key, every signed head), every alias (its target published, the "
+        "journal's last move agreeing with it) and the store's layout (no symbolic links, no stray "
+        "directories). Prints OK per intact part; exits 1 naming each finding, one line each, otherwise.",
+        epilog="Signed heads are checked with an Ed25519 public key: --public-key FILE or $RUNGS_JOURNAL_PUBLIC_KEY "
+        "(`rungs journal keygen` makes a pair, `rungs journal sign` signs the head).",
     )
     p.add_argument("ref", nargs="?", metavar="REF", help="one artifact (default: all)")
     p.add_argument("--all", action="store_true", help="verify every artifact in the store")
-    p.add_argument("--json", action="store_true", help="print {ok, artifacts: [{artifact, ok, problems}]} as JSON")
+    p.add_argument("--public-key", action="append", metavar="FILE", help="PEM Ed25519 public key the journal's heads "
+                   "are signed with (repeatable; default: $RUNGS_JOURNAL_PUBLIC_KEY)")
+    p.add_argument("--json", action="store_true", help="print {ok, artifacts, journal, store} as JSON")
     p.set_defaults(func=cmd_verify)
+
+
+# --------------------------------------------------------------------------------------------------
+# journal
+
+
+def cmd_journal_sign(args: argparse.Namespace) -> int:
+    record = Store(args.store).journal.sign(Path(args.key).expanduser())
+    if args.json:
+        print_json(record)
+    else:
+        console().print(f"signed the journal's head: seq {record['seq']} {record['hash'][:16]} with key {record['key']}")
+    return 0
+
+
+def cmd_journal_keygen(args: argparse.Namespace) -> int:
+    from rungs.store import generate_keys
+
+    private, public = generate_keys(Path(args.out).expanduser())
+    if args.json:
+        print_json({"private": str(private), "public": str(public)})
+    else:
+        console().print(f"private key: {escape(str(private))} (mode 0600: keep it off the store's machine)\n"
+                        f"public key:  {escape(str(public))} (for `rungs verify --public-key`)")
+    return 0
+
+
+def cmd_journal_rechain(args: argparse.Namespace) -> int:
+    done = Store(args.store).journal.rechain()
+    if args.json:
+        print_json(done)
+    elif not done["legacy"]:
+        console().print(f"nothing to rechain: all {done['entries']} entries are hash-chained")
+    else:
+        console().print(f"chained {done['legacy']} legacy entries ({done['entries']} in all); the old files are in "
+                        f"{escape(done['kept'])}")
+    return 0
+
+
+def _add_journal(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "journal",
+        help="sign the hash-chained journal's head, make a key pair, chain a legacy journal",
+        description="The store's journal (_log/: events, runs, decisions) is one hash chain. Signing its head with "
+        "an Ed25519 key the hospital holds makes every entry up to it provable with the public key alone "
+        "(`rungs verify --public-key`).",
+    )
+    jsub = p.add_subparsers(dest="journal_command", metavar="{sign,keygen,rechain}", required=True)
+    s = jsub.add_parser("sign", help="sign the journal's current head",
+                        description="Sign the newest entry's (seq, hash) with an Ed25519 private key (PEM); appended "
+                        "to _log/signatures.jsonl. Set $RUNGS_JOURNAL_KEY to a key file to sign after every entry.")
+    s.add_argument("--key", required=True, metavar="FILE", help="the PEM Ed25519 private key")
+    s.add_argument("--json", action="store_true", help="print the signature record as JSON")
+    s.set_defaults(func=cmd_journal_sign)
+    k = jsub.add_parser("keygen", help="make an Ed25519 key pair",
+                        description="Write journal-key.pem (private, mode 0600) and journal-key.pub.pem into DIR.")
+    k.add_argument("--out", required=True, metavar="DIR", help="where to write the two PEM files")
+    k.add_argument("--json", action="store_true", help="print the two paths as JSON")
+    k.set_defaults(func=cmd_journal_keygen)
+    r = jsub.add_parser("rechain", help="hash-chain the entries of a journal written before the chain existed",
+                        description="Give every legacy entry (no hash) its place in the chain. Refused when the chain "
+                        "is broken or heads were signed; the old files are kept in _log/pre-rechain-<time>/.")
+    r.add_argument("--json", action="store_true", help="print {legacy, entries, kept} as JSON")
+    r.set_defaults(func=cmd_journal_rechain)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,7 +471,7 @@ def _add_alias(sub: argparse._SubParsersAction) -> None:
         help="point an alias at an artifact",
         description="Point alias NAME of REF's kind at REF (e.g. `rungs alias set production sft:v4`).",
     )
-    s.add_argument("name", metavar="NAME", help="alias name, e.g. production")
+    s.add_argument("name", metavar="NAME", help=f"alias name, e.g. production: {ALIAS_NAME_RULE}")
     s.add_argument("ref", metavar="REF", help=f"the artifact: {REF_HELP}")
     s.add_argument("--reason", default="", metavar="TEXT", help="why, recorded in the event log")
     s.add_argument("--json", action="store_true", help="print the move as JSON")
@@ -383,5 +495,5 @@ def _add_log(sub: argparse._SubParsersAction) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for add in (_add_ls, _add_show, _add_lineage, _add_verify, _add_alias, _add_log):
+    for add in (_add_ls, _add_show, _add_lineage, _add_verify, _add_journal, _add_alias, _add_log):
         add(sub)

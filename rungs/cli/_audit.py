@@ -15,17 +15,19 @@ from rich.markup import escape
 from rungs.kernel import RungsError
 from rungs.store import Store
 
+from ._artifacts import public_keys
 from ._output import REF_HELP, console, print_json, table
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from rungs.audit import write_report  # imports the OpenLineage client: only when a command needs it
 
-    result = write_report(Store(args.store), args.ref, Path(args.out) if args.out else None)
+    result = write_report(Store(args.store), args.ref, Path(args.out) if args.out else None, public_keys(args.public_key))
     report = result.report
     if args.json:
         print_json({
             "ok": result.ok, "subject": report["subject"], "failed": report["failed"], "missing": report["missing"],
+            "history": report["history"],
             "artifacts": [a["ref"] for a in report["artifacts"]],
             "files": {"markdown": str(result.markdown), "html": str(result.html), "png": str(result.png), "json": str(result.json)},
         })
@@ -40,9 +42,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 print(f"         {problem}")
         for iid in report["missing"]:
             print(f"  MISSING input {iid}")
+        print(f"  {'OK  ' if report['history']['ok'] else 'FAIL'} history: the journal ({report['history']['entries']} entries) and the aliases")
+        for problem in report["history"]["problems"]:
+            print(f"         {problem}")
         print(f"wrote {result.markdown}\n      {result.html} (self-contained)\n      {result.png}\n      {result.json}")
     if not result.ok:
-        print(f"audit: verification failed for {', '.join(report['failed'] + report['missing'])}", file=sys.stderr)
+        broken = report["failed"] + report["missing"] + ([] if report["history"]["ok"] else ["the store's history"])
+        print(f"audit: verification failed for {', '.join(broken)}", file=sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -53,16 +59,19 @@ def _add_audit(sub: argparse._SubParsersAction) -> None:
         description=(
             "Write a self-contained audit report of REF: every upstream artifact down to the raw files, with "
             "the sha256 of every file, resolved configs, code version (git commit), package versions, metrics, "
-            "who ran each stage and when, the aliases and the event log, and whether every file still verifies. "
+            "who ran each stage and when, the aliases and the event log, whether every file still verifies and whether "
+            "the store's hash-chained journal and its aliases are intact. "
             "Writes report.md + lineage.png, report.html (PNG embedded; one file to send) and audit.json. "
-            "Exits 1 when any file changed since publish or an input is missing."
+            "Exits 1 when any file changed since publish, an input is missing or the history is broken."
         ),
         epilog="examples:\n  rungs audit sft@production\n  rungs audit evaluate --out /tmp/audit-eval",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("ref", metavar="REF", help=REF_HELP)
     p.add_argument("--out", metavar="DIR", default=None, help="report directory (default: ./audit/KIND-vN-ID/)")
-    p.add_argument("--json", action="store_true", help="print {ok, subject, failed, missing, artifacts, files} as JSON")
+    p.add_argument("--public-key", action="append", metavar="FILE",
+                   help="PEM Ed25519 public key the journal's heads are signed with (default: $RUNGS_JOURNAL_PUBLIC_KEY)")
+    p.add_argument("--json", action="store_true", help="print {ok, subject, failed, missing, history, artifacts, files} as JSON")
     p.set_defaults(func=cmd_audit)
 
 

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from rungs.kernel import KINDS, LADDER, RungsConfig, RungsError, compose, rung
 from rungs.ops import list_runs
-from rungs.pipeline import estimate, fits, run_status
+from rungs.pipeline import estimate, fits, resolve_inputs, run_status
 from rungs.store import Store
 
 from ._output import console, print_json, print_summary, quiet, table
@@ -137,12 +137,14 @@ def _show_status(cfg: RungsConfig, store: Store, args: argparse.Namespace, title
 def cmd_stage(args: argparse.Namespace) -> int:
     refs, overrides = _split_inputs(args.words)
     cfg = compose(overrides)
+    store = Store(args.store)
+    resolve_inputs(args.kind, store, refs=refs, cfg=cfg)  # a bad or missing input ref: one line, before Prefect starts
     if not _plan_allows(cfg, overrides, [args.kind], args.force):
         return 2
     _quiet_prefect()
     from flows.specialize import stage
 
-    row = stage(args.kind, overrides=overrides, input_refs=refs, store_root=str(Store(args.store).root), show_progress=_progress(args))
+    row = stage(args.kind, overrides=overrides, input_refs=refs, store_root=str(store.root), show_progress=_progress(args))
     if args.json:
         print_json(row)
     else:

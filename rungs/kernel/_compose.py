@@ -8,8 +8,9 @@
   unchanged rerun composes nothing. A conf/ file that interpolates (`${...}`) could depend on the
   environment: then nothing is remembered on disk. Callers get their own copy, so mutating one never
   reaches another.
-- After composing, `_check` refuses values that cannot work together (nf4 with full cpt, an unknown
-  stage in pipeline.stages, a gate metric without a direction), naming the keys.
+- After composing, `_check` refuses every numeric value outside its key's range (the schema's `num`),
+  all of them in one message naming key, value and allowed range, then values that cannot work together
+  (nf4 with full cpt, an unknown stage in pipeline.stages, a gate metric without a direction).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from omegaconf import OmegaConf
 from ._errors import ConfigError
 from ._ladder import KINDS, PIPELINE
 from ._paths import CONF_DIR
-from ._schema import RungsConfig
+from ._schema import RungsConfig, check_ranges
 from ._text import did_you_mean
 
 _CACHE_SIZE = 16
@@ -231,12 +232,23 @@ def _plain(typ: Any) -> Any:
 
 
 def _check(cfg: RungsConfig) -> None:
+    errors = check_ranges(cfg)  # every numeric key against its range (rungs.kernel._schema.num), all at once
+    pairs = (
+        ("index.overlap_words", cfg.index.overlap_words, "<", "index.chunk_words", cfg.index.chunk_words),
+        ("corpus.min_chars", cfg.corpus.min_chars, "<=", "corpus.max_chars", cfg.corpus.max_chars),
+        ("evaluate.perplexity.stride", cfg.evaluate.perplexity.stride, "<=", "evaluate.perplexity.window",
+         cfg.evaluate.perplexity.window),
+    )
+    for key, value, op, other, limit in pairs:
+        if not errors and not (value < limit if op == "<" else value <= limit):
+            errors.append(f"{key}={value}: must be {op} {other} ({limit})")
+    if errors:
+        head = f"{len(errors)} config values are out of range: " if len(errors) > 1 else ""
+        raise ConfigError(head + "; ".join(errors))
     _check_operations(cfg)
     unknown = [s for s in cfg.pipeline.stages if s not in PIPELINE]
     if unknown:
         raise ConfigError(f"pipeline.stages: unknown stage(s) {unknown}; expected some of {list(PIPELINE)}")
-    if not 0.0 < cfg.corpus.heldout_fraction < 1.0:
-        raise ConfigError("corpus.heldout_fraction must be between 0 and 1 (exclusive)")
     if cfg.cpt.method not in ("full", "lora"):
         raise ConfigError(f"cpt.method={cfg.cpt.method!r}: expected 'full' or 'lora'")
     choices = {
@@ -269,14 +281,9 @@ def _check_operations(cfg: RungsConfig) -> None:
             raise ConfigError(f"promote.metrics.{name}.direction={m.direction!r}: expected lower or higher")
         if not m.metric:
             raise ConfigError(f"promote.metrics.{name}.metric is empty: name the evaluate metric, e.g. domain_ppl_{{rung}}")
-        if m.tolerance < 0:
-            raise ConfigError(f"promote.metrics.{name}.tolerance={m.tolerance}: must be >= 0")
     unknown = sorted(set(cfg.ops.stages) - set(KINDS))
     if unknown:
         raise ConfigError(f"ops.stages: unknown stage(s) {unknown}; expected some of {list(KINDS)}")
-    for name, s in cfg.ops.stages.items():
-        if s.retries < 0 or (s.timeout_s is not None and s.timeout_s <= 0):
-            raise ConfigError(f"ops.stages.{name}: retries must be >= 0 and timeout_s > 0 (or null)")
     bad = sorted(set(cfg.ops.notify.events) - {"failed", "crashed", "refused", "promoted"})
     if bad:
         raise ConfigError(f"ops.notify.events: unknown event(s) {bad}; expected some of failed, crashed, refused, promoted")

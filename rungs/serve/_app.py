@@ -5,15 +5,20 @@ OpenAI's chunk format), `GET /v1/models`, `GET /health`, `GET /` (the chat page,
 
 - Binds 127.0.0.1 unless told otherwise; with an API key (`--api-key` or `$RUNGS_API_KEY`) every /v1
   call needs `Authorization: Bearer KEY` (401 otherwise).
-- A request body over `max_request_bytes` gets 413; `max_tokens` above the server's limit, a malformed
-  conversation or an unknown model get 400/404, all in OpenAI's error shape.
+- Requests are checked against Pydantic models of OpenAI's schema (rungs/serve/_schema.py) before any
+  work: a body over `max_request_bytes` gets 413, malformed JSON (or JSON nested too deep), a field of
+  the wrong type or out of range, a text that is not valid Unicode, `max_tokens` above the server's
+  limit or a malformed conversation get 400, an unknown model 404, and any other path or method
+  404/405: every error in OpenAI's shape (`{"error": {message, type, param, code}}`), never a 500 for
+  anything a client sends. The OpenAPI schema is at `/openapi.json`.
 - One model, one generation at a time: requests wait in line for it; more than `max_queue` requests
   waiting or generating get 503 with Retry-After instead of piling up. Red flags and don't-know replies
   never wait: they do not use the model.
 - Every answer carries its sources: a `citations` list on the completion (and on the last stream chunk),
   and, unless the request says `"sources_footer": false`, the numbered titles at the end of the text.
-- Conversation text is never logged: the access log has method, path and status only, and errors are
-  logged by type, never with their message or the request.
+- Conversation text is never logged: the access log has method, path (without its query string, where
+  a client may have put a key) and status only, and errors are logged by type, never with their message
+  or the request.
 """
 
 # no `from __future__ import annotations`: FastAPI reads the handlers' annotations (Request) at runtime,
@@ -56,48 +61,58 @@ def _static(name: str) -> bytes:
     return resources.files("rungs.serve").joinpath("static", name).read_bytes()
 
 
-def _int_field(body: dict, name: str, low: int, high: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise APIError(400, f"'{name}' must be an integer", param=name)
-    if not low <= value <= high:
-        raise APIError(400, f"'{name}' must be between {low} and {high}; this server allows at most {high}", param=name,
-                       code="max_tokens_exceeded" if value > high else None)
-    return value
-
-
 def parse_request(body: Any, max_tokens_limit: int) -> dict:
     """A chat completion request, checked: what reply() needs, or an APIError saying what is wrong."""
-    if not isinstance(body, dict):
-        raise APIError(400, "the request body must be a JSON object")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        raise APIError(400, "'messages' must be a non-empty list of {role, content} objects", param="messages")
-    model = body.get("model")
-    if model is not None and not isinstance(model, str):
-        raise APIError(400, "'model' must be a string", param="model")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise APIError(400, "'stream' must be true or false", param="stream")
-    if body.get("n", 1) != 1:
-        raise APIError(400, "only n=1 is supported", param="n")
-    max_tokens = _int_field(body, "max_completion_tokens", 1, max_tokens_limit)
+    from ._schema import validate_request
+
+    try:
+        req = validate_request(body)
+    except ValueError as exc:
+        message, param = exc.args
+        raise APIError(400, message, param=param) from None
+    max_tokens, param = req.max_completion_tokens, "max_completion_tokens"
     if max_tokens is None:
-        max_tokens = _int_field(body, "max_tokens", 1, max_tokens_limit)
-    temperature = body.get("temperature")
-    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                                    or not 0 <= temperature <= 2):
-        raise APIError(400, "'temperature' must be a number between 0 and 2", param="temperature")
-    options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise APIError(400, "'stream_options' must be an object", param="stream_options")
-    footer = body.get("sources_footer")
-    if footer is not None and not isinstance(footer, bool):
-        raise APIError(400, "'sources_footer' must be true or false", param="sources_footer")
-    return {"messages": messages, "model": model, "stream": stream, "max_tokens": max_tokens,
-            "temperature": temperature, "include_usage": bool(options.get("include_usage")), "sources_footer": footer}
+        max_tokens, param = req.max_tokens, "max_tokens"
+    if max_tokens is not None and max_tokens > max_tokens_limit:
+        raise APIError(400, f"'{param}' must be between 1 and {max_tokens_limit}; this server allows at most {max_tokens_limit}",
+                       param=param, code="max_tokens_exceeded")
+    messages = [{"role": m.role, "content": m.content if not isinstance(m.content, list) else
+                 [{"type": "text", "text": part.text} for part in m.content]} for m in req.messages]
+    return {"messages": messages, "model": req.model, "stream": req.stream, "max_tokens": max_tokens,
+            "temperature": req.temperature,
+            "include_usage": bool(req.stream_options and req.stream_options.include_usage),
+            "sources_footer": req.sources_footer}
+
+
+def _parse_json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise APIError(400, "the request body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        raise APIError(400, "the request body is not valid JSON") from None
+
+
+class DropQuery(logging.Filter):
+    """Access-log filter: the path without its query string (a client may put a key or text there)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+def log_config() -> dict:
+    """uvicorn's logging configuration with `DropQuery` on the access log."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["drop_query"] = {"()": DropQuery}
+    config["handlers"]["access"]["filters"] = ["drop_query"]
+    return config
 
 
 class _Pump:
@@ -145,11 +160,15 @@ def create_app(assistant: Assistant, *, api_key: str | None = None, max_request_
                max_tokens: int | None = None, max_queue: int = MAX_QUEUE):
     """The FastAPI application serving `assistant`."""
     from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response, StreamingResponse
     from starlette.concurrency import run_in_threadpool
+    from starlette.exceptions import HTTPException
+
+    from ._schema import validation_message
 
     max_tokens_limit = int(max_tokens or assistant.prompt.max_new_tokens)
-    app = FastAPI(title="rungs assistant", version="1", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="rungs assistant", version="1", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     state = {"active": 0}
     created = int(time.time())
     names = {MODEL_ID, assistant.refs.model.ref, assistant.refs.model.id}
@@ -159,6 +178,24 @@ def create_app(assistant: Assistant, *, api_key: str | None = None, max_request_
     @app.exception_handler(APIError)
     async def _api_error(request, exc: APIError):
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request, exc: HTTPException):  # an unknown path (404), a wrong method (405)
+        what = {404: ("not found: no such endpoint", "not_found"), 405: ("method not allowed", "method_not_allowed")}
+        message, code = what.get(exc.status_code, (str(exc.detail), None))
+        headers = dict(exc.headers or {})
+        return JSONResponse(APIError(exc.status_code, message, code=code).body(), status_code=exc.status_code,
+                            headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request, exc: RequestValidationError):
+        message, param = validation_message(list(exc.errors()))
+        return JSONResponse(APIError(400, message, param=param).body(), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _server_error(request, exc: Exception):  # a bug, never the client's input: logged by type only
+        log.error("request failed: %s", type(exc).__name__)
+        return JSONResponse(APIError(500, "internal error", type_="server_error").body(), status_code=500)
 
     def _check_key(request: Request) -> None:
         if not api_key:
@@ -181,10 +218,7 @@ def create_app(assistant: Assistant, *, api_key: str | None = None, max_request_
                 raise APIError(413, f"request body is over this server's limit of {max_request_bytes} bytes",
                                code="request_too_large")
             chunks.append(chunk)
-        try:
-            return json.loads(b"".join(chunks))
-        except (ValueError, UnicodeDecodeError):
-            raise APIError(400, "the request body is not valid JSON") from None
+        return _parse_json(b"".join(chunks))
 
     def _model_card() -> dict:
         return {"id": MODEL_ID, "object": "model", "created": created, "owned_by": "rungs", "rungs": assistant.describe()}
@@ -211,7 +245,7 @@ def create_app(assistant: Assistant, *, api_key: str | None = None, max_request_
             raise APIError(404, f"model {model_id!r} is not served here; use {MODEL_ID!r}", code="model_not_found", param="model")
         return _model_card()
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", openapi_extra=_completion_openapi())
     async def chat_completions(request: Request):
         _check_key(request)
         req = parse_request(await _read_body(request), max_tokens_limit)
@@ -225,6 +259,9 @@ def create_app(assistant: Assistant, *, api_key: str | None = None, max_request_
             )
         except ValueError as exc:  # a malformed conversation; the message names no user text
             raise APIError(400, str(exc), param="messages") from None
+        except Exception as exc:  # noqa: BLE001  (a failure before generation: a server error, said in OpenAI's shape)
+            log.error("preparing the answer failed: %s", type(exc).__name__)
+            raise APIError(500, "the answer could not be prepared", type_="server_error") from None
         uses_model = reply.kind == "answer"
         if uses_model and state["active"] >= max_queue:
             raise APIError(503, f"busy: {state['active']} requests are already waiting for the model; retry shortly",
@@ -289,7 +326,48 @@ def create_app(assistant: Assistant, *, api_key: str | None = None, max_request_
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    _document(app)
     return app
+
+
+def _completion_openapi() -> dict:
+    """The request body and error responses of /v1/chat/completions, for the OpenAPI schema (the handler
+    reads the body itself, to enforce the size limit before parsing)."""
+    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}},
+        "responses": {str(code): {"description": why, **error} for code, why in (
+            (400, "invalid request"), (401, "missing or wrong API key"), (404, "unknown model"),
+            (413, "request body too large"), (503, "busy: too many requests waiting"))},
+    }
+
+
+def _document(app) -> None:
+    """Put the Pydantic models' schemas where the OpenAPI document's references point, and the API key scheme."""
+    from fastapi.openapi.utils import get_openapi
+
+    from ._schema import ChatCompletionRequest, ErrorBody
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes,
+                             description="rungs' assistant behind OpenAI's chat completions API")
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (ChatCompletionRequest, ErrorBody):
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(body.pop("$defs", {}))
+            schemas[model.__name__] = body
+        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        for path, ops in schema["paths"].items():
+            if path.startswith("/v1/"):
+                for op in ops.values():
+                    op["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
 
 
 # ------------------------------------------------------------------------------------------ serving
@@ -317,5 +395,6 @@ def run_server(assistant: Assistant, *, host: str = DEFAULT_HOST, port: int = DE
                      max_queue=max_queue)
     print(f"rungs serve — {assistant.refs.summary()} on http://{host}:{port}/ "
           f"(API at /v1, {'API key required' if api_key else 'no API key'})", file=sys.stderr, flush=True)
-    # the access log records method, path and status: never a body, so never conversation text
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True, timeout_graceful_shutdown=5)
+    # the access log records method, path (no query string) and status: never a body, so never conversation text
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True, timeout_graceful_shutdown=5,
+                log_config=log_config())

@@ -30,22 +30,27 @@ from pathlib import Path
 from rungs.kernel import StoreError, code_info, hash_file, run_info, utc_now
 
 from ._artifact import (
+    ALIAS_NAME_RE,
     ALIAS_RE,
     HEX_RE,
     ID_LENGTH,
     ID_RE,
     KIND_RE,
     MANIFEST,
+    MAX_NAME,
     MIN_PREFIX,
     SCHEMA,
     VERSION_RE,
     Artifact,
+    check_alias_name,
     check_kind,
     check_name,
     fsync_dir,
     jsonable,
     manifest_id,
+    manifest_problems,
     read_manifest,
+    read_text_nofollow,
     version_key,
     walk_files,
 )
@@ -89,22 +94,28 @@ class StoreCore:
         """Kinds that have at least one artifact directory."""
         if not self.root.is_dir():
             return []
-        return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and KIND_RE.match(p.name)
+        return sorted(  # a symbolic link in place of a kind's folder is refused (a finding of `verify`)
+            p.name for p in self.root.iterdir() if KIND_RE.match(p.name) and _real_dir(p)
         )
 
     def _artifact_dirs(self, kind: str | None = None) -> Iterator[tuple[str, Path]]:
         kinds = [kind] if kind is not None else self.kinds()
         for k in kinds:
             kdir = self.root / k
-            if not kdir.is_dir():
+            if not _real_dir(kdir):
                 continue
             for d in sorted(kdir.iterdir()):
-                if d.is_dir() and not d.name.startswith("."):
+                if _real_dir(d) and ID_RE.match(d.name):  # anything else is a stray, reported by `verify`
                     yield k, d
 
     def _load(self, kind: str, path: Path) -> Artifact:
+        """The artifact in `path`; StoreError (one line) when its manifest is unreadable or malformed."""
+        if path.is_symlink():
+            raise StoreError(f"{path}: a symbolic link (refused: an artifact is a real directory)")
         manifest = read_manifest(path / MANIFEST)
+        problems = manifest_problems(manifest, kind, path.name)
+        if problems:
+            raise StoreError(f"{path / MANIFEST}: malformed ({problems[0].partition(': ')[2]}); run `rungs verify`")
         return Artifact(kind=kind, id=path.name, path=path, manifest=manifest)
 
     def artifacts(self, kind: str | None = None) -> list[Artifact]:
@@ -120,14 +131,27 @@ class StoreCore:
         return sorted(found, key=lambda a: (a.kind, version_key(a)))
 
     def get(self, id: str) -> Artifact:
-        """The artifact with exactly this id."""
+        """The artifact with exactly this id (refused when a file of it was replaced by a symbolic link)."""
+        return self._usable(self._get(id))
+
+    def _get(self, id: str) -> Artifact:
         if not isinstance(id, str) or not ID_RE.match(id):
             raise StoreError(f"invalid artifact id {id!r}: expected {ID_LENGTH} hex digits")
         for kind in self.kinds():
             path = self.root / kind / id
-            if (path / MANIFEST).is_file():
+            if path.is_symlink() or (path / MANIFEST).is_file():
                 return self._load(kind, path)
         raise StoreError(f"no artifact with id {id} in {self.root}")
+
+    def _usable(self, art: Artifact) -> Artifact:
+        """`art`, unless a file it records was replaced by a symbolic link (reads never follow one out)."""
+        for rel in art.files:
+            path = art.path
+            for part in rel.split("/"):
+                path = path / part
+                if path.is_symlink():
+                    raise StoreError(f"{art.ref} ({art.id}): {rel} is a symbolic link (refused); run `rungs verify {art.id}`")
+        return art
 
     def _describe(self) -> str:
         arts = self.artifacts()
@@ -143,10 +167,24 @@ class StoreCore:
         return self.root / "_aliases" / kind / name
 
     def _read_alias(self, kind: str, name: str) -> str | None:
+        """The id alias `kind@name` points at (None: no such alias). Never reads outside `_aliases/`:
+        the kind and name are checked first, and a symbolic link or a file that holds no id is refused."""
+        check_kind(kind)
+        check_alias_name(name)
+        kdir = self.root / "_aliases" / kind
+        if kdir.is_symlink() or (self.root / "_aliases").is_symlink():
+            raise StoreError(f"{kdir}: a symbolic link (refused); run `rungs verify`")
         try:
-            return self._alias_path(kind, name).read_text(encoding="utf-8").strip() or None
+            text = read_text_nofollow(self._alias_path(kind, name)).strip()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"alias {kind}@{name}: unreadable ({type(exc).__name__})") from None
+        if not text:
+            return None
+        if not ID_RE.match(text):
+            raise StoreError(f"alias {kind}@{name}: its file holds no artifact id; run `rungs verify`")
+        return text
 
     def resolve(self, ref: str) -> Artifact:
         """An artifact from a REF: id, unique id prefix (>= 6), ``kind:vN``, ``kind@alias``, ``kind``."""
@@ -155,7 +193,11 @@ class StoreCore:
         if not isinstance(ref, str) or not ref.strip():
             raise StoreError(f"empty artifact reference {ref!r}: expected id, kind:vN, kind@alias or kind")
         ref = ref.strip()
+        if len(ref) > 2 * MAX_NAME + 1:
+            raise StoreError(f"{ref[:40]!r}...: not an artifact reference ({len(ref)} characters; a REF is at most {2 * MAX_NAME + 1})")
+        return self._usable(self._resolve(ref))
 
+    def _resolve(self, ref: str) -> Artifact:
         m = VERSION_RE.match(ref)
         if m:
             kind, version = m["kind"], int(m["version"])
@@ -171,9 +213,9 @@ class StoreCore:
 
         m = ALIAS_RE.match(ref)
         if m:
-            return self._resolve_alias(check_kind(m["kind"]), m["name"], ref)
+            return self._resolve_alias(check_kind(m["kind"]), check_alias_name(m["name"]), ref)
 
-        if KIND_RE.match(ref) and (self.root / ref).is_dir():
+        if KIND_RE.match(ref) and _real_dir(self.root / ref):
             return self._resolve_alias(ref, "latest", ref)
 
         if HEX_RE.match(ref):
@@ -181,7 +223,7 @@ class StoreCore:
                 raise StoreError(f"{ref}: an id prefix needs at least {MIN_PREFIX} hex digits")
             if len(ref) == ID_LENGTH:
                 with contextlib.suppress(StoreError):
-                    return self.get(ref)
+                    return self._get(ref)
             matches = [a for a in self.artifacts() if a.id.startswith(ref)]
             if len(matches) == 1:
                 return matches[0]
@@ -209,9 +251,9 @@ class StoreCore:
             have = ", ".join(names) if names else "none"
             raise StoreError(f"{ref}: no alias {name!r} for kind {kind}; aliases of {kind}: {have}")
         try:
-            art = self.get(target)
-        except StoreError:
-            raise StoreError(f"{ref}: alias points at {target}, which is not in the store") from None
+            art = self._get(target)
+        except StoreError as exc:
+            raise StoreError(f"{ref}: alias points at {target}, {unusable(exc)}") from None
         if art.kind != kind:
             raise StoreError(f"{ref}: alias points at {target}, a {art.kind} artifact, not {kind}")
         return art
@@ -219,7 +261,7 @@ class StoreCore:
     def find(self, kind: str, fingerprint: str) -> Artifact | None:
         """The artifact of ``kind`` built with ``fingerprint`` (the newest if several), else None."""
         matches = [a for a in self.artifacts(kind) if a.fingerprint == fingerprint]
-        return matches[-1] if matches else None
+        return self._usable(matches[-1]) if matches else None
 
     # -- building ----------------------------------------------------------------------------------
 
@@ -440,7 +482,7 @@ class StoreCore:
 
     def set_alias(self, name: str, ref: str, *, reason: str = "") -> Artifact:
         """Point alias ``name`` (of the referenced artifact's kind) at it; the move is logged."""
-        check_name(name, "alias name")
+        check_alias_name(name)
         art = self.resolve(ref)
         with self._store_lock():
             self._move_alias(art, name, reason=reason)
@@ -451,16 +493,23 @@ class StoreCore:
         base = self.root / "_aliases"
         if not base.is_dir():
             return []
-        kinds = [check_kind(kind)] if kind is not None else sorted(p.name for p in base.iterdir() if p.is_dir())
+        if base.is_symlink():
+            return []
+        kinds = [check_kind(kind)] if kind is not None else sorted(
+            p.name for p in base.iterdir() if KIND_RE.match(p.name) and _real_dir(p))
         out = []
         for k in kinds:
             kdir = base / k
-            if not kdir.is_dir():
+            if not _real_dir(kdir):
                 continue
             for f in sorted(kdir.iterdir()):
-                if f.name.startswith(".") or not f.is_file():
+                # a malformed alias (a bad name, a link, a file without an id) is a finding of `verify`
+                if f.name.startswith(".") or not ALIAS_NAME_RE.match(f.name) or f.is_symlink() or not f.is_file():
                     continue
-                target = self._read_alias(k, f.name)
+                try:
+                    target = self._read_alias(k, f.name)
+                except StoreError:
+                    continue
                 if target:
                     out.append((k, f.name, target))
         return out
@@ -475,3 +524,18 @@ class StoreCore:
     def events(self) -> list[dict]:
         """Every event in the append-only log, oldest first."""
         return self.journal.read(EVENTS)
+
+
+def _real_dir(path: Path) -> bool:
+    """A directory that is not a symbolic link."""
+    return path.is_dir() and not path.is_symlink()
+
+
+def unusable(exc: StoreError) -> str:
+    """Why `get(id)` failed, as the end of a sentence ("... points at X, which is not in the store")."""
+    text = str(exc)
+    if "no artifact with id" in text or "invalid artifact id" in text:
+        return "which is not in the store"
+    if "symbolic link" in text:
+        return "which is a symbolic link (refused)"
+    return "whose manifest is malformed; run `rungs verify`"
