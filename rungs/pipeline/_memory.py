@@ -33,7 +33,9 @@ process trains on):
   bitsandbytes' (paged) AdamW8bit 2 bytes/param.
 - gradients: one per trainable parameter, in its dtype (×2 with DDP, whose buckets hold a copy).
 - FSDP (hardware.strategy=fsdp, processes P > 1): weights, trainable, gradients and optimizer are 1/P
-  per process, plus the all-gathered parameters: the root unit (embedding) and two decoder layers.
+  per process, plus the all-gathered parameters: the root unit (embedding) and two decoder layers. Each
+  process first loads the whole model onto its device, then shards it: a "load" row checks that moment,
+  and a host-side "gather" row rank 0's unsharded copy for saving.
 - activations: what autograd saves for backward, per token and layer, measured with
   `torch.autograd.graph.saved_tensors_hooks` on the Gemma 3 blocks (sdpa attention keeps no T×T
   matrix): full training 11·hidden + 4·intermediate + 4·q_dim + 4·kv_dim elements, LoRA
@@ -329,6 +331,18 @@ def _merge_plan(cfg: RungsConfig) -> StagePlan:
     )
 
 
+def _load_plan(cfg: RungsConfig, kind: str) -> StagePlan:
+    """FSDP on several processes: every rank loads the whole model onto its device before `fully_shard`
+    shards it (rungs.train: trainable_model, then train), so each device holds all weights for a moment."""
+    hw, m = cfg.hardware, cfg.model
+    p = count_params(m)
+    return StagePlan(
+        stage=kind, phase="load", what=f"every process loads the whole model in {hw.dtype} before FSDP2 shards it",
+        where=hw.device, batch=0, seq_len=0, parameters=p.total, trainable_parameters=0, weights=p.total * _dbytes(cfg),
+        runtime=_runtime(cfg), budget=budget(cfg), notes=["before sharding: no activations, gradients or optimizer state yet"],
+    )
+
+
 def _gather_plan(cfg: RungsConfig, kind: str) -> StagePlan:
     """FSDP on several processes: rank 0 gathers the trained weights into host memory (a full state dict)
     and loads them into a host-memory rebuild of the model to save it (rungs.train's _unsharded)."""
@@ -418,12 +432,16 @@ def estimate(cfg: RungsConfig, stages: list[str] | tuple[str, ...] | None = None
         if kind == "base":
             plans.append(_base_plan(cfg))
         elif kind == "cpt":
+            if _fsdp(cfg):
+                plans.append(_load_plan(cfg, "cpt"))
             plans.append(_train_plan(cfg, "cpt"))
             if _fsdp(cfg):
                 plans.append(_gather_plan(cfg, "cpt"))
             if cfg.cpt.method == "lora" and cfg.hardware.quant == "nf4":
                 plans.append(_merge_plan(cfg))
         elif kind == "sft":
+            if _fsdp(cfg):
+                plans.append(_load_plan(cfg, "sft"))
             plans.append(_train_plan(cfg, "sft"))
             if _fsdp(cfg):
                 plans.append(_gather_plan(cfg, "sft"))
