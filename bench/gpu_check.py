@@ -304,7 +304,7 @@ def markdown(base_rows: list[dict], rows: list[dict], command: str, devices: lis
     lines = [HEADING, "", f"Command: `{command}`", "",
              f"Date: {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}. Machine: {machine(devices)}.", ""]
     if base_rows:
-        lines += ["Base import (streamed, text-only; peak host RSS of its process against the plan):", "",
+        lines += ["Base import (streamed, text-only; the step's peak host RSS against the plan):", "",
                   "| model | parameters | vision skipped | seconds | peak RSS GiB | plan GiB |", "|---|---|---|---|---|---|"]
         for b in base_rows:
             lines.append(f"| {b['model']} | {b.get('parameters') or 0:,} | {sum((b.get('skipped') or {}).values()):,} | "
