@@ -201,12 +201,13 @@ def work_train(spec: dict) -> dict:
            "loss_final": result.final_loss, "load_seconds": loaded, "peak_rss": _peak_rss(), "plan": plan.total,
            "budget": plan.budget, "peak_reserved": result.peak_device.get("reserved"),
            "peak_allocated": result.peak_device.get("allocated"), "trainable": plan.trainable_parameters, "what": plan.what}
+    main = rank() == 0
     if world > 1:
         import torch.distributed as dist
 
         dist.barrier()
         dist.destroy_process_group()
-    return out if rank() == 0 or world == 1 else {}
+    return out if main else {}
 
 
 def _reset_peak_rss() -> None:

@@ -15,7 +15,7 @@ from rungs.kernel import InputError
 from rungs.train import source_files
 
 VERSION = 3  # 3: streamed, text-only import (no vision tower), 2 GB shards
-CONFIG = ("seed", "model", "hardware")
+CONFIG = ("seed", "model", "hardware.dtype")  # the weights depend on the dtype alone: a new memory budget re-imports nothing
 
 
 def needs(cfg) -> set[str]:
