@@ -62,7 +62,7 @@ output shard of at most 2 GB (SHARD_BYTES; a larger tensor, the embedding, gets 
 and freed. Its peak is the runtime and tokenizer, one output shard, the source tensor being cast when the
 dtype changes (Hugging Face checkpoints of Gemma 3 are bfloat16), and for a GGUF the mapped file plus the
 float32 of the tensor being dequantised. It does not grow with the model: measured on gemma3-270m from
-its GGUF 2.59 GiB (estimate 2.76 GiB); the 27B from its Hugging Face shards in bfloat16 plans at 3.6 GiB
+its GGUF 2.59 GiB (estimate 2.76 GiB); the 27B from its Hugging Face shards in bfloat16 plans at 3.52 GiB
 where loading the model and saving it needed ~98 GiB.
 """
 
