@@ -64,7 +64,8 @@ def test_27b_on_24gb_without_quantisation_does_not_fit_and_the_suggestions_do():
     cfg = compose(overrides)
     ok, message = fits(estimate(cfg), cfg)
     assert not ok
-    assert "cpt: " in message and "GiB > 24.00 GiB" in message and "weights 50.31 GiB" in message
+    # the budget is the card's usable memory (an L4 / A10 reports 22.49 GiB), not the 24 GB on the box
+    assert "cpt: " in message and "GiB > 22.49 GiB" in message and "weights 50.31 GiB" in message
     found = suggest(cfg)
     assert found, message
     for suggestion in found:
@@ -79,7 +80,7 @@ def test_suggestions_for_the_27b_profile_fit_when_applied():
     for suggestion in suggest(cfg):
         fixed = compose([*QLORA_24GB, *suggestion.words])
         plans = estimate(fixed)
-        assert fits(plans, fixed)[0] and max(p.total for p in plans if p.budget) <= 24 * GiB
+        assert fits(plans, fixed)[0] and max(p.total for p in plans if p.memory == "device") <= 22.49 * GiB
 
 
 def test_levers_move_the_estimate_the_right_way():

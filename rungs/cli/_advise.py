@@ -9,7 +9,7 @@ import sys
 from typing import IO
 
 from rungs.kernel import RungsError, groups
-from rungs.pipeline import QUESTIONS, RUNG_INFO, RUNGS, Advice, Question, advise
+from rungs.pipeline import QUESTIONS, RUNG_INFO, RUNGS, VARIANTS, Advice, Question, advise
 
 
 def ask(question: Question, number: int, stdin: IO[str], out: IO[str]) -> str:
@@ -74,6 +74,10 @@ def render(advice: Advice) -> str:
             "the store keeps what it built when you climb)"
         )
     lines.append(f"  stages: {' → '.join(advice.stages)}")
+    m = advice.model
+    if m:
+        where = m.get("path") or m.get("package")
+        lines.append(f"  model: {m['name']}{f' ({where})' if where else ''}, {VARIANTS[m['variant']]}: {m['why']}")
     lines += ["", "start with:", f"  {advice.command}", ""]
     lines.append(f"  {info.data}")
     if advice.plan_message:

@@ -47,7 +47,7 @@ def _quiet_prefect() -> None:
 
 
 def _plan_allows(cfg: RungsConfig, overrides: list[str], stages: list[str] | None, force: bool) -> bool:
-    """The memory plan of the configured stages fits hardware.memory_gb, or --force was given.
+    """The memory plan of the configured stages fits hardware.memory_gb (and, for host-side stages, hardware.host_memory_gb), or --force was given.
 
     Runs before the flow is imported or any stage starts: a run that cannot fit is refused with the
     numbers and the overrides that would fit (rungs.pipeline's memory plan).
@@ -175,7 +175,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def _build_flags(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars only on a terminal)")
-    p.add_argument("--force", action="store_true", help="run even when the memory plan (`rungs plan`) does not fit hardware.memory_gb")
+    p.add_argument("--force", action="store_true", help="run even when the memory plan (`rungs plan`) does not fit hardware.memory_gb or hardware.host_memory_gb")
     p.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
@@ -189,7 +189,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "(index beside base and cpt). A stage whose fingerprint (stage version, resolved config, input "
             "fingerprints, source file hashes) is already in the store is reused, so an unchanged run takes "
             "seconds. Ends with a table: stage, artifact, built or cached, wall time, key metrics. Before anything "
-            "runs, the memory plan (`rungs plan`) is checked: a run that cannot fit hardware.memory_gb is refused "
+            "runs, the memory plan (`rungs plan`) is checked: a run that cannot fit hardware.memory_gb (or host_memory_gb) is refused "
             "(exit 2) with the overrides that would fit, unless --force. --dry-run says what would be reused and "
             "what built, and why, and starts nothing."
         ),

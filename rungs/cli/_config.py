@@ -8,7 +8,7 @@ import dataclasses
 
 from rich.markup import escape
 
-from rungs.kernel import CONF_DIR, ConfigError, choices, compose, did_you_mean, groups, known_keys, to_dict
+from rungs.kernel import CARDS, CONF_DIR, ConfigError, choices, compose, did_you_mean, groups, known_keys, to_dict
 from rungs.pipeline import COMPONENTS, count_params, estimate, fits, suggest
 
 from ._output import console, print_json, table
@@ -90,14 +90,18 @@ def _plan_intro(cfg) -> list[str]:
     m, hw = cfg.model, cfg.hardware
     p = count_params(m)
     embedding = f"embedding {p.embedding / 1e9:.2f}B{' tied' if m.tie_embeddings else f' + lm_head {p.lm_head / 1e9:.2f}B'}"
+    weights = {"hf": m.path, "gguf": m.package}.get(m.source)
+    variant = {"it": "instruction-tuned", "pt": "pretrained"}[m.variant]
     model = (
-        f"model {m.name}: {p.total / 1e9:.2f}B parameters ({embedding}, linear {p.linear / 1e9:.2f}B), "
-        f"{m.num_layers} layers, hidden {m.hidden_size}, vocab {m.vocab_size:,}"
+        f"model {m.name}: {variant}{f' ({weights})' if weights else ''}, text-only, {p.total / 1e9:.2f}B parameters "
+        f"({embedding}, linear {p.linear / 1e9:.2f}B), {m.num_layers} layers, hidden {m.hidden_size}, vocab {m.vocab_size:,}"
     )
-    per = f"{hw.memory_gb:g} GiB" + (f" per process × {hw.processes}" if hw.processes > 1 else "")
+    card = f" ({CARDS[hw.card][0]}: {hw.memory_gb:g} GiB usable)" if hw.card in CARDS else ""
+    per = f"{hw.memory_gb:g} GiB{card}" + (f" per process × {hw.processes}" if hw.processes > 1 else "")
+    host = f", host {hw.host_memory_gb:g} GiB" if hw.device != "cpu" and hw.host_memory_gb is not None else ""
     hardware = (
         f"hardware {hw.name}: {hw.device}, {hw.dtype}, quant {hw.quant}, gradient checkpointing "
-        f"{'on' if hw.gradient_checkpointing else 'off'}, {hw.optimizer}; budget {per}"
+        f"{'on' if hw.gradient_checkpointing else 'off'}, {hw.optimizer}; budget {per}{host}"
     )
     return [model, hardware]
 
@@ -112,6 +116,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 "model": cfg.model.name,
                 "hardware": cfg.hardware.name,
                 "budget_bytes": int(cfg.hardware.memory_gb * 2**30),
+                "host_budget_bytes": None if cfg.hardware.host_memory_gb is None else int(cfg.hardware.host_memory_gb * 2**30),
                 "fits": ok,
                 "stages": [p.to_dict() for p in plans],
                 "suggestions": [] if ok else [s.words for s in suggest(cfg)],
@@ -127,15 +132,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     for column in t.columns[2:]:
         column.justify = "right"
     for p in plans:
-        mark = "[dim]host[/dim]" if p.fits is None else ("[green]✓[/green]" if p.fits else "[red]✗[/red]")
+        mark = "[dim]-[/dim]" if p.fits is None else ("[green]✓[/green]" if p.fits else "[red]✗[/red]")
+        if p.memory == "host" and cfg.hardware.device != "cpu":
+            mark += " [dim]host[/dim]"
         shape = f"{p.batch}×{p.seq_len}" if p.seq_len else "-"
         t.add_row(
             escape(p.label), escape(p.what), shape, *(_gib(getattr(p, c)) for c in COMPONENTS),
             f"[bold]{_gib(p.total)}[/bold]", _gib(p.budget), mark,
         )
     con.print(t)
-    if any(p.fits is None for p in plans):
-        con.print("[dim]host: runs in host memory on this GPU profile; not checked against the GPU budget[/dim]")
+    if cfg.hardware.device != "cpu" and any(p.memory == "host" for p in plans):
+        con.print("[dim]host: runs in host memory on this GPU profile; its budget is hardware.host_memory_gb[/dim]")
     con.print(("[green]" if ok else "[red]") + escape(message) + ("[/green]" if ok else "[/red]"))
     return 0 if ok else 1
 
@@ -164,7 +171,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Estimate, for every memory-heavy stage of the pipeline (base, cpt, sft, evaluate), the peak memory "
             "split into weights, trainable parameters, optimizer state, gradients, activations, logits and runtime, "
-            "and compare it with hardware.memory_gb. When a stage does not fit, print the overrides that would "
+            "and compare it with hardware.memory_gb (a GPU profile's card's usable memory, per process) or, for the "
+            "stages that run in host memory on a GPU profile (base import, merge), hardware.host_memory_gb. When a stage does not fit, print the overrides that would "
             "make it fit (each re-estimated). Exit 0 when the plan fits, 1 when it does not. `rungs run` and "
             "`rungs stage` run the same check first."
         ),

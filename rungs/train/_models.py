@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import torch
@@ -83,6 +84,12 @@ def model_dir(artifact) -> Path:
     path = Path(artifact.path) / MODEL_DIR
     if not (path / "config.json").exists():
         raise InputError(path / "config.json", f"artifact {getattr(artifact, 'id', '?')} holds no model; expected a base or cpt artifact")
+    if "text_config" in json.loads((path / "config.json").read_text()):
+        raise InputError(
+            path / "config.json",
+            f"artifact {getattr(artifact, 'id', '?')} holds a multimodal model (vision tower included), imported before rungs "
+            "imported Gemma 3 text-only: rebuild the base (`rungs stage base`, base VERSION 3)",
+        )
     return path
 
 
@@ -159,10 +166,21 @@ def merged(peft_model, base_artifact, hardware: HardwareConfig, scratch: Path):
     return load_with_adapter(base_artifact, adapter, hardware).merge_and_unload()
 
 
+NOT_LANGUAGE = ("vision_tower", "multi_modal_projector", "vision_model")  # module names LoRA must never reach
+
+
 def add_lora(model, train):
-    """Wrap `model` with LoRA adapters as configured (TrainConfig's lora_* keys); only adapters train."""
+    """Wrap `model` with LoRA adapters as configured (TrainConfig's lora_* keys); only adapters train.
+
+    The model is text-only (the base import keeps a Gemma 3 checkpoint's language model), so all-linear
+    wraps exactly the decoder layers' q, k, v, o, gate, up and down projections (not the tied LM head):
+    what `rungs plan` counts. A model that still carries a vision module is refused rather than adapted.
+    """
     from peft import LoraConfig, get_peft_model
 
+    stray = [name for name, _ in model.named_modules() if any(part in name for part in NOT_LANGUAGE)]
+    if stray:
+        raise InputError(stray[0], "the model carries a vision module; LoRA adapts text-only models (rungs.train.import_streamed)")
     config = LoraConfig(
         r=train.lora_r,
         lora_alpha=train.lora_alpha,

