@@ -219,3 +219,17 @@ def test_the_dont_know_threshold_is_the_one_the_index_fitted_on_labelled_questio
     # a source's score is the calibrated probability that the question is in scope, not a cosine
     [best, *_] = assistant.retrieve(ON_TOPIC)
     assert 0.5 < best.score <= 1.0
+
+
+def test_banned_tokens_are_never_chosen_and_the_rest_keep_their_scores():
+    import torch
+
+    from rungs.assistant._assistant import _Suppress
+
+    scores = torch.randn(3, 50)
+    scores[:, 7] = 100.0  # the model's favourite is a banned token
+    ban = _Suppress([7, 9, 60])  # an id past the scores' width (a padded vocabulary) is ignored
+    out = ban(None, scores)
+    assert out.argmax(-1).ne(7).all() and torch.isinf(out[:, [7, 9]]).all()
+    keep = [i for i in range(50) if i not in (7, 9)]
+    assert torch.equal(out[:, keep], scores[:, keep])

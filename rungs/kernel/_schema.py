@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._ladder import MODEL_RUNGS, PIPELINE
+from ._ladder import PIPELINE
 
 INF = math.inf
 
@@ -288,7 +288,7 @@ class TextSetConfig:
 
 @dataclass
 class PerplexityConfig:
-    rungs: list[str] = field(default_factory=lambda: list(reversed(MODEL_RUNGS)))  # models scored: base, cpt, sft
+    rungs: list[str] = field(default_factory=lambda: ["base", "cpt"])  # models scored for perplexity
     window: int = num(512, 2)  # tokens per scored window, <bos> included
     stride: int = num(256, 1)  # new tokens per window of a long document
     min_tokens: int = num(10_000, 1)  # per set: whole documents until at least this many tokens
