@@ -138,9 +138,11 @@ def cmd_stage(args: argparse.Namespace) -> int:
     refs, overrides = _split_inputs(args.words)
     cfg = compose(overrides)
     store = Store(args.store)
-    resolve_inputs(args.kind, store, refs=refs, cfg=cfg)  # a bad or missing input ref: one line, before Prefect starts
+    # a plan that cannot fit says so first (it holds whatever the inputs are); then a bad or missing input
+    # ref: one line each, before Prefect starts
     if not _plan_allows(cfg, overrides, [args.kind], args.force):
         return 2
+    resolve_inputs(args.kind, store, refs=refs, cfg=cfg)
     _quiet_prefect()
     from flows.specialize import stage
 

@@ -217,7 +217,7 @@ class TrainConfig:
     warmup_steps: int = num(5, 0)
     weight_decay: float = num(0.0, 0)
     max_grad_norm: float = num(1.0, 0)
-    checkpoint_every: int = num(20, 1)
+    checkpoint_every: int = num(20, 0)  # steps between resumable checkpoints; 0: none (benchmarks)
     log_every: int = num(5, 1)
     eval_every: int = num(50, 1)
     eval_examples: int = num(16, 0)
