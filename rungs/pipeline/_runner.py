@@ -6,6 +6,7 @@ Plain functions: the Prefect tasks in flows/ and the tests call these directly.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -63,6 +64,22 @@ def resolve_inputs(
     return {name: inputs[name] for name in declared.inputs if name in inputs}
 
 
+_IMPORTS = threading.Lock()
+
+
+def _import_libraries() -> None:
+    """The DAG builds independent stages in threads side by side; transformers' lazy module is not safe to
+    import from two threads at once (corpus and triage starting together raised "cannot import name
+    'AutoTokenizer'"), so the first stage to build imports what the stages use, holding a lock. Cached
+    stages never get here: an unchanged rerun imports no torch."""
+    with _IMPORTS:
+        import transformers
+
+        for name in ("AutoConfig", "AutoTokenizer", "AutoModelForCausalLM", "PreTrainedTokenizerFast"):
+            getattr(transformers, name)
+        import sentence_transformers  # noqa: F401  (it imports transformers' internals on first use, too)
+
+
 def build(kind: str, cfg: RungsConfig, inputs: dict[str, Artifact], store: Store, *, progress: Progress | None = None, run: dict | None = None) -> BuildResult:
     """Return the artifact for (kind, cfg, inputs): from the store if its fingerprint exists, else built now."""
     began = time.perf_counter()
@@ -75,6 +92,7 @@ def build(kind: str, cfg: RungsConfig, inputs: dict[str, Artifact], store: Store
         hit = store.find(kind, fp)  # another process may have built it while we waited for the lock
         if hit is not None:
             return BuildResult(hit, True, time.perf_counter() - began)
+        _import_libraries()
         module = stage_module(kind)
         scratch = store.scratch(fp)
         with store.staging(kind) as out:
