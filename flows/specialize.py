@@ -13,6 +13,8 @@ are done, so `production` stays where it was; people hear of it through `ops.not
 
 from __future__ import annotations
 
+import sys
+
 import rungs  # noqa: F401  (offline, no-telemetry environment before Prefect reads its settings)
 
 # isort: split
@@ -20,6 +22,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
+from prefect.logging import get_run_logger
 from prefect.runtime import deployment, flow_run, task_run
 
 from flows.embedding import shard_mapping
@@ -55,7 +58,7 @@ def promote_release(evaluate_id: str, overrides: list[str], store_root: str) -> 
     create_markdown_artifact(
         key="promotion", markdown=decision_markdown(decision), description=f"{decision['outcome']} {decision['candidate']['ref']}"
     )
-    print(f"promotion: {decision['outcome']} {decision['candidate']['ref']}: " + "; ".join(decision["reasons"]))
+    get_run_logger().info(f"promotion: {decision['outcome']} {decision['candidate']['ref']}: " + "; ".join(decision["reasons"]))
     return decision
 
 
@@ -95,7 +98,7 @@ def _rename(name: str) -> None:
         with get_client(sync_client=True) as client:
             client.set_flow_run_name(flow_run.id, name)
     except Exception as exc:  # noqa: BLE001
-        print(f"could not rename the flow run: {exc}")
+        get_run_logger().warning(f"could not rename the flow run: {exc}")
 
 
 def _built_summary(rows: list[dict]) -> str:
@@ -123,7 +126,7 @@ def _failed(rec: RunRecorder, cfg: RungsConfig | None, store: Store, stage: str 
     try:
         _report_failure(rec, cfg, store, stage, exc, rows)
     except Exception as report_error:  # noqa: BLE001  the night's own error is what people need to see
-        print(f"could not record or report the failure: {type(report_error).__name__}: {report_error}")
+        print(f"could not record or report the failure: {type(report_error).__name__}: {report_error}", file=sys.stderr)
 
 
 def _report_failure(rec: RunRecorder, cfg: RungsConfig | None, store: Store, stage: str | None, exc: BaseException, rows: list[dict]) -> None:
@@ -179,7 +182,9 @@ def _ladder(cfg: RungsConfig, overrides: list[str], store: Store, show_progress:
     return ordered
 
 
-@flow(name="specialize", flow_run_name=_run_name, log_prints=True)
+# log_prints off: dill (under datasets' fingerprinting) disassembles functions with print() into a swapped
+# stdout, and Prefect's print capture sent that bytecode into the run's log instead
+@flow(name="specialize", flow_run_name=_run_name, log_prints=False)
 def specialize(overrides: list[str] | None = None, store_root: str | None = None, show_progress: bool | None = None) -> list[dict]:
     """Build every rung of the configured pipeline, then gate the release; a stored fingerprint is reused, not rebuilt."""
     overrides = list(overrides or [])
@@ -216,7 +221,7 @@ def specialize(overrides: list[str] | None = None, store_root: str | None = None
     return rows
 
 
-@flow(name="stage", flow_run_name=lambda: f"stage {flow_run.parameters['kind']}", log_prints=True)
+@flow(name="stage", flow_run_name=lambda: f"stage {flow_run.parameters['kind']}", log_prints=False)
 def stage(kind: str, overrides: list[str] | None = None, input_refs: dict[str, str] | None = None, store_root: str | None = None, show_progress: bool | None = None) -> dict:
     """One rung against chosen upstream artifacts (refs), the latest of each kind otherwise."""
     overrides = list(overrides or [])

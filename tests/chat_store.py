@@ -11,9 +11,11 @@ import socket
 import time
 from pathlib import Path
 
+from tests.tiny import TRIAGE
+
 # triage.epochs=0: the shipped embedder as is (seconds); the tuned detector is measured in tests/test_triage.py
 CHAT_OVERRIDES = ["model=tiny", "pipeline=sft", "sft.max_steps=4", "sft.checkpoint_every=10", "sft.eval_every=100",
-                  "triage.epochs=0"]
+                  "triage.epochs=0", *TRIAGE]
 STAGES = ("corpus", "base", "index", "triage", "sft")
 # answered from corpora/documents (asthma.md); every test module asks it
 ON_TOPIC = "How should I use my asthma inhaler?"

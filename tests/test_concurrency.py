@@ -16,10 +16,12 @@ from collections import Counter
 from pathlib import Path
 
 from rungs.store import Store
+from tests.tiny import TRIAGE
 
 BIN = Path(sys.executable).parent
 SMALL = ["model=tiny", "cpt.max_steps=6", "sft.max_steps=4", "cpt.checkpoint_every=3", "sft.checkpoint_every=2",
-         "evaluate.perplexity.min_tokens=2000"]
+         "evaluate.perplexity.min_tokens=2000",
+         "evaluate.answers.paths=[]", *TRIAGE]  # answers are scored in tests/test_answer_eval.py
 
 
 def test_two_runs_at_once_build_each_fingerprint_once(prefect_server, tmp_path):

@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from tests.test_stages import FAST
+from tests.tiny import TRIAGE
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +135,6 @@ def test_cli_reports_bad_input_with_file_and_line_and_publishes_nothing(first_ru
     bad = tmp_path / "notes.jsonl"
     bad.write_text('{"text": "A first document about asthma inhalers and triggers."}\n{"text": oops}\n')
     before = {a.id for a in Store(root).artifacts()}
-    assert main(["--store", str(root), "run", "--no-progress", "model=tiny", f"corpus.paths=[{bad}]"]) == 2
+    assert main(["--store", str(root), "run", "--no-progress", "model=tiny", *TRIAGE, f"corpus.paths=[{bad}]"]) == 2
     assert f"{bad}:2:" in capsys.readouterr().err
     assert {a.id for a in Store(root).artifacts()} == before

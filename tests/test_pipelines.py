@@ -15,9 +15,10 @@ from rungs.cli import build_parser
 from rungs.store import Store
 from tests.test_advise import PROFILES
 from tests.test_stages import build_pipeline
+from tests.tiny import TRIAGE
 
 # model=tiny and a handful of steps: the point is that every pipeline's stages connect and publish
-TINY = ["model=tiny", "sft.max_steps=8", "sft.warmup_steps=2", "evaluate.perplexity.min_tokens=2000"]
+TINY = ["model=tiny", "sft.max_steps=8", "sft.warmup_steps=2", "evaluate.perplexity.min_tokens=2000", *TRIAGE]
 
 
 @pytest.fixture(scope="module")

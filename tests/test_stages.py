@@ -10,8 +10,9 @@ import pytest
 from rungs.kernel import InputError, compose
 from rungs.pipeline import build, resolve_inputs
 from rungs.store import Store
+from tests.tiny import TRIAGE
 
-FAST = ["model=tiny", "cpt.max_steps=60", "sft.max_steps=30", "cpt.checkpoint_every=10", "sft.checkpoint_every=10"]
+FAST = ["model=tiny", "cpt.max_steps=60", "sft.max_steps=30", "cpt.checkpoint_every=10", "sft.checkpoint_every=10", *TRIAGE]
 
 
 def build_pipeline(store: Store, overrides: list[str], progress) -> dict:

@@ -31,7 +31,7 @@ _EXPORTS = {
         "IGNORE_INDEX", "TrainResult", "backward_step", "batch_sampler", "collate", "cosine_schedule", "make_optimizer",
         "mean_loss", "next_token_loss", "segment_positions", "target_count", "train",
     ),
-    "_weights": ("gguf_file", "hf_dir", "source_files", "source_info", "source_tokenizer"),
+    "_weights": ("gguf_config", "gguf_file", "hf_dir", "source_files", "source_info", "source_tokenizer"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_HOME)

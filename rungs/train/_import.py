@@ -29,7 +29,7 @@ import torch
 
 from rungs.kernel import ConfigError, InputError, ModelConfig
 
-from ._weights import gguf_file, hf_dir
+from ._weights import gguf_config, gguf_file, hf_dir
 
 SHARD_BYTES = 2 * 10**9  # output shard size: bounds the import's memory (and save_model's, see _models)
 WEIGHTS_INDEX = "model.safetensors.index.json"
@@ -225,8 +225,7 @@ def source_config(model: ModelConfig):
     from transformers import AutoConfig
 
     if model.source == "gguf":
-        path = gguf_file(model.package)
-        return AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
+        return gguf_config(gguf_file(model.package))
     if model.source == "hf":
         return text_config(AutoConfig.from_pretrained(hf_dir(model.path)))
     raise ConfigError(f"model.source={model.source!r} cannot be imported")

