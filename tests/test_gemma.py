@@ -339,22 +339,22 @@ def test_the_imports_host_memory_grows_with_a_shard_not_with_the_model(tmp_path)
     assert grew < 3 * shard < r["bytes"] / 3  # loading the model would have taken all of it
 
 
-def test_the_gguf_is_parsed_once_for_config_and_tokenizer(monkeypatch):
+def test_the_gguf_is_parsed_once_for_config_and_tokenizer(gemma_base_artifact, monkeypatch):
     """transformers' legacy reader walks the GGUF's 262k vocabulary strings (~17 s) for each config it is asked
-    for; the corpus and base stages of one run share one parse. (That the tokenizer and config are right is
-    what tests/test_perplexity.py's bound on the real model's perplexity shows.)"""
+    for: after the base stage has imported the model (the session's fixture, in this process), neither its
+    config nor its tokenizer parses the file again. (That both are right is what tests/test_perplexity.py's
+    bound on the real model's perplexity shows.)"""
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
     from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING
 
-    from rungs.train import _weights, source_config, source_tokenizer
+    from rungs.train import source_config, source_tokenizer
 
     model = compose([]).model
     parses = []
     real = gguf_utils.load_gguf_checkpoint
     monkeypatch.setattr(gguf_utils, "load_gguf_checkpoint", lambda *a, **k: parses.append(a) or real(*a, **k))
-    monkeypatch.setattr(_weights, "_GGUF_CONFIGS", {})
     config, tokenizer, again = source_config(model), source_tokenizer(model), source_config(model)
-    assert len(parses) == 1
+    assert parses == []
     assert again is not config and again.to_dict() == config.to_dict()  # each caller gets its own copy
     assert type(config).__name__ == "Gemma3TextConfig" and type(tokenizer) is TOKENIZER_MAPPING[type(config)]
     assert tokenizer("fever").input_ids[0] == tokenizer.bos_token_id == 2 and len(tokenizer) == 262144
