@@ -8,7 +8,7 @@ UV := $(BIN)/uv pip install -q --python $(BIN)/python
 
 # torch first, pinned, through pip: pip reads the machine's own configuration (find-links to a local CPU
 # wheel, constraints), and an unpinned torch pulls a multi-GB CUDA build (see ../shared/STACK-NOTES.md).
-# uv installs the rest: measured 14 s against pip's 120 s for the same packages (Makefile history, 2026-12-04).
+# uv installs the rest: measured 14 s against pip's 120 s for the same packages (bench/RESULTS.md, "Install and the default run").
 $(BIN)/uv:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q torch==2.13.0 uv
