@@ -6,8 +6,9 @@ Every row trains Gemma 3 270M's continued pretraining through the real stage (`s
 on the blocks the corpus stage packed) with the row's config overrides, then scores the trained model
 on the two independent sets of the evaluate stage (`evaluate.perplexity.sets`: NIH patient education
 on conditions held out of every corpus, and WikiText), per document from its own <bos>, 10k tokens
-each, with 95 % bootstrap intervals over documents. Row `base` is the untrained model. Wall time is the
-row's training plus scoring on this machine.
+each, with 95 % bootstrap intervals over documents; "vs base" is the change on the same documents with a
+paired interval. Row `base` is the untrained model. "cpt s" is the training stage's own wall time on this
+machine (from its manifest), what the row would add to `make run`.
 
 Rows (each a list of Hydra overrides on top of model=gemma3-270m):
 - default: the configuration `make run` uses;
@@ -98,11 +99,26 @@ def score(model, sets: dict, tokenizer, cfg) -> dict:
     for name, docs in sets.items():
         scores = score_documents(model, docs, bos_id=tokenizer.bos_token_id, pad_id=tokenizer.pad_token_id,
                                  window=p.window, stride=p.stride, batch_tokens=p.batch_tokens)
-        out[name] = (*perplexity(scores, cfg.seed), sum(s.tokens for s in scores), len(scores))
+        out[name] = (*perplexity(scores, cfg.seed), sum(s.tokens for s in scores), len(scores),
+                     [s.nll for s in scores], [s.tokens for s in scores])
     return out
 
 
+def change(row: dict, base: dict, key: str, seed: int = 0) -> str:
+    """The row's perplexity relative to the base's on the same documents, with a paired 95 % interval:
+    documents are resampled together for both models, so their shared difficulty cancels out."""
+    from rungs.kernel import interval
+
+    (*_, nll, tokens), (*_, base_nll, _) = row["scores"][key], base["scores"][key]
+    ratio, lo, hi = interval([a - b for a, b in zip(nll, base_nll)], tokens, exp=True, seed=seed)
+    return f"{(ratio - 1) * 100:+.1f} % [{(lo - 1) * 100:+.0f}, {(hi - 1) * 100:+.0f}]"
+
+
 def run_row(name: str, store_dir: Path, work: Path) -> dict:
+    """Trains (or finds in the store) and scores one row. A row's result is kept beside the store under the
+    ids of its model and yardstick, so adding rows later re-scores none of the earlier ones."""
+    import json
+
     from rungs.kernel import compose, progress_factory
     from rungs.pipeline import build
     from rungs.store import Store
@@ -111,32 +127,40 @@ def run_row(name: str, store_dir: Path, work: Path) -> dict:
     cfg = compose([*MODEL, *ROWS[name]])
     store = Store(store_dir)
     quiet = progress_factory(False)
-    began = time.perf_counter()
     base = build("base", cfg, {}, store, progress=quiet).artifact
     tokenizer = model_tokenizer(base)
     default_corpus = build("corpus", compose(MODEL), {}, store, progress=quiet).artifact
     sets = independent_sets(compose(MODEL), default_corpus, tokenizer)  # one yardstick for every row
-    trained = {}
+    trained, model_art, seconds = {}, base, None
+    key = [name, ROWS[name], base.id, default_corpus.id]
     if name != "base":
         corpus = build("corpus", cfg, {}, store, progress=quiet).artifact
-        if name == "stream":
-            import stages.cpt
-
-            corpus_copy = type("StreamCorpus", (), {"path": stream_blocks(corpus, tokenizer, work), "id": "stream"})()
-            out, scratch = work / f"{name}-out", work / f"{name}-scratch"
-            for d in (out, scratch):
-                shutil.rmtree(d, ignore_errors=True)
-                d.mkdir(parents=True)
-            trained = stages.cpt.run(cfg, {"base": base, "corpus": corpus_copy}, out, quiet, scratch)
-            model_art = type("Trained", (), {"path": out})()
-        else:
+        key.append(corpus.id)
+        if name != "stream":
             result = build("cpt", cfg, {"base": base, "corpus": corpus}, store, progress=quiet)
             trained, model_art = result.artifact.metrics, result.artifact
-        model = load_model(model_art, cfg.hardware)
-    else:
-        model = load_model(base, cfg.hardware)
+            seconds = round(result.artifact.manifest["duration_s"])
+            key.append(model_art.id)
+    cached = store_dir / "cpt-ablation" / f"{name}.json"
+    if cached.exists() and (row := json.loads(cached.read_text()))["key"] == key:
+        return row
+    if name == "stream":
+        import stages.cpt
+
+        corpus_copy = type("StreamCorpus", (), {"path": stream_blocks(corpus, tokenizer, work), "id": "stream"})()
+        out, scratch = work / f"{name}-out", work / f"{name}-scratch"
+        for d in (out, scratch):
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir(parents=True)
+        began = time.perf_counter()
+        trained = stages.cpt.run(cfg, {"base": base, "corpus": corpus_copy}, out, quiet, scratch)
+        seconds = round(time.perf_counter() - began)
+        model_art = type("Trained", (), {"path": out})()
+    model = load_model(model_art, cfg.hardware)
     row = {"name": name, "overrides": ROWS[name], "scores": score(model, sets, tokenizer, cfg),
-           "train_tokens": trained.get("train_tokens"), "seconds": time.perf_counter() - began}
+           "train_tokens": trained.get("train_tokens"), "seconds": seconds, "key": key}
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(row))
     return row
 
 
@@ -147,13 +171,13 @@ def fmt(entry) -> str:
 
 def table(rows: list[dict]) -> list[str]:
     base = next((r for r in rows if r["name"] == "base"), None)
-    lines = ["| row | overrides | domain (independent) | vs base | general (independent) | vs base | train tokens | wall s |",
+    lines = ["| row | overrides | domain (independent) | vs base | general (independent) | vs base | train tokens | cpt s |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         d, g = r["scores"]["domain_independent"], r["scores"]["general_independent"]
-        rel = lambda s, key: f"{(s[0] / base['scores'][key][0] - 1) * 100:+.1f} %" if base else ""  # noqa: E731
-        lines.append(f"| {r['name']} | {' '.join(r['overrides']) or '—'} | {fmt(d)} | {rel(d, 'domain_independent')} | "
-                     f"{fmt(g)} | {rel(g, 'general_independent')} | {r['train_tokens'] or ''} | {r['seconds']:.0f} |")
+        rel = lambda key: change(r, base, key) if base else ""  # noqa: E731
+        lines.append(f"| {r['name']} | {' '.join(r['overrides']) or '—'} | {fmt(d)} | {rel('domain_independent')} | "
+                     f"{fmt(g)} | {rel('general_independent')} | {r['train_tokens'] or ''} | {r['seconds'] or ''} |")
     return lines
 
 
@@ -185,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             f"`{command.strip()}` on {_dt.date.today()}, {platform.machine()}, {os.cpu_count()} cores, load average "
             f"{load:.1f} at the end. Perplexity per document from its own <bos>, 95 % bootstrap intervals over "
             f"documents; domain = {n[4]} NIH documents on held-out conditions ({n[3]} tokens), general = "
-            f"WikiText passages (~10k tokens). vs base: change of the perplexity; lower is better.", "", *lines, ""])
+            f"WikiText passages (~10k tokens). vs base: change of the perplexity on the same documents, paired 95 % "
+            f"interval; lower is better. cpt s: the training stage's wall time.", "", *lines, ""])
         replace_section(RESULTS, HEADING, text)
     return 0
 
