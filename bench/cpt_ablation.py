@@ -11,13 +11,19 @@ paired interval. Row `base` is the untrained model. "cpt s" is the training stag
 machine (from its manifest), what the row would add to `make run`.
 
 Rows (each a list of Hydra overrides on top of model=gemma3-270m):
-- default: the configuration `make run` uses;
+- default: the configuration `make run` uses (the project's pages plus NIH MedQuAD answers of the
+  conditions not held out, as training text; LoRA r 64 at 5e-5 for 30 steps);
+- project / project-lr2e-4: the project's 61 pages alone (the default until 2026-12-04, at 5e-5 and at
+  the 2e-4 before that);
 - stream: the blocks the corpus stage wrote before 2026-12-03 — documents end to end, cut every 128
   tokens, so most blocks start mid-document without <bos> (here rebuilt from the same documents);
-- lr*, steps*, r16, full: learning rate, steps (tokens), LoRA rank, full weights;
+- lr*, steps120, r16, full: learning rate, 4x the steps (tokens), LoRA rank, full weights;
 - replay0 / replay25: no general text replayed / a quarter of the blocks;
-- medquad*: NIH MedQuAD answers of the conditions not held out (`corpus=medquad`) instead of the
-  project's 69 documents, at the default budget and at 4x the steps.
+- medquad: MedQuAD answers alone (`corpus=medquad`), without the project's pages.
+
+The yardstick is the evaluate stage's for the default corpus: NIH answers on held-out conditions, minus
+every condition that a row trains on or that contains or is contained in one ("Alzheimer Disease" held
+out, "Alzheimer's Disease" trained is one condition) — the strictest of the rows, the same for all.
 
 Results go to bench/RESULTS.md under "## Continued pretraining ablation" (a rerun replaces that section).
 Artifacts are cached in --store by fingerprint, so a rerun after a crash continues.
@@ -47,16 +53,17 @@ MODEL = ["model=gemma3-270m"]
 ROWS: dict[str, list[str]] = {
     "base": [],
     "default": [],
+    "project": ["corpus.sources=[]"],
     "stream": [],
-    "lr5e-5": ["cpt.lr=5e-5"],
+    "lr2e-4": ["cpt.lr=2e-4"],
     "lr1e-3": ["cpt.lr=1e-3"],
     "steps120": ["cpt.max_steps=120", "cpt.warmup_steps=12"],
     "r16": ["cpt.lora_r=16", "cpt.lora_alpha=16"],
     "full": ["cpt.method=full", "cpt.lr=5e-6"],
     "replay0": ["corpus.replay_ratio=0"],
     "replay25": ["corpus.replay_ratio=0.25"],
-    "medquad": ["corpus=medquad", "corpus.block_size=128"],
-    "medquad-steps120": ["corpus=medquad", "corpus.block_size=128", "cpt.max_steps=120", "cpt.warmup_steps=12"],
+    "project-lr2e-4": ["corpus.sources=[]", "cpt.lr=2e-4"],
+    "medquad": ["corpus=medquad", "corpus.sources=[]", "corpus.block_size=128"],
 }
 
 

@@ -1,6 +1,7 @@
 """corpus: raw domain text -> cleaned, de-identified, de-duplicated documents, a split, a tokenizer, blocks.
 
-Output (see ARCHITECTURE.md): `documents.parquet` (id, source, title, url, text, split), `tokenizer/`,
+Output (see ARCHITECTURE.md): `documents.parquet` (id, source, title, url, text, indexed, split; `indexed`
+false for a source that is training text only, `corpus.sources[].index: false`), `tokenizer/`,
 `blocks/train.parquet` and `blocks/heldout.parquet` (input_ids: list<int32>, each row exactly
 `corpus.block_size` tokens), `report.json` + `report.md` (what was kept, dropped and why, with examples),
 `skipped.jsonl` (every bad row when corpus.on_error=skip) and, with corpus.instructions,
@@ -57,7 +58,7 @@ from rungs.curation import (
 from rungs.kernel import ConfigError, InputError, resolve_path
 from rungs.train import source_files, source_tokenizer
 
-VERSION = 4  # 4: <bos>-led segments, general.parquet, held-out conditions; 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
+VERSION = 5  # 5: documents.parquet `indexed`, per-source held-out conditions; 4: <bos>-led segments, general.parquet, held-out conditions; 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
 # Decontamination reads the evaluation questions and the sft held-out conversations: the fields that
 # decide which texts those are shape this artifact; the rest of evaluate and sft does not.
 DECONTAM_CONFIG = (
@@ -71,8 +72,9 @@ SPLITS = ("train", "heldout")
 EXCLUDED = "excluded"  # split of documents overlapping evaluation text: indexed, never trained on
 KINDS = ("documents", "clinical_notes")
 BATCH_ROWS = 1024  # documents or blocks per parquet row group
-DOCUMENT_COLUMNS = ("id", "source", "title", "url", "text", "split")  # every one a string
+DOCUMENT_COLUMNS = ("id", "source", "title", "url", "text", "indexed", "split")  # strings, but `indexed` (bool)
 KEPT_COLUMNS = DOCUMENT_COLUMNS[:-1]  # the split is decided once every document is read
+BOOL_COLUMNS = {"indexed"}  # false: the source is training text only (corpus.sources[].index), not knowledge
 BLOCKS_COLUMN = "input_ids"  # list<int32>, block_size long
 GENERAL_DOCUMENTS = "general.parquet"  # the replay (general) documents and their split
 GENERAL_COLUMNS = ("id", "text", "split")
@@ -96,6 +98,8 @@ class Source:
     fields: Fields
     kind: str
     deidentify: bool
+    index: bool = True  # false: trained on, never retrieved
+    heldout_conditions: float = 0.0
     counts: Counter = field(default_factory=Counter)
 
 
@@ -109,12 +113,14 @@ def _resolve_sources(c) -> list[Source]:
     out = []
     if c.paths:
         out.append(Source(", ".join(c.paths), expand_paths(c.paths),
-                          Fields(c.text_field, c.id_field, c.title_field, c.url_field), c.kind, deid(c.kind, None)))
+                          Fields(c.text_field, c.id_field, c.title_field, c.url_field), c.kind, deid(c.kind, None),
+                          heldout_conditions=c.heldout_conditions))
     for s in c.sources:
         kind = s.kind or c.kind
         fields = Fields(s.text_field or c.text_field, s.id_field or c.id_field,
                         s.title_field or c.title_field, s.url_field or c.url_field)
-        out.append(Source(s.path, expand_paths([s.path]), fields, kind, deid(kind, s.deidentify)))
+        held = c.heldout_conditions if s.heldout_conditions is None else s.heldout_conditions
+        out.append(Source(s.path, expand_paths([s.path]), fields, kind, deid(kind, s.deidentify), s.index, held))
     return out
 
 
@@ -272,7 +278,7 @@ def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontamin
                             near.add(text, row)
                         contaminated = decontaminator is not None and (
                             doc.id in decontaminator.source_ids or decontaminator.contaminated(text))
-                        held_condition = not contaminated and heldout_condition(title, c.heldout_conditions)
+                        held_condition = not contaminated and heldout_condition(title, src.heldout_conditions)
                         if contaminated:
                             src.counts[EXCLUDED] += 1
                             report.contaminated(doc, text, 1.0 if doc.id in decontaminator.source_ids else decontaminator.overlap(text))
@@ -281,7 +287,8 @@ def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontamin
                             report.drop("heldout_condition", doc, text)
                         else:
                             src.counts["kept"] += 1
-                        kept.add({"id": doc.id, "source": doc.source, "title": title or None, "url": doc.url, "text": text})
+                        kept.add({"id": doc.id, "source": doc.source, "title": title or None, "url": doc.url, "text": text,
+                                  "indexed": src.index})
                         scores.append(split_score(cfg.seed, doc.id))
                         excluded.append(contaminated or held_condition)
     finally:
@@ -407,7 +414,8 @@ class Report:
                                    "short evaluation text) found in the evaluation texts, or the source document of "
                                    "held-out sft conversations (overlap 1.0); kept for the index as "
                                    f"split={EXCLUDED!r}, never trained on",
-                   "heldout_condition": f"its title (the condition) is in the held-out {c.heldout_conditions:.0%} of "
+                   "heldout_condition": "its title (the condition) is in the held-out share of its source's "
+                                        f"(corpus.heldout_conditions={c.heldout_conditions:.0%} unless the source sets its own) "
                                         "conditions (rungs.curation.heldout_condition) that evaluate scores as independent "
                                         f"text; kept for the index as split={EXCLUDED!r}, never trained on"}
         read = metrics["documents_read"]
@@ -602,7 +610,7 @@ def _parquet():
 
 class _Writer:
     """Rows into a parquet file, one row group per BATCH_ROWS rows, with fixed options. `columns` is a tuple of
-    string columns, or BLOCKS_COLUMN for token blocks."""
+    string (or BOOL_COLUMNS) columns, or BLOCKS_COLUMN for token blocks."""
 
     def __init__(self, path: Path, columns: tuple[str, ...] | str):
         import pyarrow as pa
@@ -610,7 +618,7 @@ class _Writer:
         self.path = Path(path)
         self.table = pa.Table
         self.schema = (pa.schema([(BLOCKS_COLUMN, pa.list_(pa.int32()))]) if columns == BLOCKS_COLUMN
-                       else pa.schema([(name, pa.string()) for name in columns]))
+                       else pa.schema([(name, pa.bool_() if name in BOOL_COLUMNS else pa.string()) for name in columns]))
         self.rows: list[dict] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = _parquet().ParquetWriter(str(self.path), self.schema, **PARQUET_OPTIONS)

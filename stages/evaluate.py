@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 from rungs.curation import (
+    Conditions,
     condition_words,
     heldout_condition,
     iter_documents,
     normalize_text,
     normalize_words,
     read_conversations,
-    same_condition,
 )
 from rungs.kernel import SftConfig, metric_entries, resolve_path
 
@@ -70,7 +70,7 @@ def text_sets(cfg, corpus, tokenizer) -> tuple[dict[str, list[tuple[str, list[in
            "general": [(d["id"], d["text"]) for d in general if d["split"] == "heldout"]}
     trained = {"domain": {_text_key(d["text"]) for d in domain if d["split"] != "heldout"},
                "general": {_text_key(d["text"]) for d in general if d["split"] != "heldout"}}
-    conditions = [condition_words(d["title"]) for d in domain if d["split"] != "excluded"]
+    conditions = Conditions(condition_words(d["title"]) for d in domain if d["split"] != "excluded")
     notes: dict[str, str] = {}
     for name, spec in p.sets.items():
         path = resolve_path(spec.path)
@@ -85,7 +85,7 @@ def text_sets(cfg, corpus, tokenizer) -> tuple[dict[str, list[tuple[str, list[in
                 words = condition_words(doc.title)
                 if not heldout_condition(doc.title, spec.heldout_conditions):
                     continue
-                if any(same_condition(words, c) for c in conditions):
+                if conditions.covers(words):
                     shared += 1  # the corpus covers this condition: not independent of training
                     continue
             text = normalize_text(doc.text)

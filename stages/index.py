@@ -111,6 +111,10 @@ def _read_documents(corpus_dir: Path) -> dict[str, list]:
         table = pq.read_table(path, columns=columns)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(path, f"unreadable Parquet: {exc}") from exc
+    if "indexed" in schema.names:  # training-only sources (corpus.sources[].index=false) are not knowledge
+        import pyarrow.compute as pc
+
+        table = table.filter(pc.fill_null(pq.read_table(path, columns=["indexed"]).column("indexed"), True))
     if table.num_rows == 0:
         raise InputError(path, "no documents: the knowledge base is empty")
     docs = {c: table.column(c).to_pylist() for c in columns}

@@ -46,6 +46,10 @@ def _assert_within(actual, expected, where: str) -> None:
     if isinstance(expected, dict):
         for key, value in expected.items():
             _assert_within(actual[key], value, f"{where}.{key}")
+    elif isinstance(expected, list) and expected and isinstance(expected[0], dict):  # e.g. corpus.sources
+        assert len(actual) == len(expected), where
+        for i, (got, want) in enumerate(zip(actual, expected)):
+            _assert_within(got, want, f"{where}[{i}]")
     else:
         assert actual == expected, where
 

@@ -71,7 +71,8 @@ def test_outputs_columns_and_metrics(built):
     _folder, out, metrics = built
     assert set(metrics) == METRICS
     docs = pq.read_table(out / "documents.parquet")
-    assert docs.column_names == ["id", "source", "title", "url", "text", "split"]
+    assert docs.column_names == ["id", "source", "title", "url", "text", "indexed", "split"]
+    assert all(docs.column("indexed").to_pylist())  # every page is knowledge unless its source says otherwise
     assert set(docs.column("split").to_pylist()) == {"train", "heldout"}
     blocks = pq.read_table(out / "blocks" / "train.parquet")
     assert blocks.column_names == ["input_ids"]
@@ -304,3 +305,46 @@ def test_general_replay_share_and_heldout_general_blocks(tmp_path, progress):
     assert not {tuple(b) for b in replay} & {tuple(b) for b in general}  # held-out general text is never trained on
     off = build(make_cfg([folder], "corpus.replay_ratio=0"), tmp_path / "off", progress)
     assert "replay_blocks" not in off and not (tmp_path / "off" / "blocks" / "replay.parquet").exists()
+
+
+def test_a_training_only_source_trains_holds_out_its_own_conditions_and_stays_out_of_the_index(tmp_path, progress):
+    from rungs.curation import heldout_condition
+    from stages import index as index_stage
+
+    rng = random.Random(5)
+    folder = write_corpus(tmp_path)
+    conditions = [f"Condition {i}" for i in range(40)]
+    held = {c for c in conditions if heldout_condition(c, 0.3)}
+    assert 0 < len(held) < len(conditions)
+    extra = write_jsonl(tmp_path / "extra.jsonl", [{"id": f"x{i}", "focus": c, "answer": sentence(rng, 60)}
+                                                   for i, c in enumerate(conditions)])
+    cfg = make_cfg([folder], f"corpus.sources=[{{path: '{extra}', text_field: answer, title_field: focus, "
+                             "index: false, heldout_conditions: 0.3}]")
+    out = tmp_path / "out"
+    metrics = build(cfg, out, progress)
+    docs = pq.read_table(out / "documents.parquet").to_pylist()
+    mine = [d for d in docs if d["id"].startswith("x")]
+    assert len(mine) == len(conditions) and not any(d["indexed"] for d in mine)
+    assert all(d["indexed"] for d in docs if not d["id"].startswith("x"))
+    # its own share of conditions is held out of training; the corpus-wide setting (0) holds out none of the pages
+    assert {d["title"] for d in mine if d["split"] == "excluded"} == held
+    assert metrics["excluded_heldout_condition"] == len(held)
+    assert all(d["split"] != "excluded" for d in docs if not d["id"].startswith("x"))
+
+    index_out = tmp_path / "index"
+    index_cfg = compose(["model=tiny", "index.chunk_words=40", "index.overlap_words=10", "index.batch_size=16"])
+    index_stage.run(index_cfg, {"corpus": type("A", (), {"path": out})()}, index_out, progress, tmp_path / "iscratch")
+    indexed = set(pq.read_table(index_out / "chunks.parquet", columns=["doc_id"]).column("doc_id").to_pylist())
+    assert indexed and not any(i.startswith("x") for i in indexed)
+
+
+def test_conditions_match_a_name_inside_another_without_comparing_every_pair():
+    from rungs.curation import Conditions, condition_words, same_condition
+
+    names = ["Type 2 Diabetes", "Alzheimer Disease", "Lung Cancer", "Asthma"]
+    known = Conditions(condition_words(n) for n in names)
+    for name, expected in [("diabetes", True), ("Alzheimer's Disease", True), ("Small Cell Lung Cancer", True),
+                           ("Cancer of the Liver", False), ("Gout", False), ("", False)]:
+        words = condition_words(name)
+        assert known.covers(words) is expected, name
+        assert any(same_condition(words, condition_words(n)) for n in names) is expected  # the pairwise rule agrees

@@ -34,12 +34,12 @@ from ._instructions import write_records
 from ._packing import MIN_SEGMENT, load_blocks, pack
 from ._phi import KINDS as PHI_KINDS
 from ._phi import PhiSpan, ScrubResult, find_spans, scrub
-from ._splits import condition_words, heldout_condition, same_condition
+from ._splits import Conditions, condition_words, heldout_condition, same_condition
 from ._tokenizer import GEMMA_CHAT_TEMPLATE, load_tokenizer, train_tokenizer
 
 __all__ = [
     "DEFAULT_N", "DEFAULT_THRESHOLD", "DOCUMENT_SUFFIXES", "DROP_REASONS", "GEMMA_CHAT_TEMPLATE", "MIN_SEGMENT",
-    "PHI_KINDS", "Decontaminator", "Doc", "Fields", "KeyIndex", "NearDuplicates", "OnError", "OnErrorFn", "PhiSpan",
+    "PHI_KINDS", "Conditions", "Decontaminator", "Doc", "Fields", "KeyIndex", "NearDuplicates", "OnError", "OnErrorFn", "PhiSpan",
     "Quality", "RowError", "ScrubResult", "boilerplate_pattern", "clean_text", "condition_words", "conversation",
     "exact_key", "expand_paths", "file_documents", "find_spans", "format_of", "heldout_condition", "is_heldout",
     "iter_documents", "iter_rows", "jaccard", "load_blocks", "load_tokenizer", "normalize_text", "normalize_words",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import defaultdict
+from collections.abc import Iterable
 
 _SALT = "rungs-heldout-condition"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -35,3 +37,20 @@ def heldout_condition(name: str | None, fraction: float) -> bool:
 def same_condition(a: frozenset[str], b: frozenset[str]) -> bool:
     """One name's words contain the other's ("diabetes" and "type 2 diabetes"): treat them as one condition."""
     return bool(a) and bool(b) and (a <= b or b <= a)
+
+
+class Conditions:
+    """A set of condition names that answers "is this the same condition as one of them?" (same_condition)
+    by looking only at names sharing a word with it: related names always share one, and a corpus with
+    thousands of conditions would otherwise compare every pair."""
+
+    def __init__(self, names: Iterable[frozenset[str]]):
+        self._names = list({n for n in names if n})
+        self._by_word: dict[str, list[int]] = defaultdict(list)
+        for i, words in enumerate(self._names):
+            for word in words:
+                self._by_word[word].append(i)
+
+    def covers(self, words: frozenset[str]) -> bool:
+        candidates = {i for w in words for i in self._by_word.get(w, ())}
+        return any(same_condition(words, self._names[i]) for i in candidates)

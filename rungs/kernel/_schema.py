@@ -159,6 +159,8 @@ class SourceConfig:
     question_field: str | None = None  # instruction sources: else sft.question_field
     answer_field: str | None = None  # instruction sources: else sft.answer_field
     dialogue_field: str | None = None  # instruction sources: else sft.dialogue_field
+    index: bool = True  # false: training text only, kept out of the retrieval index (corpus sources)
+    heldout_conditions: float | None = num(None, 0, 1, high_open=True)  # corpus sources: else corpus.heldout_conditions
 
 
 CORPUS_BOILERPLATE = [  # whole lines of web-page furniture (see conf/corpus/default.yaml)
