@@ -105,7 +105,7 @@ def test_bench_metrics_on_a_hand_example():
         ("Seen on March 21, 2023 at 10:30.", "March 21, 2023", "DATE"),
         ("Surgery 14-Mar-2023, uneventful.", "14-Mar-2023", "DATE"),
         ("CT on 2023-05-27 showed nothing.", "2023-05-27", "DATE"),
-        ("Labs were drawn on the 3rd.", "3rd", "DATE"),
+        ("Labs were drawn on the 3rd.", "the 3rd", "DATE"),
         ("Symptoms began in March.", "March", "DATE"),
         ("She is a 92-year-old woman.", "92", "AGE"),
         ("Call 617-555-0134 with questions.", "617-555-0134", "PHONE"),

@@ -9,7 +9,8 @@ time, and every decision can be read here. Measured on corpora/phi/annotated.jso
 Policy (the annotation guidelines in corpora/phi/README.md say the same):
 - Years standing alone ("in 2019", "since 2015") are kept: Safe Harbor allows the year. Every other
   date element goes: full dates, month + day, month + year, a month named alone after a date cue
-  ("in March"), ordinal days ("on the 3rd"), holidays, dates of birth. Birth years ("born in 1931")
+  ("in March"), ordinal days ("on the 3rd" -> "on [DATE]": the article goes with the day), holidays in
+  any case, dates of birth. Birth years ("born in 1931")
   go too, because they can reveal an age over 89. Weekdays, times and relative dates stay.
 - Ages over 89 become [AGE]; younger ages are kept (Safe Harbor allows them).
 - Labels stay, values go: "MRN: 00482913" -> "MRN: [MRN]", "Dr. Kumar" -> "Dr. [NAME]", so the note
@@ -307,7 +308,15 @@ _DATE_PATTERNS = [
     re.compile(rf"\b{_MONTHS}\.?(?:{_H}+of)?[ \t\-,]+(?:19|20)\d{{2}}\b"),
     # 03/2023
     re.compile(r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b"),
+    # december 2019, sept. 2021, may of 2020: lower case (transcripts, portal messages); with a year
+    # after it even "may" is the month
+    re.compile(
+        r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|"
+        r"mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?,?(?:[ \t]+of)?[ \t]+(?:19|20)\d{2}\b"
+    ),
 ]
+# "version 5.2.11", "firmware 3.1.20": software releases share the shape of dotted dates.
+_VERSION_BEFORE = re.compile(r"(?i)\b(?:version|ver|v|release|build|firmware|software|update|patch|rev)\.?[ \t]*$")
 _DATE_VALUE = re.compile("|".join(p.pattern for p in _DATE_PATTERNS[2:]))  # for DOB values
 _WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 # on the 3rd / since the 21st / Tuesday the 4th
@@ -340,12 +349,33 @@ _LOWER_MONTH_DAY = re.compile(
 _WORD_DATE = re.compile(
     rf"\b{_MONTHS_ANY_CASE}[ \t]+(?:the[ \t]+)?{_ORD_WORD}\b(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b)?"
     rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+{_MONTHS_ANY_CASE}\b"
+    # lower-case "may" is a verb first, a month when a year follows: "may fifth nineteen thirty-three"
+    rf"|\bmay[ \t]+(?:the[ \t]+)?{_ORD_WORD},?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b"
 )
 # "on the nineteenth." - an ordinal word after a date cue, followed by nothing a count would take.
 _ORDINAL_WORD_DAY = re.compile(
     rf"(?i:\b(?:on|by|since|until|till|before|after|from|{_WEEKDAYS})\s+the\s+)({_ORD_WORD})\b"
-    r"(?=\s*(?:$|[.,;:!?)]|at\b|in the\b|and\b|or\b))"
+    r"(?=\s*(?:$|[.,;:!?)\"'”’]|at\b|in the\b|and\b|or\b))"
 )
+# "around the 20th", "a note for the 18th through the 20th", "starting the 11th": "the" and an ordinal
+# is a day of the month when what follows it (after any "and 4th", ", 5th") cannot be counted: the
+# end of the clause, a word that starts a clause or a range, or "of <month>". "the 3rd time", "the
+# 5th percentile" and "the 4th and 5th digits" are counts. Ordinal words need "fourth" or more:
+# "the first." and "the second," are rarely days.
+_ORDINAL_VALUE = rf"(?:(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)|{_ORD_WORD})"
+_THE_ORDINAL = re.compile(rf"(?i:\bthe)[ \t]+((?i:{_ORDINAL_VALUE}))\b")
+_ORDINAL_CHAIN = re.compile(rf"(?i:[ \t]*(?:,|and|or|to|through|thru|-|–)[ \t]*(?:the[ \t]+)?)((?i:{_ORDINAL_VALUE}))\b")
+_DAY_FOLLOWS = re.compile(
+    r"[ \t]*(?:$|[.,;:!?)\"'”’]|(?i:and|or|to|through|thru|till|until|at|in|when|because|but|so|she|he|they|we|i|"
+    r"you|it|her|his|my|our|their|for|with|from|after|before|as|is|was|will|if|then|please)\b|"
+    rf"(?i:of[ \t]+(?:this|next|last|that)[ \t]+month\b)|of[ \t]+{_MONTHS_ANY_CASE}\b)",
+    re.MULTILINE,
+)
+_SMALL_ORDINAL_WORD = re.compile(r"(?i)first|second|third")
+# An ordinal day with the article before it: the span takes "the" ("on [DATE]" reads as well, and
+# writers differ on where such a span starts).
+_ARTICLE_BEFORE = re.compile(r"\b[Tt]he[ \t]+$")
+_ORDINAL_START = re.compile(rf"(?i:{_ORDINAL_VALUE})\b")
 # m/d (and d/m) without a year share their shape with scores and fractions ("8/10 pain", "5/5
 # strength", "2/6 murmur", "1/2 tab", "Apgars 8/9", "Epworth 6/24", "24/7"): see _short_dates.
 _SLASH_PAIR = re.compile(r"(?<![\w/.\-+])(\d{1,2})/(\d{1,2})(?![\w/]|[.,]\d)")
@@ -382,13 +412,32 @@ _MONTH_ALONE = re.compile(
     r"(?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?"
     rf"({_MONTHS_ANY_CASE})\b"
 )
-# Lower case too for the holidays that are no ordinary word ("labor day 2" is obstetrics).
-_HOLIDAY = re.compile(
-    r"\b(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|New Year's(?: Eve| Day)?|Easter(?: Sunday)?|"
-    r"Halloween|Independence Day|Memorial Day|Labor Day|Labour Day|Valentine's Day|Boxing Day|"
-    r"Mother's Day|Father's Day|Hanukkah|Ramadan|Eid|Diwali|Yom Kippur|Passover|"
-    r"christmas(?: eve| day)?(?! tree)|thanksgiving(?: day)?|new year's(?: eve| day)?|easter(?: sunday)?|halloween|"
-    r"valentine'?s day|hanukkah|diwali|yom kippur|passover)\b"
+# Holidays, in any case, with a year if one follows ("Whitsun 2022"). Names that are also ordinary
+# words or clinical abbreviations count only as written with a capital ("Holi", "Tet", "Eid",
+# "New Year"; "labor day 2" is obstetrics), or after a date cue when lower case ("born on tet",
+# not "tet booster").
+_APOS = "['’]"
+_HOLIDAY_NAMES = (
+    rf"(?:christmas|xmas|x-mas)(?:[ \t]+(?:eve|day))?(?![ \t]+(?:tree|card|present|gift|party|lights?)s?\b)|"
+    r"thanksgiving(?:[ \t]+day)?|easter(?:[ \t]+(?:sunday|monday|weekend))?|good[ \t]+friday|palm[ \t]+sunday|"
+    r"ash[ \t]+wednesday|shrove[ \t]+tuesday|pancake[ \t]+day|mardi[ \t]+gras|whitsun(?:day)?|pentecost|"
+    rf"new[ \t]+year{_APOS}?s?[ \t]+(?:eve|day)|(?:lunar|chinese)[ \t]+new[ \t]+year|halloween|hallowe'en|"
+    r"independence[ \t]+day|fourth[ \t]+of[ \t]+july|memorial[ \t]+day|veterans?" + _APOS + r"?[ \t]+day|"
+    rf"columbus[ \t]+day|presidents?{_APOS}?[ \t]+day|juneteenth|martin[ \t]+luther[ \t]+king(?:,?[ \t]+jr\.?)?[ \t]+day|"
+    rf"mlk[ \t]+day|valentine{_APOS}?s[ \t]+day|(?:st\.?|saint)[ \t]+(?:patrick|paddy|stephen|david|andrew|george){_APOS}?s[ \t]+day|"
+    rf"paddy{_APOS}?s[ \t]+day|boxing[ \t]+day|mother{_APOS}?s[ \t]+day|father{_APOS}?s[ \t]+day|"
+    r"remembrance[ \t]+(?:day|sunday)|armistice[ \t]+day|anzac[ \t]+day|canada[ \t]+day|australia[ \t]+day|"
+    r"bastille[ \t]+day|guy[ \t]+fawkes(?:[ \t]+night)?|bonfire[ \t]+night|burns[ \t]+night|hogmanay|"
+    r"cinco[ \t]+de[ \t]+mayo|d[ií]a[ \t]+de[ \t]+(?:los[ \t]+)?muertos|day[ \t]+of[ \t]+the[ \t]+dead|"
+    r"hanukk?ah|chanukk?ah|rosh[ \t]+hashanah?|yom[ \t]+kippur|passover|purim|sukkot|ramadan|ramadhan|"
+    r"eid[ \t\-]+(?:al|ul)[ \t\-]+(?:fitr|adha)|diwali|deepavali|vaisakhi|baisakhi|navratri|kwanzaa|"
+    r"la?bou?r[ \t]+day(?![ \t]*\d)"
+)
+_HOLIDAY_YEAR = r"(?:,?[ \t]+(?:19|20)\d{2}\b)?"
+_HOLIDAY = re.compile(rf"\b(?:(?i:{_HOLIDAY_NAMES})|New Year(?:{_APOS}s)?|Holi|Tet|Eid)\b{_HOLIDAY_YEAR}")
+_HOLIDAY_CUED = re.compile(
+    r"\b(?:on|at|for|during|since|before|after|over|until|till|by)[ \t]+((?:tet|eid)\b"
+    r"(?![ \t]+(?:shot|booster|vaccine|jab|tox|toxoid|dose|immuni[sz]ation)\b)" + _HOLIDAY_YEAR + ")"
 )
 _BIRTH_YEAR = re.compile(r"(?i:\b(?:born|birth|b\.)\s+(?:in\s+)?)((?:18|19|20)\d{2})\b")
 _DOB = re.compile(r"(?i:\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on)?)\s*[:#]?\s*)(?=\S)")
@@ -1124,12 +1173,39 @@ def _dates(text: str, digits: bool) -> list[PhiSpan]:
         out += _group(_WORD_DATE, text, "DATE")
     if digits:
         out += _group(_LOWER_MONTH_DAY, text, "DATE")
-    out += _group(_HOLIDAY, text, "DATE")
+    out += _group(_HOLIDAY, text, "DATE") + _group(_HOLIDAY_CUED, text, "DATE", 1)
     out += _group(_ORDINAL_WORD_DAY, text, "DATE", 1)
-    if not digits:  # every other date pattern needs a digit
-        return out
+    out += _days_of_month(text)
+    if digits:
+        out += _digit_dates(text)
+    return [_with_article(text, sp) for sp in out]
+
+
+def _days_of_month(text: str) -> list[PhiSpan]:
+    """"the 12th", "the 18th through the 20th", "the 3rd and 4th of July": see _THE_ORDINAL."""
+    out: list[PhiSpan] = []
+    for m in _THE_ORDINAL.finditer(text):
+        if not _ANY_DIGIT.match(m.group(1)) and _SMALL_ORDINAL_WORD.fullmatch(m.group(1)):
+            continue
+        values, pos = [m.span(1)], m.end()
+        while chained := _ORDINAL_CHAIN.match(text, pos):
+            values.append(chained.span(1))
+            pos = chained.end()
+        if _DAY_FOLLOWS.match(text, pos):
+            out += [PhiSpan(s, e, "DATE") for s, e in values]
+    return out
+
+
+def _with_article(text: str, sp: PhiSpan) -> PhiSpan:
+    article = _ORDINAL_START.match(text, sp.start) and _ARTICLE_BEFORE.search(text, max(0, sp.start - 5), sp.start)
+    return PhiSpan(article.start(), sp.end, sp.kind) if article else sp
+
+
+def _digit_dates(text: str) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
     for pat in _DATE_PATTERNS:
-        out += _group(pat, text, "DATE")
+        out += [sp for sp in _group(pat, text, "DATE")
+                if not _VERSION_BEFORE.search(text, max(0, sp.start - 12), sp.start)]
     out += _group(_ORDINAL_DAY, text, "DATE", 1)
     if "/" in text:
         out += _short_dates(text)
