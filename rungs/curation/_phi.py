@@ -259,7 +259,8 @@ _NOT_NAMES = frozenset(
         italian spanish portuguese polish russian ukrainian greek turkish chinese japanese korean
         vietnamese filipino indian pakistani bengali arab arabic persian iranian nigerian ghanaian
         ethiopian somali kenyan african european latina catholic jewish muslim hindu buddhist christian
-        protestant baptist methodist mormon amish diabetic asthmatic
+        protestant baptist methodist mormon amish diabetic asthmatic candida gay unknown triage
+        rev fr prof sgt capt lt det cpl col maj
         """
     )
 )
@@ -967,11 +968,15 @@ def _name_spans(text: str) -> list[PhiSpan]:
         n = _NEXT_TOK.match(text, e)
         if n and not _common(n.group(1)) and (not _english(n.group(1)) or _known(n.group(1))[1]):
             e = n.end()
+        elif _is_city(tok):  # "Houston, Texas": the place rules take it
+            continue
         add(s, e)
-    # First name (even ambiguous) followed by a known surname: "Mark Smith", "Grace Patel".
+    # First name (even ambiguous) followed by a known surname: "Mark Smith", "Grace Patel"; not a
+    # two-word place ("Los Angeles").
     for m in re.finditer(rf"({_TOK}){_H}+({_TOK})", text):
         a, b = m.group(1), m.group(2)
-        if _known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS:
+        if (_known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS
+                and not _is_city(m.group())):
             add(m.start(), m.end())
     found += _lower_case_names(text)
     found += _listed_with(text, found)
@@ -1085,12 +1090,26 @@ _SURNAME_CUE = re.compile(
 _PERSON_ONLY_CUES = frozenset({"per", "d/w", "w/", "paged", "notified", "informed", "updated"})
 
 
+# What follows a person named alone: the end of the clause, a verb or a function word ("with
+# Okonkwo.", "d/w Haddad who agrees", "Lee called"); not a noun, which makes the word a modifier
+# ("and Doppler signal", "with Rasch analysis", "by Candida spp").
+_PERSON_AFTER = re.compile(
+    r"[ \t]*(?:$|[.,;:!?)\]\"'”’(/]|(?:is|was|has|had|and|or|to|at|on|in|for|from|re|regarding|about|who|will|"
+    r"would|can|could|should|did|does|said|says|aware|today|yesterday|tonight|this|that|as|of|via|by|with|the|"
+    r"a|an|her|his|their|our|my|also|again|now|already|if|when|while|after|before|[a-z]+ed|"
+    r"(?:state|report|note|feel|think|agree|recommend|want|ask|call|say)s)\b)",
+    re.MULTILINE,
+)
+
+
 def _lone_surname(text: str, m: re.Match) -> bool:
     tok = m.group(2)
     if _common(tok) or _english(tok) or tok.lower() in AMBIGUOUS or _is_city(tok):
         return False
     # "with Shepherd Pratt", "and Edwards Perimount": a company or a product, not a person
     if _NEXT_TOK.match(text, m.end()) and not _known(_NEXT_TOK.match(text, m.end()).group(1))[1]:
+        return False
+    if not _PERSON_AFTER.match(text, m.end()):
         return False
     return _known(tok)[1] or m.group(1) in _PERSON_ONLY_CUES
 
