@@ -469,7 +469,15 @@ _IPV6_CANDIDATE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
 _SSN_CUE = re.compile(
     r"(?i:\b(?:SSN|social security(?: number| no\.?| #)?|SS#|SS No\.?)\s*[:#]?\s*)"
-    r"(\d{9}|\d{3}[- ]\d{2}[- ]\d{4}|[*xX]{3}-[*xX]{2}-\d{4})"
+    r"(\d{9}|\d{3}[- ]\d{2}[- ]\d{4})"
+)
+# A masked SSN keeps the shape and the last four ("XXX-XX-6624", "***-**-6614", "###-##-8815"): the
+# four digits still identify, cue or not.
+_SSN_MASKED = re.compile(r"(?<![\w*#\-])[*xX#]{3}[- ][*xX#]{2}[- ]\d{4}\b")
+# "SSN last four 3318", "last 4 of her social 2290", "last four digits: 6614"
+_SSN_LAST_FOUR = re.compile(
+    r"(?i:\blast[ \t]+(?:four|4)(?:[ \t]+digits)?(?:[ \t]+of[ \t]+(?:the[ \t]+|his[ \t]+|her[ \t]+|their[ \t]+)?"
+    r"(?:SSN|social(?:[ \t]+security)?(?:[ \t]+(?:number|no\.?|#))?))?[ \t]*(?:is|was|=)?[ \t]*[:#]?[ \t]*)(\d{4})\b(?![.,]\d|[ \t]*(?:mg|units?|%))"
 )
 _PHONE = re.compile(
     # North America: (617) 555-0134, 617-555-0134, 617.555.0134, +1 617 555 0134, 1-800-555-0143 x12
@@ -477,13 +485,18 @@ _PHONE = re.compile(
     r"(?:[ \t]*(?:x|ext\.?|extension)[ \t]*\d{1,5})?(?![\w/])"
     # international: +44 20 7946 0958
     r"|(?<![\w/.])\+\d{1,3}(?:[ \t.\-]\(?\d{1,4}\)?\d{0,4}){2,4}(?![\w/])"
-    # UK national: 0113 392 4000, 07700 900123, 020 7946 0958
-    r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/.\-])"
+    # UK national: 0113 392 4000, 07700 900123, 020 7946 0958, 01953 555 0127 (the 555 drama range)
+    r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/\-]|\.\d)"
 )
+# "ext 5-0128": a hospital extension with its exchange digit. "x" after a dash is part of a code
+# ("VAR-X88120"), not an extension.
 _PHONE_CUE_SHORT = re.compile(
-    r"(?i:\b(?=[BbCcEeFfMmPpTtXx])(?:phone|tel|telephone|cell|mobile|pager|beeper|bleep|ph|fax|extension|ext|x)\.?[ \t]*"
-    r"(?:number|no\.?|#)?[ \t]*[:#]?[ \t]*)(\d{3}-\d{4}|\d{4,5})\b(?![.,]\d)"
+    r"(?i:(?<![\w\-/])(?=[BbCcEeFfMmPpTtXx])(?:phone|tel|telephone|cell|mobile|pager|beeper|bleep|ph|fax|extension|ext|x)\.?[ \t]*"
+    r"(?:number|no\.?|#)?[ \t]*[:#]?[ \t]*)(\d{3}-\d{4}|\d-\d{4}|\d{4,5})\b(?![.,]\d)"
 )
+# A number read out in words in a transcript: "five seven oh, five five five, oh one four two".
+_DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double[ \t]+\w+)"
+_PHONE_WORDS = re.compile(rf"(?i)\b{_DIGIT_WORD}(?:[ \t,\-]+{_DIGIT_WORD}){{6,}}\b")
 # A seven-digit local number after a word that gives one: "call 555-0134", "text her at 555-0199".
 _PHONE_CUE_LOCAL = re.compile(
     r"(?i:\b(?:call|text|reach|contact|at|number|is|on)[ \t]+(?:(?:me|her|him|them|us)[ \t]+)?(?:at[ \t]+)?)"
@@ -1289,11 +1302,11 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
         out += _ipv6(text)
     out += _group(_IPV4, text, "IP")
     out += _group(_SSN, text, "SSN")
-    out += _group(_SSN_CUE, text, "SSN", 1)
+    out += _group(_SSN_CUE, text, "SSN", 1) + _group(_SSN_MASKED, text, "SSN") + _group(_SSN_LAST_FOUR, text, "SSN", 1)
     for pat, group in ((_PHONE, 0), (_PHONE_CUE_SHORT, 1)):
         for m in pat.finditer(text):
             digits = re.sub(r"\D", "", m.group(group))
-            if group == 0 and m.group(0).startswith("0") and not 10 <= len(digits) <= 11:
+            if group == 0 and m.group(0).startswith("0") and not 10 <= len(digits) <= 12:
                 continue
             cues = _PHONE_KIND.findall(text[max(0, m.start(group) - 30) : m.start(group)])
             kind = "FAX" if cues and cues[-1].lower() == "fax" else "PHONE"
@@ -1309,6 +1322,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_IMAGE_FILE, text, "PHOTO")
     out += _group(_MAC, text, "DEVICE") + _group(_UDI, text, "DEVICE")
     out += _group(_PHONE_CUE_LOCAL, text, "PHONE", 1) + _group(_PHONE_LOCAL, text, "PHONE")
+    out += _group(_PHONE_WORDS, text, "PHONE")
     for m in _SERIAL.finditer(text):
         if not _CLINICAL_CODE.match(m.group()) and not _DATE_PATTERNS[1].match(m.group()):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
