@@ -518,7 +518,8 @@ _LABELS: list[tuple[str, str]] = [
             rf"health record {_NUM}|EMPI|MPI")),
     ("ACCOUNT", (rf"account(?: {_NUM})?|acct\.?(?: {_NUM})?|billing {_NUM}|encounter {_NUM}|visit {_NUM}|"
                 rf"FIN|CSN|HAR|invoice {_NUM}")),
-    ("HEALTH_PLAN", (rf"member {_NUM}|subscriber {_NUM}|policy(?: {_NUM})?|group {_NUM}|"
+    # "per policy HIM-14" is a hospital policy, not an insurance one
+    ("HEALTH_PLAN", (rf"member(?: {_NUM})?|subscriber {_NUM}|(?<!per )policy(?: {_NUM})?|group {_NUM}|"
                     # bare "group" only before a colon or a long number: "a group of 678", "group 148 (69%)"
                     rf"group(?=[ \t]*[:#]|[ \t]+[A-Z0-9\-]*\d[A-Z0-9\-]*\d{{3}})|insurance {_NUM}|"
                     rf"Medicare(?: {_NUM}| MBI)?|Medicaid(?: {_NUM})?|MBI|HICN|beneficiary(?: {_NUM})?|"
@@ -534,8 +535,11 @@ _LABELS: list[tuple[str, str]] = [
            rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|work order(?: {_NUM})?|ticket {_NUM}|"
            rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?")),
 ]
-# An identifier value: letters, digits, - and /, at least one digit, at least 3 characters.
-_VALUE = r"(?P<value>(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
+# An identifier value: letters, digits, - and /, at least one digit, at least 3 characters; a short
+# capital prefix set off by a dot or a space goes with it ("MD.0048815", "GRP 55012", "AZH 88103-4472").
+_VALUE = (
+    r"(?P<value>(?:[A-Z]{1,4}[. ](?=\d))?(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
+)
 # One pass for all labels (a named group per kind): six case-insensitive scans cost six times as much.
 _LABEL_RE = re.compile(
     "(?i:\\b" + _lead(*(lab for _, lab in _LABELS)) + "(?:" + "|".join(f"(?P<{kind}>{lab})" for kind, lab in _LABELS) + "))"
@@ -553,6 +557,9 @@ _VIN = re.compile(r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-H
 # Identifier-shaped tokens with no label: CT23-0551987, MC-23-77104, ED0094412, long digit runs.
 _ID_SHAPE = re.compile(r"(?<![\w\-.])[A-Z]{1,5}(?:-?\d+)(?:-[A-Z0-9]+)*(?![\w\-]|\.\d)")
 _LONG_DIGITS = re.compile(r"(?<![\w\-.,])\d{7,}(?![\w\-]|[.,]\d)")
+# ISBT 128 donation numbers on blood units, as printed: "W0417 24 118822 4" (facility, year, serial,
+# check character).
+_ISBT = re.compile(r"\b[A-Z]\d{4}[ \t]\d{2}[ \t]\d{6}(?:[ \t][0-9A-Z])?\b")
 # Serial-like tokens that _ID_SHAPE misses: letters after the digits ("RNB628104S", "HB4477Q2") or a
 # leading number ("2024-IN-0088173"). Five digits at least: "AU5800" (an analyser model) and
 # "CYP2C19" stay; a string with that many digits mixed into capitals is an identifier.
@@ -561,9 +568,10 @@ _SERIAL = re.compile(
 )
 # Portal and system log-ins: lower case allowed, but a digit, dot or underscore inside, so that
 # "user name confirmed" is not taken for one.
+# Service accounts ("svc_adt", "system.hl7") name a program, not a person.
 _USERNAME = re.compile(
     r"(?i:\b(?:user ?name|user ?ID|user|log-?in|account name|handle)(?:[ \t]+(?:is|was))?[ \t]*[:#=]?[ \t]*)"
-    r"((?=[\w.\-]*[\d._])[A-Za-z][\w.\-]{2,30}[A-Za-z0-9])\b"
+    r"(?!(?i:svc|sys|system|service|daemon|root|admin|interface|hl7)[_.\-])((?=[\w.\-]*[\d._])[A-Za-z][\w.\-]{2,30}[A-Za-z0-9])\b"
 )
 # Biometric identifiers and photographs are named by a cue word and then given as a value somewhere
 # later in the same sentence ("fingerprint template enrolled for check-in, template ID FP-7731").
@@ -585,7 +593,7 @@ _UDI = re.compile(r"\(01\)\d{14}(?:\(\d{2,4}\)[A-Za-z0-9\-]+)*")
 _YEAR_ALONE = re.compile(r"(?:19|20)\d{2}")
 _SENTENCE_END = re.compile(r"\n|[.;](?:\s|$)")
 # Image files: a picture of a person kept by name in a note is a photograph of them.
-_IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp)\b")
+_IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|dcm|dicom)\b")
 # Clinical codes that look like identifiers: never replaced.
 _CLINICAL_CODE = re.compile(
     r"(?i)^(?:ICD-?\d+|CPT-?\d*|PHQ-?\d+|GAD-?\d+|DSM-?\d+|HIV-?\d|COVID-?\d+|SARS-?\d*|IL-?\d+|CD\d+|"
@@ -1330,7 +1338,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
         tok = m.group()
         if sum(c.isdigit() for c in tok) >= 5 and not _CLINICAL_CODE.match(tok):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
-    out += _group(_LONG_DIGITS, text, "ID")
+    out += _group(_LONG_DIGITS, text, "ID") + _group(_ISBT, text, "ID")
     return out
 
 
