@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import re
 import sys
 import tomllib
 
@@ -131,6 +132,58 @@ def test_each_kind_is_found_and_replaced(text, value, kind):
     start = text.index(value)
     assert PhiSpan(start, start + len(value), kind) in result.spans, result.spans
     assert f"[{kind}]" in result.text and value not in result.text
+
+
+def _leaks(text: str, value: str) -> bool:
+    """Does any letter or digit run of value survive scrubbing (outside a placeholder)?"""
+    out = scrub(text).text
+    return any(re.search(rf"(?<![\w\[]){re.escape(tok)}(?![\w\]])", out) for tok in re.findall(r"[^\W_]+", value))
+
+
+# Classes of identifiers other writers use (corpora/phi/README.md, "Rules added for test3's classes"):
+# each case is (text, the identifier in it).
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # ordinal days wherever no count can follow, holidays in any case, lower-case month + year
+        ("so we saw you right around the 20th\npatient: yes", "the 20th"),
+        ("she needs a note for the 18th through the 21st.", "the 18th"),
+        ("she needs a note for the 18th through the 21st.", "the 21st"),
+        ("IOP 3x/week starting the 11th.", "the 11th"),
+        ('Mood "better since the fourteenth", she says.', "the fourteenth"),
+        ("up four times a night since about boxing day", "boxing day"),
+        ("yeah right after martin luther king day", "martin luther king day"),
+        ("Cardiac rehab starting St Patrick's Day week.", "St Patrick's Day"),
+        ("She has lived with us since Whitsun 2022.", "Whitsun 2022"),
+        ("born on tet in the year of the monkey", "tet"),
+        ("no, december 2019 it was", "december 2019"),
+        ("caller: may fifth nineteen thirty-three, she's fine", "may fifth nineteen thirty-three"),
+        # numbers: masked SSNs, UK numbers in the 555 range, extensions, a number read out in words
+        ("Guarantor SSN on file: XXX-XX-6624.", "XXX-XX-6624"),
+        ("SSN for public health report: ###-##-8815.", "###-##-8815"),
+        ("Identity verified with SSN last four 2290.", "2290"),
+        ("Tel 0113 555 0118.", "0113 555 0118"),
+        ("text the mobile 07700 555 0146 please", "07700 555 0146"),
+        ("Employee Health, ext 5-0128", "5-0128"),
+        ("patient: five seven oh, five five five, oh one four two.", "five seven oh, five five five, oh one four two"),
+        # labelled values with a prefix, blood-unit numbers, lot lists, DICOM files
+        ("Oregon state licence MD 204418; based in Portland.", "MD 204418"),
+        ("state licence MD.0048815", "MD.0048815"),
+        ("Group # GRP 55012", "GRP 55012"),
+        ("AZ Health Plan member AZH 88103-4472.", "AZH 88103-4472"),
+        ("Unit numbers W0417 24 118822 4, W0417 24 118823 2.", "W0417 24 118823 2"),
+        ("lot numbers MMR-Y004417, VAR-X88120, HAV-R23390.", "VAR-X88120"),
+        ("withheld from teaching file: CT_3Dface_recon_RAD8830127.dcm.", "CT_3Dface_recon_RAD8830127.dcm"),
+        # ages over 89 with a cue other than "years"
+        ("DOB: 07-04-1932 (92 y)", "92"),
+        ('patient said "I made it to ninety-six, no tubes."', "ninety-six"),
+        ("his dad lived to ninety-seven mind", "ninety-seven"),
+        ("Doctor: How old are you now?\nPatient: Ninety-four come Easter.", "Ninety-four"),
+        ("His brother Emrys is 97 and lives nearby.", "97"),
+    ],
+)
+def test_identifiers_of_other_writers_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
 
 
 @pytest.mark.parametrize(

@@ -607,7 +607,7 @@ _CLINICAL_CODE = re.compile(
 # Not after a decimal point, a range dash or "to": "range 31-92 years", "11.91 years", "from 15 to 93".
 _AGE_NUM = r"(?<![\d.,\-–])(?<!\bto )(?<!\band )(9\d|1[0-2]\d)"
 _AGE_PATTERNS = [
-    re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[ \t\-]*old)?(?!\w))", re.IGNORECASE),
+    re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.?|y)(?:[ \t\-]*old)?(?!\w))", re.IGNORECASE),
     re.compile(rf"(?i:\b(?:man|woman|gentleman|lady|female|male|widow|widower)[ \t]+of[ \t]+){_AGE_NUM}\b(?![.,]\d)"),
     re.compile(rf"\b{_AGE_NUM}(?:st|nd|rd|th)(?=[ \t]+birthday)", re.IGNORECASE),
     re.compile(rf"(?i:\b(?:age|aged|ages|age:)[ \t]*(?:of[ \t]*)?){_AGE_NUM}\b(?![.,]\d| ?%)"),
@@ -637,8 +637,26 @@ _AGE_APPOSITION = re.compile(
     rf"\b(?:herself|himself)[ \t]+){_AGE_VALUE}{_APPOSITION_END}",
     re.MULTILINE,
 )
-# After a name found by the name rules: "Ingeborg Lindqvist, 96, admitted", "Mrs. Adler (94)".
-_AGE_AFTER_NAME = re.compile(rf"(?:,[ \t]*|[ \t]*\([ \t]*){_AGE_VALUE}{_APPOSITION_END}", re.MULTILINE)
+# After a name found by the name rules: "Ingeborg Lindqvist, 96, admitted", "Mrs. Adler (94)", "His
+# brother Emrys is 97 and lives in ...".
+_AGE_CLAUSE_END = r"(?=[ \t]*(?:[,;)]|\.(?!\d)|$|(?:and|but|now|this|last|next|in|on|years?|yo)\b|y/o))"
+_AGE_AFTER_NAME = re.compile(
+    rf"(?:,[ \t]*|[ \t]*\([ \t]*|[ \t]+(?:is|was|turned|turns|will be)[ \t]+(?:now[ \t]+|only[ \t]+|just[ \t]+)?)"
+    rf"{_AGE_VALUE}(?:{_APPOSITION_END}|{_AGE_CLAUSE_END})",
+    re.MULTILINE,
+)
+# "he lived to ninety-seven", "I made it to 96", "died at the age of 101"
+_AGE_REACHED = re.compile(
+    rf"(?i:\b(?:lived|live|lives|living|made it|make it)[ \t]+to[ \t]+(?:be[ \t]+)?|"
+    rf"\b(?:died|passed|passed away)[ \t]+at[ \t]+(?:the[ \t]+age[ \t]+of[ \t]+)?){_AGE_VALUE}"
+)
+# The answer to "how old ...?" in a transcript: a number at the start of one of the next turns
+# ("Patient: ninety-four come Easter", "Husband: Ninety-three last spring").
+_HOW_OLD = re.compile(r"(?i)\bhow old\b")
+_TURN_AGE = re.compile(
+    rf"(?im)^[ \t]*(?:[\w .'’\-]{{1,20}}:[ \t]*)?(?:(?:about|almost|nearly|just|oh|well|um|uh|I'm|I am|she's|he's)[ \t,]+)*"
+    rf"{_AGE_VALUE}"
+)
 _WORD_AGE = [
     re.compile(rf"(?i)\b{_WORD_NUM}(?=[ \t\-]+years?(?:[ \t\-]+old)?\b)"),
     re.compile(rf"(?i:\b(?:be|turn|turned|turning|aged|age|I'm|I am|she's|he's|she is|he is|is now)[ \t]+)({_WORD_NUM})\b"),
@@ -1290,10 +1308,25 @@ def _ages(text: str, digits: bool) -> list[PhiSpan]:
             if not _TEMP_BEFORE.search(text[max(0, m.start() - 15) : m.start()]):
                 out.append(PhiSpan(m.start(1), m.end(1), "AGE"))
     out += _group(_AGE_STATED, text, "AGE", 1) + _group(_AGE_APPOSITION, text, "AGE", 1)
+    out += _group(_AGE_REACHED, text, "AGE", 1) + _answered_ages(text)
     lower = text.lower()
     if "ninety" in lower or "hundred" in lower:
         out += _group(_WORD_AGE[0], text, "AGE")
         out += _group(_WORD_AGE[1], text, "AGE", 1)
+    return out
+
+
+def _answered_ages(text: str) -> list[PhiSpan]:
+    """Ages given as answers in the four lines after a "how old" question."""
+    out: list[PhiSpan] = []
+    for m in _HOW_OLD.finditer(text):
+        start = text.find("\n", m.end()) + 1
+        for _ in range(4):
+            if start <= 0:
+                break
+            end = text.find("\n", start)
+            out += _group_at(_TURN_AGE, text, start, "AGE")
+            start = end + 1
     return out
 
 
@@ -1304,6 +1337,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_URL, text, "URL")
     if _TLD_ANY.search(text):
         out += _group(_URL_DOMAIN, text, "URL")
+    out += _group(_PHONE_WORDS, text, "PHONE")
     if not digits:  # everything below needs a digit
         return out
     if ":" in text:
@@ -1330,7 +1364,6 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_IMAGE_FILE, text, "PHOTO")
     out += _group(_MAC, text, "DEVICE") + _group(_UDI, text, "DEVICE")
     out += _group(_PHONE_CUE_LOCAL, text, "PHONE", 1) + _group(_PHONE_LOCAL, text, "PHONE")
-    out += _group(_PHONE_WORDS, text, "PHONE")
     for m in _SERIAL.finditer(text):
         if not _CLINICAL_CODE.match(m.group()) and not _DATE_PATTERNS[1].match(m.group()):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
