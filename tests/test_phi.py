@@ -180,6 +180,25 @@ def _leaks(text: str, value: str) -> bool:
         ("his dad lived to ninety-seven mind", "ninety-seven"),
         ("Doctor: How old are you now?\nPatient: Ninety-four come Easter.", "Ninety-four"),
         ("His brother Emrys is 97 and lives nearby.", "97"),
+        # streets of other countries, flats, floors, districts after a street or before a postcode
+        ("Lives with son at 12 Bóthar na Trá, Salthill, Co. Galway H91 X2F7.", "Bóthar na Trá"),
+        ("Lives with son at 12 Bóthar na Trá, Salthill, Co. Galway H91 X2F7.", "Salthill"),
+        ("Lives with son at 12 Bóthar na Trá, Salthill, Co. Galway H91 X2F7.", "H91 X2F7"),
+        ("can i confirm your address, still 4 Heol y Nant, Pontypridd?", "Heol y Nant"),
+        ("Pharmacy is the one on Calle Ocho near my work.", "Calle Ocho"),
+        ("Address: Flat 6, Wensum Court, 22 Riverside Road, Norwich NR1 1SR.", "Flat 6, Wensum Court"),
+        ("400 Wickenden St, Floor 3, Providence, RI 02903", "Floor 3"),
+        ("He's at 880 NW 27th Ave, Unit 3, Miami 33125.", "880 NW 27th Ave, Unit 3"),
+        ("14 Beckett Grove, Headingley, LS6 3PQ", "Headingley"),
+        ("27 Balgray Hill, Springburn, Glasgow G21 3TB", "27 Balgray Hill"),
+        ("a walk-up at 61 Wolcott Street, 2nd Floor, Red Hook, Brooklyn.", "Red Hook"),
+        ("caller: 2207 halsted street, chicago, 60614", "chicago, 60614"),
+        ("pt: i cut my hand at the restaurant on mission street", "mission street"),
+        ("the pharmacy on kirby avenue says his refill (Rx 4471) is due", "kirby avenue"),
+        ("Brought in by East Baton Rouge Parish EMS.", "East Baton Rouge"),
+        ("Prior CT at Kona Valley Medical Center for comparison.", "Kona"),
+        ("GP: Dr Hattie Fairbrother, Wymondham Medical Practice.", "Wymondham"),
+        ("Bloods through the Seacroft phlebotomy service.", "Seacroft"),
     ],
 )
 def test_identifiers_of_other_writers_are_replaced(text, value):
@@ -200,6 +219,10 @@ def test_identifiers_of_other_writers_are_replaced(text, value):
         "The patient is a 76-year-old woman with a 20 pack-year history, quit in 2015.",
         "HIV-1 viral load undetectable; CD4 650. PHQ-9 = 21, GAD-7 = 12. HER2 IHC 2+.",
         "Levels at C5-C6 and L4-L5. G2P1 at 24w3d. EF 30-35%. Ki-67 18%.",
+        "STOP-BANG 6, Epworth 15, neck 44 cm. Plan: Keystone Mutual PPO.",
+        "Interface version 5.2.11 on port 2575. She slipped on the icy road and down a side street.",
+        "Fractures of the 4th and 5th metatarsals; the 3rd time this year; the 50th percentile.",
+        "Tet booster given. Labor day 2 of induction. Pediatric Gastroenterology Clinic follow-up.",
     ],
 )
 def test_clinical_content_survives(text):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -172,10 +173,18 @@ _CAR_MAKE_BEFORE = re.compile(
     r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)[ \t]+$"
 )
 _SCORE_AFTER = re.compile(r"[ \t]+\d{1,2}/\d{1,2}\b")
+# Scales named after a town, scored with a bare number ("STOP-BANG 6, Epworth 15"), and insurers
+# named after one ("Keystone Mutual PPO").
+_SCALE_PLACES = frozenset({"Epworth", "Glasgow", "Edinburgh", "Bristol", "Richmond", "Norton", "Waterlow",
+                           "Ottawa", "Montreal", "Geneva", "Padua", "Wells", "Rankin", "Manchester"})
+_BARE_SCORE_AFTER = re.compile(r"[ \t]*(?:score|scale)?[ \t]*[:=]?[ \t]*\d{1,2}\b(?![/.:]\d|\d)")
+_INSURER_AFTER = re.compile(r"[ \t]+(?:Mutual|PPO|HMO|EPO|Insurance|Assurance|Health Plan|Life)\b")
 
 
 def _not_a_place(text: str, s: int, e: int) -> bool:
     return (_CITY_INSTRUMENT.match(text, e) is not None or _SCORE_AFTER.match(text, e) is not None
+            or _INSURER_AFTER.match(text, e) is not None
+            or text[s:e] in _SCALE_PLACES and _BARE_SCORE_AFTER.match(text, e) is not None
             or _CAR_MAKE_BEFORE.search(text, max(0, s - 14), s) is not None)
 
 
@@ -373,6 +382,15 @@ _DAY_FOLLOWS = re.compile(
     re.MULTILINE,
 )
 _SMALL_ORDINAL_WORD = re.compile(r"(?i)first|second|third")
+# After a date cue ("on the 3rd", "since the 21st") only a counted noun makes the ordinal a count:
+# "on the 3rd floor", "of the 4th and 5th metatarsals".
+_COUNTED_AFTER = re.compile(
+    r"[ \t]+(?i:times?|floors?|percentiles?|digits?|fingers?|toes?|ribs?|metatarsals?|metacarpals?|vertebrae?|"
+    r"nerves?|ventricles?|intercostal|spaces?|cycles?|doses?|days?|weeks?|months?|years?|grades?|trimesters?|"
+    r"degrees?|generations?|centur(?:y|ies)|lines?|rounds?|attempts?|tries|sessions?|visits?|pregnanc(?:y|ies)|"
+    r"child|children|sons?|daughters?|births?|deliver(?:y|ies)|cervical|lumbar|thoracic|sacral|molars?|"
+    r"premolars?|teeth|tooth|compartments?|ray|rays|toe|web|stage|place|row|level|levels|sector)\b"
+)
 # An ordinal day with the article before it: the span takes "the" ("on [DATE]" reads as well, and
 # writers differ on where such a span starts).
 _ARTICLE_BEFORE = re.compile(r"\b[Tt]he[ \t]+$")
@@ -435,10 +453,10 @@ _HOLIDAY_NAMES = (
     r"la?bou?r[ \t]+day(?![ \t]*\d)"
 )
 _HOLIDAY_YEAR = r"(?:,?[ \t]+(?:19|20)\d{2}\b)?"
-_HOLIDAY = re.compile(rf"\b(?:(?i:{_HOLIDAY_NAMES})|New Year(?:{_APOS}s)?|Holi|Tet|Eid)\b{_HOLIDAY_YEAR}")
+_NOT_TETANUS = r"(?![ \t]+(?i:shot|booster|vaccine|jab|tox|toxoid|dose|immuni[sz]ation)\b)"
+_HOLIDAY = re.compile(rf"\b(?:(?i:{_HOLIDAY_NAMES})|New Year(?:{_APOS}s)?|Holi|Tet{_NOT_TETANUS}|Eid)\b{_HOLIDAY_YEAR}")
 _HOLIDAY_CUED = re.compile(
-    r"\b(?:on|at|for|during|since|before|after|over|until|till|by)[ \t]+((?:tet|eid)\b"
-    r"(?![ \t]+(?:shot|booster|vaccine|jab|tox|toxoid|dose|immuni[sz]ation)\b)" + _HOLIDAY_YEAR + ")"
+    rf"\b(?:on|at|for|during|since|before|after|over|until|till|by)[ \t]+((?:tet|eid)\b{_NOT_TETANUS}{_HOLIDAY_YEAR})"
 )
 _BIRTH_YEAR = re.compile(r"(?i:\b(?:born|birth|b\.)\s+(?:in\s+)?)((?:18|19|20)\d{2})\b")
 _DOB = re.compile(r"(?i:\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on)?)\s*[:#]?\s*)(?=\S)")
@@ -668,13 +686,37 @@ _WORD_AGE = [
 _STREET_TYPES = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
     r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Cres|Close|Row|Pike|Alley|Grove|"
-    r"Gardens|Mews|Walk|Loop|Plaza|Run|Path|Parade|Rise|Crossing|Ridge|Heights|Green|Wynd|Vale)"
+    r"Gardens|Mews|Walk|Loop|Plaza|Run|Path|Parade|Rise|Crossing|Ridge|Heights|Green|Wynd|Vale|"
+    # British and Irish street names end in these too: "27 Balgray Hill", "4 Kirkgate Bank"
+    r"Hill|Brae|Gate|Park|Croft|Meadows?|Chase|Quay|Wharf|Esplanade|Promenade|Hollow|Glen|Bank|View|"
+    r"Commons|Causeway|Turnpike)"
 )
-_UNIT = rf"(?:,?{_H}*(?:Apt|Apartment|Unit|Suite|Ste|#|Room|Rm|Flat|Fl|Floor|Bldg|Building)\.?{_H}*#?{_H}*[A-Za-z0-9\-]+)?"
+# A unit after the street ("Apt 3C", "Flat 2/1", "Floor 3", "2nd Floor"): the word must end there,
+# or "Fl" takes the start of "Floor".
+_UNIT_WORD = r"(?:(?:Apartment|Apt|Unit|Suite|Ste|Room|Rm|Flat|Floor|Fl|Bldg|Building)\b\.?|#)"
+_UNIT = (
+    rf"(?:,?{_H}*(?:{_UNIT_WORD}{_H}*#?{_H}*[A-Za-z0-9\-/]*[A-Za-z0-9]|\d{{1,2}}(?:st|nd|rd|th){_H}+(?:Floor|Fl)\b\.?))?"
+)
 _STREET = re.compile(
-    rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:[NSEW]\.?{_H}+|(?:North|South|East|West){_H}+)?"
+    rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:(?:NE|NW|SE|SW|[NSEW])\.?{_H}+|(?:North|South|East|West){_H}+)?"
     rf"(?:[{_UP}][{_LO}A-Za-z'\-]*|\d+(?:st|nd|rd|th))(?:{_H}+[{_UP}][{_LO}A-Za-z'\-]*){{0,3}}{_H}+{_STREET_TYPES}\b\.?"
-    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?{_UNIT}"
+    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW|Ext|Extension)\b\.?)?{_UNIT}"
+)
+# One capitalised word of a place name, bounded ("Pant-y-Celyn", "Chandler's"): unbounded runs of
+# word characters and dashes make a scan quadratic on text like "Aa-Aa-Aa-...".
+_PLACE_WORD = rf"(?<![\w'’\-])[{_UP}][\w'’]{{0,30}}(?:-[\w'’]{{1,30}}){{0,3}}"
+# Streets whose type comes first (Spanish, Portuguese, French, Italian, Irish, Welsh): "Calle Ocho",
+# "12 Bóthar na Trá", "4 Heol y Nant", "9 Stryd Fawr", "Rue de la Paix". These words are not
+# English, so no house number is needed, except for "Via" ("via Email").
+_STREET_FIRST_TYPES = r"(?:Calle|Avenida|Rua|Rue|Viale|Piazza|Bóthar|Bothar|Sráid|Sraid|Heol|Stryd|Ffordd|Lôn|Carrer|Camino|Paseo|Chemin|Allée|Strada|Ulica)"
+_STREET_PARTICLE = r"(?:de|del|de la|la|le|les|des|du|na|an|y|yr|di|da|dos|das|do|della|dei|degli)"
+_STREET_TYPE_FIRST = re.compile(
+    rf"(?:\b\d{{1,5}}[A-Za-z]?{_H}+)?(?:\b{_STREET_FIRST_TYPES}|(?<=\d{_H})Via)"
+    rf"(?:{_H}+{_STREET_PARTICLE})*{_H}+{_PLACE_WORD}(?:{_H}+(?:{_STREET_PARTICLE}{_H}+)?{_PLACE_WORD}){{0,3}}{_UNIT}"
+)
+# "Flat 6, Wensum Court, 22 Riverside Road": a flat and a building's name before the street line.
+_FLAT_BEFORE = re.compile(
+    rf"\b(?:Flat|Apt\.?|Apartment|Unit|Suite|Room)[ \t]*[\w/\-]{{1,8}},[ \t]*(?:{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,3}},[ \t]*)?$"
 )
 # A street named without a number: "on Carver Street", "Chapeltown Road". Full words only ("Dr" and
 # "St" alone are titles and saints far more often than streets).
@@ -710,14 +752,42 @@ _STATE_AT_END = re.compile(rf"\b(?:{_STATE_ABBR}|{_STATE_NAMES}),?[ \t]*$")
 _ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b")
 _ZIP_AFTER_PLACE = re.compile(rf"(?<=[{_LO}A-Z]),?{_H}+(\d{{5}}(?:-\d{{4}})?)\b(?![.,]\d|{_H}*(?:mg|units|mL|cells))")
 _UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?[ \t]\d[ABD-HJLNP-UW-Z]{2})\b")
-_COUNTY = re.compile(rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,2}}(?:County|Parish|Borough|Township))\b")
-# "<Place> Family Health", "<Place> Community Medical Group": the place before a facility word.
+# Irish Eircodes ("H91 X2F7"): a routing key and four letters and digits, after a word of the address.
+_EIRCODE_CORE = r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[ \t]?(?=[0-9A-Z]{0,3}[A-Z])(?=[0-9A-Z]{0,3}\d)[0-9AC-FHKNPRTV-Y]{4}\b"
+_EIRCODE = re.compile(rf"(?<=[{_LO},.][ \t])\b{_EIRCODE_CORE}")
+_COUNTY = re.compile(rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,3}}(?:County|Parish|Borough|Township))\b")
+# "<Place> Family Health", "<Place> Community Medical Group", "<Place> Medical Practice": the place
+# before a facility word.
 _FACILITY = re.compile(
     rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,2}})(?=(?:(?:Community|General|Memorial|Regional|Family|Medical|Union|"
-    rf"Teaching|University|Heights|Valley|County)\b{_H}*)*(?:Hospitals?|clinic|Medical Center|"
-    rf"Medical Group|Family Health|Family Practice|Family Medicine|Urgent Care|NHS|College|"
-    rf"Senior Center|Nursing Home|Surgical Center|Health Center|Infirmary)\b)"
+    rf"Teaching|University|Heights|Valley|County)\b{_H}*)*(?:Hospitals?|[Cc]linic|Medical Cent(?:er|re)|"
+    rf"Medical Group|Medical Practice|Family Health|Family Practice|Family Medicine|Urgent Care|NHS|College|"
+    rf"Senior Center|Nursing Home|Surgical Center|Health Cent(?:er|re)|Infirmary|Surgery|Institute|"
+    rf"Visiting Nurses?|Health Services)\b)"
 )
+# "through the Seacroft phlebotomy service": a capitalised word before a facility noun.
+_LOWER_FACILITY = re.compile(
+    rf"\bthe[ \t]+([{_UP}][{_LO}]+(?:[ \t][{_UP}][{_LO}]+)?)[ \t]+(?:[a-z]+[ \t]+)?"
+    r"(?:service|clinic|practice|surgery|pharmacy|hospital|hospice|health cent(?:re|er)|medical cent(?:re|er))\b"
+)
+# The places after a street line, up to a state, a country or a postcode: "12 Bóthar na Trá,
+# Salthill, Co. Galway", "61 Wolcott Street, Floor 2, Red Hook, Brooklyn", "2207 halsted street,
+# chicago, 60614".
+_LOCALITY = re.compile(
+    rf"[ \t]*,[ \t]*(?:(?:Co\.?|County)[ \t]+)?({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}|"
+    rf"[{_LO}][{_LO}'’\-]+(?:[ \t]+[{_LO}][{_LO}'’\-]+)?)"
+    rf"(?=[ \t]*(?:[,.?!;]|$|[A-Z]{{1,2}}\d|\d{{5}}|{_EIRCODE_CORE}))",
+    re.MULTILINE,
+)
+_ZIP_AFTER_LOCALITY = re.compile(r"[ \t]*,?[ \t]*(\d{5}(?:-\d{4})?)\b(?![.,]\d)")
+# The place right before a UK postcode or an Eircode: "Norwich NR1 1SR", "Balornock, G21 4QQ".
+_BEFORE_POSTCODE = re.compile(
+    rf"\b({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}),?[ \t]+"
+    rf"(?=[A-Z]{{1,2}}\d[A-Z\d]?[ \t]\d[ABD-HJLNP-UW-Z]{{2}}\b|{_EIRCODE_CORE})"
+)
+_COUNTRIES = frozenset(_words("""
+    usa us u.s. u.s.a. uk u.k. america ireland eire england scotland wales britain canada australia mexico
+    """)) | frozenset({"United States", "United Kingdom", "Northern Ireland", "New Zealand", "Great Britain"})
 _NOT_PLACES = frozenset(
     _words(
         """
@@ -735,6 +805,10 @@ _NOT_PLACES = frozenset(
         spine sports wound diabetes allergy asthma sleep vascular vein breast liver transplant fertility
         travel anticoagulation coumadin hiv infectious disease geriatric geriatrics memory headache
         stroke physical therapy occupational speech hand foot ent gi surgery surgical trauma burn
+        gastroenterology hepatology hematology haematology otolaryngology ophthalmology audiology podiatry
+        dentistry dental immunology genetics palliative hospice radiology pathology anesthesiology
+        anaesthesiology neonatology perinatology bariatric bariatrics lactation phlebotomy pharmacy
+        military
         """
     )
 )
@@ -1254,6 +1328,13 @@ def _days_of_month(text: str) -> list[PhiSpan]:
     return out
 
 
+def _counted(text: str, pos: int) -> bool:
+    """Does a counted noun follow the ordinal at pos (after any "and 5th", ", 6th")?"""
+    while chained := _ORDINAL_CHAIN.match(text, pos):
+        pos = chained.end()
+    return _COUNTED_AFTER.match(text, pos) is not None
+
+
 def _with_article(text: str, sp: PhiSpan) -> PhiSpan:
     article = _ORDINAL_START.match(text, sp.start) and _ARTICLE_BEFORE.search(text, max(0, sp.start - 5), sp.start)
     return PhiSpan(article.start(), sp.end, sp.kind) if article else sp
@@ -1264,7 +1345,7 @@ def _digit_dates(text: str) -> list[PhiSpan]:
     for pat in _DATE_PATTERNS:
         out += [sp for sp in _group(pat, text, "DATE")
                 if not _VERSION_BEFORE.search(text, max(0, sp.start - 12), sp.start)]
-    out += _group(_ORDINAL_DAY, text, "DATE", 1)
+    out += [sp for sp in _group(_ORDINAL_DAY, text, "DATE", 1) if not _counted(text, sp.end)]
     if "/" in text:
         out += _short_dates(text)
     out += _group(_BIRTH_YEAR, text, "DATE", 1)
@@ -1418,8 +1499,23 @@ _LOWER_STREET = re.compile(
 )
 
 
+# "the restaurant on mission street", "same flat on bellenden road": a street named without a number
+# after a preposition; not a road described ("on the icy road", "down a side street").
+_ROAD_DESCRIPTIONS = (
+    r"the|a|an|this|that|my|your|his|her|our|their|same|other|next|wrong|busy|quiet|icy|wet|dry|slippery|dirt|"
+    r"gravel|paved|back|side|country|rural|private|toll|ring|access|service|open|long|narrow|steep|one-way|"
+    r"two-way|main road|dark|empty|closed|new|old|local|nearby|every|each|any|which|what|whose"
+)
+_LOWER_STREET_NAMED = re.compile(
+    rf"\b(?:on|off|at|near|along|down|up|from|onto|in)[ \t]+((?!(?:{_ROAD_DESCRIPTIONS})\b)[a-z][a-z'’\-]+"
+    r"(?:[ \t]+(?!(?:street|avenue|road|lane)\b)[a-z][a-z'’\-]+)?[ \t]+"
+    r"(?:street|avenue|road|lane|drive|boulevard|terrace|crescent|close|parkway|highway))\b"
+)
+
+
 def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
     out = _group_in(_LOWER_STREET, text, start, end, "ADDRESS")
+    out += _group_in(_LOWER_STREET_NAMED, text, start, end, "ADDRESS", 1)
     cities = _lower_cities()
     for m in _LOWER_PLACE_CUE.finditer(text, start, end):
         words = text[m.end() : end].split(None, 3)[:3]
@@ -1431,14 +1527,19 @@ def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
     return out
 
 
-def _group_in(pattern: re.Pattern, text: str, start: int, end: int, kind: str) -> list[PhiSpan]:
-    return [PhiSpan(m.start(), m.end(), kind) for m in pattern.finditer(text, start, end)]
+def _group_in(pattern: re.Pattern, text: str, start: int, end: int, kind: str, group: int = 0) -> list[PhiSpan]:
+    return [PhiSpan(m.start(group), m.end(group), kind) for m in pattern.finditer(text, start, end)]
 
 
-def _places(text: str, digits: bool) -> list[PhiSpan]:
-    out: list[PhiSpan] = []
-    if digits:
-        out += _group(_STREET, text, "ADDRESS")
+def _lower_streets_named(text: str) -> list[PhiSpan]:
+    """Lower-case street names outside lower-case lines, when the name is no word ("on kirby avenue")."""
+    return [PhiSpan(m.start(1), m.end(1), "ADDRESS") for m in _LOWER_STREET_NAMED.finditer(text)
+            if not any(_english(w) for w in m.group(1).split()[:-1])]
+
+
+def _streets(text: str, digits: bool) -> list[PhiSpan]:
+    out = _group(_STREET, text, "ADDRESS") if digits else []
+    out += _group(_STREET_TYPE_FIRST, text, "ADDRESS")
     for m in _STREET_NAMED.finditer(text):
         toks = _tokens(text, m.start(1), m.end(1))
         while len(toks) > 1 and (_common(toks[0][2]) or toks[0][2].lower() in _NOT_PLACES):
@@ -1446,6 +1547,53 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         if len(toks) > 1:
             out.append(PhiSpan(toks[0][0], toks[-1][1], "ADDRESS"))
     out += _group(_POBOX, text, "ADDRESS")
+    return [_with_flat(text, sp) for sp in out]
+
+
+def _with_flat(text: str, sp: PhiSpan) -> PhiSpan:
+    """The street line with the flat and building before it: "Flat 6, Wensum Court, 22 Riverside Road"."""
+    line_start = text.rfind("\n", 0, sp.start) + 1
+    m = _FLAT_BEFORE.search(text, max(line_start, sp.start - 60), sp.start)
+    return PhiSpan(m.start(), sp.end, sp.kind) if m else sp
+
+
+def _is_region(name: str) -> bool:
+    """A state or a country: Safe Harbor allows them."""
+    return (re.fullmatch(rf"{_STATE_ABBR}|{_STATE_NAMES}", name) is not None or name in _COUNTRIES
+            or name.lower() in _COUNTRIES)
+
+
+def _localities(text: str, streets: list[PhiSpan]) -> list[PhiSpan]:
+    """The town, district and county names after each street line, and a ZIP code after them."""
+    out: list[PhiSpan] = []
+    for sp in streets:
+        pos = sp.end
+        for _ in range(4):
+            m = _LOCALITY.match(text, pos)
+            if not m or _is_region(m.group(1)) or _common(m.group(1).split()[0]) or (
+                    m.group(1).islower() and all(_english(w) for w in m.group(1).split())):
+                break
+            out.append(PhiSpan(m.start(1), m.end(1), "CITY"))
+            pos = m.end()
+        if pos > sp.end:
+            out += _group_at(_ZIP_AFTER_LOCALITY, text, pos, "ZIP")
+    return out
+
+
+def _before_postcodes(text: str) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    for m in _BEFORE_POSTCODE.finditer(text):
+        toks = _tokens(text, m.start(1), m.end(1))
+        while toks and (re.fullmatch(_STREET_TYPES, toks[0][2]) or _common(toks[0][2]) or _is_region(toks[0][2])
+                        or any(re.fullmatch(_STREET_TYPES, t[2]) for t in toks[1:])):
+            toks.pop(0)
+        if toks and not _is_region(text[toks[0][0] : toks[-1][1]]):
+            out.append(PhiSpan(toks[0][0], toks[-1][1], "CITY"))
+    return out
+
+
+def _places(text: str, digits: bool) -> list[PhiSpan]:
+    out = _streets(text, digits)
     for m in _CITY_STATE.finditer(text):
         state, zipc = m.group(2), m.group(3)
         city = m.group(1)
@@ -1464,10 +1612,11 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         out.append(PhiSpan(s, m.end(1), "CITY"))
         if zipc:
             out.append(PhiSpan(m.start(3), m.end(3), "ZIP"))
-    out += _group(_ZIP_CUE, text, "ZIP", 1)
+    out += _group(_ZIP_CUE, text, "ZIP", 1) + _group(_EIRCODE, text, "ZIP")
     for m in _UK_POSTCODE.finditer(text):
         if re.search(r"\d", m.group(1)[-3:]) and not _CLINICAL_CODE.match(m.group(1).split()[0]):
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
+    out += _before_postcodes(text)
     out += _group(_COUNTY, text, "CITY", 1)
     out += _city_spans(text)
     for start, end in _lower_case_lines(text):
@@ -1477,14 +1626,31 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         before = text[max(0, m.start() - 25) : m.start()]
         if _STATE_AT_END.search(before) or _ends_with_city(before):
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
-    for m in _FACILITY.finditer(text):
-        words = m.group(1).split()
-        if not words or any(w.lower().rstrip("'s") in _NOT_PLACES or _common(w) for w in words):
+    out += _facility_places(text) + _lower_streets_named(text)
+    return out + _localities(text, [sp for sp in out if sp.kind == "ADDRESS"])
+
+
+def _facility_places(text: str) -> list[PhiSpan]:
+    """The place in a facility's name, without the words around it that are not places ("Kona Valley
+    Medical Center", "Agency Barre Visiting Nurses", "the Seacroft phlebotomy service")."""
+    out: list[PhiSpan] = []
+    for m in itertools.chain(_FACILITY.finditer(text), _LOWER_FACILITY.finditer(text)):
+        toks = _tokens(text, m.start(1), m.start(1) + len(m.group(1).rstrip()))
+        if _is_city(" ".join(t[2] for t in toks)):
+            out.append(PhiSpan(toks[0][0], toks[-1][1], "CITY"))
             continue
-        if all(_english(w) for w in words) and not _is_city(" ".join(words)):
-            continue
-        out.append(PhiSpan(m.start(1), m.start(1) + len(m.group(1).rstrip()), "CITY"))
+        while toks and _not_place_word(toks[0][2]):
+            toks.pop(0)
+        while toks and _not_place_word(toks[-1][2]):
+            toks.pop()
+        if toks:
+            out.append(PhiSpan(toks[0][0], toks[-1][1], "CITY"))
     return out
+
+
+def _not_place_word(word: str) -> bool:
+    w = word.lower().removesuffix("'s")
+    return w in _NOT_PLACES or _common(word) or _is_region(word) or (_english(word) and not _is_city(word))
 
 
 def find_spans(text: str) -> list[PhiSpan]:
