@@ -30,6 +30,7 @@ import bisect
 import ipaddress
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -221,7 +222,7 @@ AMBIGUOUS = frozenset(
         min jin wei yan li chan dale glen jordan carter parker cole dean ray don eve baker fisher fuller
         turner webb weaver carpenter gardner palmer porter payne pierce iris ruby crystal amber daisy
         hazel jesus angel carol sharon penny pearl olive violet jade holly robin clay drew lane guy
-        miles frank earl sue jean norman virginia georgia madison austin
+        miles frank earl sue jean norman virginia georgia madison austin ivory genesis cherry
         """
     )
 )
@@ -282,18 +283,27 @@ _EPONYMS = frozenset(
         tinel lachman mcmurray cushing addison parkinson alzheimer crohn hodgkin hashimoto raynaud
         tourette kaposi kawasaki meniere babinski foley apgar nissen roux mallampati gleason swan ganz
         fontan kussmaul cheyne guillain barre epley valsalva heimlich trendelenburg brudzinski homan
-        charcot horner osgood schlatter hirschsprung pugh glasgow down marie
+        charcot horner osgood schlatter hirschsprung pugh glasgow down marie barrett mohs
         """
     )
 )
-_NOT_NAMES = _NOT_NAMES | _EPONYMS | frozenset(["child-pugh", "marie-tooth"])
-
-_RELATIONS = (
-    r"wife|husband|partner|spouse|son|daughter|mother|mom|mum|father|dad|sister|brother|niece|nephew|"
-    r"grandson|granddaughter|grandmother|grandfather|grandma|grandpa|aunt|uncle|cousin|friend|buddy|"
-    r"neighbou?r|roommate|caregiver|carer|fianc[ée]e?|boyfriend|girlfriend|stepson|stepdaughter|"
-    r"son-in-law|daughter-in-law|guardian|sibling|child"
+# Words for the people around a patient: a cue for the name after them, never a name themselves
+# ("Granddaughter Chioma" must not make "granddaughter" a name word elsewhere in the note).
+_RELATION_WORDS = frozenset(
+    _words(
+        """
+        wife husband partner spouse son daughter mother mom mum father dad sister brother niece nephew
+        grandson granddaughter grandmother grandfather grandma grandpa grandad granddad granny gran nana
+        aunt auntie uncle cousin friend buddy neighbor neighbour roommate housemate flatmate caregiver carer
+        fiance fiancé fiancee fiancée boyfriend girlfriend stepson stepdaughter stepmother stepfather
+        stepmom stepdad son-in-law daughter-in-law mother-in-law father-in-law brother-in-law
+        sister-in-law guardian sibling child twin co-worker coworker colleague boss landlord landlady
+        godmother godfather
+        """
+    )
 )
+_NOT_NAMES = _NOT_NAMES | _EPONYMS | _RELATION_WORDS | frozenset(["child-pugh", "marie-tooth"])
+_RELATIONS = "|".join(re.escape(w) for w in sorted(_RELATION_WORDS, key=len, reverse=True))
 
 # ---------------------------------------------------------------------------------------------
 # Dates
@@ -382,6 +392,7 @@ _DAY_FOLLOWS = re.compile(
     re.MULTILINE,
 )
 _SMALL_ORDINAL_WORD = re.compile(r"(?i)first|second|third")
+_MORE_ORDINALS = re.compile(r"[ \t]*(?:,|and|or)[ \t]*\d+(?:st|nd|rd|th)\b")
 # After a date cue ("on the 3rd", "since the 21st") only a counted noun makes the ordinal a count:
 # "on the 3rd floor", "of the 4th and 5th metatarsals".
 _COUNTED_AFTER = re.compile(
@@ -820,12 +831,14 @@ _TOK = (
     # an inner capital too: "LaShonda", "DeShawn", "JoAnn"
     rf"(?:(?:Mc|Mac|O'|D'|Di|De|Van|Von)?[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:[\-'’](?!s\b)[{_UP}]?[{_LO}]+){{0,3}}|[{_UP}]\.)"
 )
-_SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:II|III|IV))?"
+_SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:III|II|IV)(?!\w))?"
+# A nickname in quotes between the given name and the surname: Reginald "Reggie" Miles.
+_NICK = rf"(?:{_H}[\"“][{_UP}][{_LO}]+[\"”])"
 # Lower-case particles inside a surname: "Van der Merwe", "María de la Cruz", "Ibn al Haytham".
 _PARTICLES = ("van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "ter", "ten",
               "bin", "ibn", "al", "el", "dos", "das")
 _PARTICLE = rf"(?:{_H}(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)(?={_H}[{_UP}]))"
-_SEQ = rf"(?<![\w\-.]){_TOK}(?:{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
+_SEQ = rf"(?<![\w\-.]){_TOK}(?:{_NICK}?{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
 _CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
 _LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
 
@@ -836,6 +849,9 @@ _TITLE_WORDS = (
     r"doctor|miss|mister|professor|nurse|sister|father|reverend|chaplain|pastor|rabbi|imam|judge|officer|"
     r"trooper|deputy|sergeant|detective|captain|lieutenant|constable|dame|sir|lady|lord|madam|señor|señora"
 )
+# After these a capitalised word is a name even when it is also a word ("Dr. Hope", "Mrs. Young");
+# after "Nurse" or "Sister" it may be a job ("Sister Ward").
+_HONORIFICS = frozenset(_words("dr mr mrs ms mx miss mister prof professor dame sir señor señora sra rev reverend"))
 _TITLE = re.compile(
     rf"\b(?=[CDFIJLMNOPRSTcdfijlmnoprst])(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof|Rev|Sr|Sra|Messrs|Sgt|Capt|Lt|Det)\.?|"
     rf"(?i:{_TITLE_WORDS})){_H}+({_SEQ})"
@@ -866,7 +882,7 @@ _CREDENTIALS = (
     r"LPN|LVN|LCSW|LICSW|MSW|DPM|DDS|DMD|CNM|CRNA|RD|RDN|DPT|OTR|OTR/L|MBBS|MBChB|FRCP|FACP|FACS|MPH|MSN|"
     r"BSN|DNP|CNA|MA|EMT|EMT-P|RT|RRT|PsyD|LMFT|LPC|CCC-SLP|SLP|MS|NP-C|CNS|PHN|CCRP|CCRC|CCDS|MLS|CLS|"
     r"MLT|CMA|RPh|LMSW|CHW|CPhT|RPSGT|RDMS|RVT|CDE|CDCES|IBCLC|ATC|PT|OT|PTA|COTA|RDH|NREMT|AuD|Au\.D\.|OD|"
-    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA)"
+    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA|LADC|LCADC|CADC|CGC|LMHC|LCPC|CPRS|CCM|MFT|CNP|BCBA)"
 )
 # "Priya Raman, MD", "Okonkwo (PT)", "D. Okafor-Mensah, MLS(ASCP)"
 _NAME_CRED = re.compile(rf"\b(?=[{_UP}])({_SEQ}),?{_H}+\(?{_CREDENTIALS}(?![\w\-])")
@@ -879,12 +895,17 @@ _FIELD_WORDS = (
     r" provider| doctor)?|ordering(?: provider| physician)?|submitting physician|pathologist|radiologist|"
     r"pcp|gp|primary care(?: physician| provider| doctor)?|provider|physician|prescriber|cc|copy to|"
     r"copies to|emergency contact|nok|next of kin|guardian|caregiver|interpreter|witness|author|"
-    r"consultant|therapist|identifying data|scribe|clinician|nurse|rn|mother|father|parent|contact|from|"
-    r"to|requested by|referred by"
+    r"consultant|therapist|identifying data|scribe|clinician|nurse|rn|mother|father|parents?|contact|from|"
+    r"to|requested by|referred by|counsell?or|case manager|care manager|care coordinator|coordinator|navigator|"
+    r"social worker|chaplain|pharmacist|dietitian|midwife|nurse practitioner|physician assistant|technologist|"
+    r"phlebotomist|advocate|attorney|poa|health care proxy|proxy|surrogate|spouse|husband|wife|son|daughter|"
+    r"re(?=:)"
 )
+# "Name: ...", "pt=\"Quennell, Ambrose\"" (logs), with the value on the same or the next line.
+_FIELD_SEP = rf"{_H}*[:\-=]{_H}*[\"']?"
 _FIELD_LABEL = re.compile(
     rf"(?im:(?:^|(?<=[\s(;,|])){_lead(_FIELD_WORDS)}(?:{_FIELD_WORDS})"
-    rf"{_H}*[:\-]{_H}*(?:\n{_H}*)?)"
+    rf"{_FIELD_SEP}(?:\n{_H}*)?)"
     rf"({_CAPS_LAST_FIRST}|{_LAST_FIRST}(?={_H}*(?:$|\n|{_H}{{2}}|\(|,|MRN|DOB))|{_SEQ})"
 )
 # "... by <name>" / "... with <name>": a person follows, colon or not.
@@ -893,7 +914,8 @@ _BY_WORDS = (
     r"reviewed by|seen by|seen with|discussed with|spoke with|spoke to|accompanied by|cared for by|ordered by|"
     r"copy to|followed by|examined by|evaluated by|performed by|under the care of|verified by|completed by|"
     r"interviewed by|reported by|witnessed by|obtained by|prepared by|entered by|approved by|authored by|"
-    r"d/w|discussed w/|spoke w/|reviewed with|report given to|handed over to|audited by"
+    r"d/w|discussed w/|spoke w/|reviewed with|report given to|handed over to|audited by|"
+    r"electronically signed|e-?signed|referred to|referral to|access by|accessed by"
 )
 _BY_LABEL = re.compile(
     rf"(?i:\b{_lead(_BY_WORDS)}(?:{_BY_WORDS}){_H}*:?{_H}*)"
@@ -901,16 +923,20 @@ _BY_LABEL = re.compile(
 )
 # Labels that often precede other things ("Patient: Yes.", "Pt: denies pain"): the value needs support.
 _WEAK_LABEL = re.compile(
-    rf"(?im:(?:^|(?<=[\s(;,|]))(?=[PpCcRrMmSsIi])(?:patient|pt|client|resident|member|subscriber|insured){_H}*[:\-]{_H}*)"
+    rf"(?im:(?:^|(?<=[\s(;,|]))(?=[PpCcRrMmSsIi])(?:patient|pt|client|resident|member|subscriber|insured){_FIELD_SEP})"
     rf"({_CAPS_LAST_FIRST}|{_LAST_FIRST}|{_SEQ})"
 )
 _RELATION = re.compile(
     rf"(?i:\b{_lead(_RELATIONS)}(?:{_RELATIONS})"
-    rf"(?:[ \t]+(?:is|was|named|called))?[ \t]*,?[ \t]*\(?[ \t]*)({_SEQ})"
+    rf"(?:[ \t]+(?:is|was|named|called))?[ \t]*[,:]?[ \t]*\(?[ \t]*)({_SEQ})"
+)
+_GREETING_WORDS = (
+    r"hi|hello|hey|good (?:morning|afternoon|evening)|thanks|thank you|bye|goodbye|dear|sincerely|regards|"
+    r"best|cheers|welcome|faithfully|truly|kind regards|warm regards|best wishes|many thanks|with thanks|"
+    r"respectfully"
 )
 _GREETING = re.compile(
-    rf"(?i:\b(?=[BbCcDdGgHhRrSsTtWw])(?:hi|hello|hey|good (?:morning|afternoon|evening)|thanks|thank you|bye|"
-    rf"goodbye|dear|sincerely|regards|best|cheers|welcome)[ \t]*,?[ \t]*(?:\n[ \t]*)?)({_SEQ})"
+    rf"(?i:\b{_lead(_GREETING_WORDS)}(?:{_GREETING_WORDS})[ \t]*,?[ \t]*(?:\n[ \t]*)?)({_SEQ})"
 )
 _INTRO = re.compile(
     rf"(?i:\b(?=[AaCcGgIiKkMmNnTtYy])(?:I'm|I am|my name is|name's|this is|you must be|you're|are you|meet|"
@@ -918,8 +944,22 @@ _INTRO = re.compile(
 )
 # "Pt Ramírez, Teodoro - 74M", "Thackeray, Imogen - 34F": last-name-first before an age and sex.
 _LAST_FIRST_AGE = re.compile(
-    rf"(?m:(?:^|\b(?:Pt|Patient|Resident|Client|Name)\.?{_H}+))({_LAST_FIRST}|{_CAPS_LAST_FIRST})"
-    rf"(?={_H}*[\-–,(]?{_H}*\d{{1,3}}{_H}*(?:[MF]\b|y\b|yo\b|y/o|yrs?\b|years?\b|-year))"
+    rf"(?m:(?:^|:{_H}*|\b(?i:pt|patient|resident|client|name)\.?{_H}+))({_LAST_FIRST}|{_CAPS_LAST_FIRST})"
+    rf"(?={_H}*[\-–,(]?{_H}*\d{{1,3}}{_H}*(?:[MF]\b|y\b|yo\b|y/o|yrs?\b|years?\b|-year)"
+    rf"|{_H}*[,(]?{_H}*(?:DOB|D\.O\.B|MRN|born)\b)"
+)
+# "Pt Avery Nakamura-Blake (they/them), 27": a patient named after the word, no colon.
+_PT_NAME = re.compile(rf"\b(?:Pt|Patient|Resident|Client)\.?{_H}+({_SEQ})")
+# A credential written before the name: "night RN Miles", "day RN Faith.", "LPN Okafor".
+_CRED_BEFORE = re.compile(rf"(?<![\w/])(?:RN|LPN|LVN|NP|CNA|PCT|APRN|CRNA|RRT|SLP|LCSW|HCA|CPN)[ \t]+({_SEQ})")
+# "call Grace at 269-555-0191", "page Hope on 4471": a person to be reached.
+_CALL_NAME = re.compile(
+    rf"(?i:\b(?:call|text|page|contact|ask for|reach))[ \t]+({_TOK}(?:{_H}{_TOK})?)"
+    r"(?=[ \t]+(?:at|on)[ \t]+(?:\+|\(?\d|ext|x\d))"
+)
+# "access by M. Kowalski", "signed O. Pennington": an initial and a known surname.
+_INITIAL_SURNAME = re.compile(
+    rf"(?<![\w.])((?:[{_UP}]\.[ \t]?){{1,2}}[{_UP}][{_LO}]+(?:[\-'’][{_UP}][{_LO}]+)?)(?![\w\-])"
 )
 # "Mei-Ling Chou is a 29 y/o", "Kwame Boateng, a 45-year-old"
 _AGE_PHRASE = re.compile(
@@ -935,7 +975,7 @@ _CITY_INSTRUMENT = re.compile(
     rf"association|examination|inventory|test|database|grades?|clinic foundation|outcome|depression|anxiety|"
     rf"rating|agitation|protocol|syndrome|scientific|ankle|knee|equation|formula|grading|staging|system|"
     rf"questionnaire|method|technique|type|procedure|operation|library|register|study|neuroma|disease|sign|"
-    rf"repair|shunt|catheter|maneuver|cancer|institute)\b"
+    rf"repair|shunt|catheter|maneuver|cancer)\b"
 )
 _SAINT_BEFORE = re.compile(r"\b(?:St\.?|Saint|San|Santa|Mount|Mt\.?|Fort|Ft\.?)[ \t]$")
 _NEXT_TOK = re.compile(rf"{_H}+({_TOK})")
@@ -964,14 +1004,16 @@ def _english(tok: str) -> bool:
     return t in _lexicon() or t in _NOT_NAMES
 
 
-def _plausible(seq: str, strict: bool = True) -> bool:
+def _plausible(seq: str, strict: bool = True, words_ok: bool = False) -> bool:
     """Could this capitalised sequence after a cue be a name? Not when its first word is a stop word,
-    nor when every word is an ordinary word and none is a known name ("Health Computing System")."""
+    nor when every word is an ordinary word and none is a known name ("Health Computing System").
+    words_ok: after an honorific a name that is also a word will do ("Dr. Hope")."""
     toks = [t for t in re.split(r"[\s,]+", seq) if t and not _is_initial(t)]
     if not toks or _common(toks[0], strict):
         return False
     if all(_english(t) for t in toks):
-        return any(any(_known(t)) or not strict and t.lower() in _EPONYMS for t in toks if not _common(t, strict))
+        known = _name_like if words_ok else (lambda t: any(_known(t)))
+        return any(known(t) or not strict and t.lower() in _EPONYMS for t in toks if not _common(t, strict))
     return True
 
 
@@ -980,9 +1022,12 @@ def _is_initial(tok: str) -> bool:
 
 
 def _known(tok: str) -> tuple[bool, bool]:
+    """(a known given name, a known surname). Accented letters count ("Māori" is not "mori"); the
+    gazetteer's hyphenated names ("amy-lee") match as written, other names without their hyphens."""
     first, last = _names()
-    t = re.sub(r"[^a-z]", "", tok.lower())
-    return t in first, t in last
+    t = tok.lower().strip(".,;:()\"'’").replace("’", "'").removesuffix("'s")
+    forms = (t, re.sub(r"[\W\d_]", "", t))
+    return any(f in first for f in forms), any(f in last for f in forms)
 
 
 def _tokens(text: str, s: int, e: int) -> list[tuple[int, int, str]]:
@@ -994,7 +1039,8 @@ def _trim(text: str, s: int, e: int, strict: bool = True) -> tuple[int, int] | N
     toks = _tokens(text, s, e)
     while toks and (_common(toks[0][2], strict) or _is_initial(toks[0][2]) and len(toks) == 1):
         toks.pop(0)
-    while toks and _common(toks[-1][2], strict):
+    # a last initial stays with the name ("TREVASKIS, PRUDENCE A"): "a" is a stop word only alone
+    while toks and _common(toks[-1][2], strict) and not (len(toks) > 1 and re.fullmatch(r"[A-Z]\.?", toks[-1][2])):
         toks.pop()
     if not toks:
         return None
@@ -1015,52 +1061,84 @@ def _supported(seq: str) -> bool:
     return False
 
 
+_Add = Callable[..., None]
+
+
 def _name_spans(text: str) -> list[PhiSpan]:
     found: list[tuple[int, int]] = []
 
-    def add(s: int, e: int, strict: bool = True) -> None:
-        t = _trim(text, s, e, strict)
-        if t:
-            found.append(t)
+    def add(s: int, e: int, strict: bool = True, trim: bool = True) -> None:
+        t = _trim(text, s, e, strict) if trim else (s, e)
+        if t and not _organisation(text, *t):
+            found.append(_grow(text, *t))
+            found.extend(_nickname_after(text, found[-1][1]))
 
+    _label_names(text, add)
+    _context_names(text, add)
+    _gazetteer_names(text, add)
+    found += _lower_case_names(text)
+    found += _listed_with(text, found)
+    found = [(s, e) for s, e in found if not _eponym(text, e)]
+    spans = [sp for sp in _propagate(text, found) if not _eponym(text, sp.end)]
+    return _grow_lower_case(text, spans)
+
+
+def _eponym(text: str, end: int) -> bool:
+    """Is the name ending at end an eponym ("Paget's disease", "Parker's mobility score")?"""
+    if text[end - 2 : end] in ("'s", "’s"):
+        end -= 2
+    return _EPONYM_AFTER.match(text, end) is not None
+
+
+def _label_names(text: str, add: _Add) -> None:
+    """Names after a title, a field label, a "signed by" phrase or with a credential."""
     for m in _TITLE.finditer(text):
-        if _plausible(m.group(1), strict=False) or _is_initial(m.group(1).split()[0]):
+        honorific = text[m.start() : m.start(1)].strip().rstrip(".").lower() in _HONORIFICS
+        if _plausible(m.group(1), strict=False, words_ok=honorific) or _is_initial(m.group(1).split()[0]):
             add(m.start(1), m.end(1), strict=False)
     for m in _NAME_CRED.finditer(text):
-        if _plausible(m.group(1)):
+        if _plausible(m.group(1)) and not _credential_is_a_prefix(text, m.end()) and not _job_word(m.group(1)):
             add(m.start(1), m.end(1))
-    for m in _FIELD_LABEL.finditer(text):
-        if _plausible(m.group(1)):
-            add(m.start(1), m.end(1))
-    for m in _BY_LABEL.finditer(text):
-        if _plausible(m.group(1)):
-            add(m.start(1), m.end(1))
+    for pat in (_FIELD_LABEL, _BY_LABEL, _ROLE_BEFORE, _LAST_FIRST_AGE):
+        for m in pat.finditer(text):
+            if _plausible(m.group(1)):
+                add(m.start(1), m.end(1))
     for m in _WEAK_LABEL.finditer(text):
         seq = m.group(1)
         after = text[m.end(1) : m.end(1) + 6]
         two_plus = len([t for t in seq.split() if not _is_initial(t)]) >= 2 or "," in seq
-        header_like = two_plus and re.match(r"[ \t]*(?:$|\n|[ \t]{2}|,|\(|MRN|DOB)", after) is not None
+        header_like = two_plus and re.match(r"[ \t]*(?:$|\n|[ \t]{2}|,|\(|\"|'|MRN|DOB)", after) is not None
         if (header_like and _plausible(seq)) or _supported(seq):
             add(m.start(1), m.end(1))
-    for m in _ROLE_BEFORE.finditer(text):
-        if _plausible(m.group(1)):
+    for m in _PT_NAME.finditer(text):
+        seq = m.group(1)
+        if (len([t for t in seq.split() if not _is_initial(t)]) >= 2 and _plausible(seq)) or _supported(seq):
+            add(m.start(1), m.end(1))
+    for m in _CRED_BEFORE.finditer(text):
+        first = m.group(1).split()[0]
+        if _plausible(m.group(1)) or _name_like(first) and _PERSON_AFTER.match(text, m.start(1) + len(first)):
             add(m.start(1), m.end(1))
     for m in _CAP_WORD.finditer(text):
         if (_ROLE_AFTER.match(text, m.end()) and not _common(m.group()) and not _english(m.group())
                 and not _SENTENCE_START.search(text, max(0, m.start() - 4), m.start())):
             add(m.start(), m.end())
-    for m in _LAST_FIRST_AGE.finditer(text):
-        if _plausible(m.group(1)):
-            add(m.start(1), m.end(1))
+
+
+def _context_names(text: str, add: _Add) -> None:
+    """Names after a relative, a greeting or an introduction, before an age, after a word that takes
+    a person, or to be called at a number."""
     for pat in (_RELATION, _GREETING, _INTRO):
         for m in pat.finditer(text):
             toks = m.group(1).split()
             if not toks or _is_initial(toks[0]):
                 continue
             # A capital right after a lower-case "wife" or "son" is a name even when it is also a
-            # word ("son Per", "wife Pilar"); the stop and clinical words still are not.
-            mid_sentence = pat is _RELATION and m.group(0)[0].islower() and not _common(toks[0])
-            if mid_sentence or _plausible(m.group(1)):
+            # word ("son Per", "wife Pilar", "daughter-in-law June."); the stop and clinical words
+            # still are not.
+            mid_sentence = pat is _RELATION and m.group(0)[0].islower() and not _common_here(text, m.start(1), toks[0])
+            if mid_sentence and _common(toks[0]):  # a name that is also a month: "daughter-in-law June."
+                add(m.start(1), m.start(1) + len(toks[0]), trim=False)
+            elif mid_sentence or _plausible(m.group(1)):
                 add(m.start(1), m.end(1))
     for m in _AGE_PHRASE.finditer(text):
         seq = m.group(1)
@@ -1070,7 +1148,18 @@ def _name_spans(text: str) -> list[PhiSpan]:
     for m in _SURNAME_CUE.finditer(text):
         if _lone_surname(text, m):
             add(m.start(2), m.end(2))
-    # Gazetteer alone: a known, unambiguous first name, with the capitalised words after it.
+    for m in _CALL_NAME.finditer(text):
+        first = m.group(1).split()[0]
+        if not _common(first) and (_name_like(first) or not _english(first)):
+            add(m.start(1), m.end(1))
+    for m in _INITIAL_SURNAME.finditer(text):
+        surname = m.group(1).split(".")[-1].strip()
+        if any(_known(part)[1] and not _english(part) and not _common(part) for part in re.split(r"[\-'’]", surname)):
+            add(m.start(1), m.end(1))
+
+
+def _gazetteer_names(text: str, add: _Add) -> None:
+    # A known, unambiguous first name, with the capitalised words after it.
     for m in _CAP_WORD.finditer(text):
         tok = m.group()
         if _common(tok) or tok.lower() in AMBIGUOUS or not _known(tok)[0] or _english(tok):
@@ -1091,10 +1180,80 @@ def _name_spans(text: str) -> list[PhiSpan]:
         if (_known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS
                 and not _is_city(m.group())):
             add(m.start(), m.end())
-    found += _lower_case_names(text)
-    found += _listed_with(text, found)
-    found = [(s, e) for s, e in found if not _EPONYM_AFTER.match(text, e)]
-    return [sp for sp in _propagate(text, found) if not _EPONYM_AFTER.match(text, sp.end)]
+
+
+def _name_like(tok: str) -> bool:
+    """A known given name or surname, also one that is a word ("Grace", "Miles")."""
+    return any(_known(tok)) or tok.lower() in AMBIGUOUS
+
+
+def _common_here(text: str, start: int, tok: str) -> bool:
+    """_common, except for a name that is also a month when no day follows it ("daughter June.", not
+    "son June 3")."""
+    return _common(tok) and not (tok.lower() in AMBIGUOUS and not _DIGIT_NEXT.match(text, start + len(tok)))
+
+
+_DIGIT_NEXT = re.compile(r"[ \t]*\d")
+# A credential followed by a label colon or by a name is a prefix: "Triage RN: Lorelei",
+# "Supervising RN Araceli Quintanilla-Reyes" - the word before it is no name.
+_AFTER_CREDENTIAL = re.compile(rf"{_H}*:|[ \t]({_TOK})")
+
+
+def _job_word(seq: str) -> bool:
+    """"Supervising RN", "Covering NP": one word in -ing before a credential says what the person
+    does; a surname in -ing is a known one ("Manning RN")."""
+    return " " not in seq.strip() and seq.strip().endswith("ing") and not any(_known(seq.strip()))
+
+
+def _credential_is_a_prefix(text: str, end: int) -> bool:
+    m = _AFTER_CREDENTIAL.match(text, end)
+    if not m:
+        return False
+    return m.group(1) is None or not _common(m.group(1)) and (any(_known(m.group(1))) or not _english(m.group(1)))
+
+
+# A candidate that names an organisation: "From: Desert Bloom Family Practice", "Client: Lancaster
+# Surgical Associates".
+_ORG_WORDS = frozenset(
+    _words(
+        """
+        practice clinic clinics associates group pharmacy surgery centre center hospital health healthcare
+        services partners inc llc ltd foundation trust institute university college school laboratories
+        laboratory labs lab imaging radiology therapy care home hospice agency church department unit ward
+        team network system systems solutions medical dental pediatrics surgical specialists physicians
+        """
+    )
+)
+
+
+def _organisation(text: str, s: int, e: int) -> bool:
+    toks = text[s:e].split()
+    return len(toks) > 1 and any(t.lower().strip(".,") in _ORG_WORDS for t in toks[1:])
+
+
+# Around a name: initials before it ("O. Pennington"), a suffix after it ("Fairweather III"), and a
+# nickname in quotes followed by the surname (Marcus "Moe" Abernathy-Cole).
+_INITIALS_BEFORE = re.compile(rf"(?<![\w.'’\-])(?:[{_UP}]\.[ \t]?){{1,2}}[ \t]*$")
+_SUFFIX_AFTER = re.compile(rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:III|II|IV))(?!\w)")
+_NICK_THEN_SURNAME = re.compile(rf"{_NICK}(?:{_H}({_TOK}(?:{_H}{_TOK})?))?")
+# "Young, Harold (Hal)": a nickname in brackets after the name is a name of its own.
+_NICK_IN_BRACKETS = re.compile(rf"[ \t]*\(([{_UP}][{_LO}]+)\)")
+
+
+def _grow(text: str, s: int, e: int) -> tuple[int, int]:
+    m = _INITIALS_BEFORE.search(text, max(0, s - 8), s)
+    if m:
+        s = m.start()
+    m = _NICK_THEN_SURNAME.match(text, e)
+    if m and not (m.group(1) and _common(m.group(1).split()[0])):
+        e = m.end()
+    m = _SUFFIX_AFTER.match(text, e)
+    return s, m.end() if m else e
+
+
+def _nickname_after(text: str, end: int) -> list[tuple[int, int]]:
+    m = _NICK_IN_BRACKETS.match(text, end)
+    return [m.span(1)] if m and not _common(m.group(1)) and not _english(m.group(1)) else []
 
 
 def _listed_with(text: str, found: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -1122,9 +1281,13 @@ _LOWER_CUE = re.compile(
     rf"i'm|i am|this is|meet|it's)[ \t]*,?)[ \t]+(?={_LOWER_TOK})"
 )
 # After a relative, a name is followed by what a person does or by punctuation: "my wife bisi says",
-# "brother tunde is on", "sister renee," - not "my mom dealt with", "my wife freaks out".
+# "brother tunde is on", "sister renee,", "his grandma pearl usually brings him", "her son quang took
+# her home" - not "my mom dealt with", "my wife freaks out".
 _AFTER_RELATIVE_NAME = re.compile(
-    r"[ \t]*(?:$|[,.;:?!)]|(?:and|is|was|who|says|said|has|had|will|can|to|at|on|in|lives|called|thinks)\b)"
+    r"[ \t]*(?:$|[,.;:?!)]|(?:and|is|was|who|says|said|has|had|will|can|could|would|should|to|at|on|in|lives|"
+    r"called|calls|thinks|usually|always|never|also|just|brings|brought|came|comes|took|takes|wants|wanted|"
+    r"told|tells|asked|asks|helps|helped|drives|drove|picks|picked|works|does|did|gets|got|knows|'s|’s)\b)",
+    re.MULTILINE,
 )
 _LOWER_NAME = re.compile(rf"({_LOWER_TOK})(?:[ \t]+({_LOWER_TOK}))?")
 # A lower-case speaker label that is a name ("renee: yes, please call him").
@@ -1133,56 +1296,141 @@ _LOWER_PAIR = re.compile(rf"(?<![\w\-])({_LOWER_TOK})[ \t]+({_LOWER_TOK})(?![\w\
 
 
 def _lower_case_lines(text: str) -> list[tuple[int, int]]:
-    """(start, end) of the lines written without capitals. In text that uses capitals, a lower-case
-    word after "wife" or "Dr." is a verb or a noun ("my mom dealt with", "nurse staffing"), not a name."""
+    """(start, end) of the lines written without capitalised words (codes and acronyms such as "ECG",
+    "HA20-551873" may be there). In text that uses capitals, a lower-case word after "wife" or "Dr."
+    is a verb or a noun ("my mom dealt with", "nurse staffing"), not a name."""
     out: list[tuple[int, int]] = []
     pos = 0
     for line in text.split("\n"):
-        if _UPPER_LETTER.search(line) is None and len(line) > 12:
+        if _CAPITALISED_WORD.search(line) is None and len(line) > 12:
             out.append((pos, pos + len(line)))
         pos += len(line) + 1
     return out
 
 
-_UPPER_LETTER = re.compile(f"[{_UP}]")
+_CAPITALISED_WORD = re.compile(f"[{_UP}][{_LO}]")
 
 
 def _lower_case_names(text: str) -> list[tuple[int, int]]:
     found: list[tuple[int, int]] = []
     for s, e in _lower_case_lines(text):
         found += _lower_case_names_in(text, s, e)
+    return found + _answered_names(text)
+
+
+# The answer to "what's your name?" in a transcript: the words at the start of the next turn that are
+# not ordinary words ("pt: nkechi. nkechi obiora-dike", "Caller: Bronwyn Tregaskis-Pyle, her daughter").
+_NAME_QUESTION = re.compile(
+    r"(?i)\b(?:what(?:'s|’s| is) your (?:full )?name|(?:and )?your name\?|and you are\?|who am i speaking (?:to|with)|"
+    r"(?:can|could|may) i (?:get|have|take) your name|name,? please)"
+)
+_TURN_START = re.compile(r"[ \t]*(?:[\w .'’\-]{1,20}:[ \t]*)?(?:(?:it's|it is|i'm|i am|my name is|this is|yes|yeah|um|uh)[ \t,]+)*")
+_ANSWER_WORD = re.compile(rf"({_TOK}|{_LOWER_TOK})[ \t.,]*")
+
+
+def _answered_names(text: str) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for q in _NAME_QUESTION.finditer(text):
+        pos = text.find("\n", q.end()) + 1
+        if pos <= 0:
+            continue
+        pos = _TURN_START.match(text, pos).end()
+        for _ in range(4):
+            m = _ANSWER_WORD.match(text, pos)
+            if not m or _ordinary(m.group(1)) or _common(m.group(1)):
+                break
+            found.append(m.span(1))
+            pos = m.end()
     return found
 
 
+# A known given name in a lower-case line, no word and of four letters at least: "kasey will take
+# you", "isn't it? gareth?", "can josie at the front desk book him in?"
+_LOWER_WORD = re.compile(rf"(?<![\w'’\-]){_LOWER_TOK}(?![\w'’\-])")
+
+
+def _lower_given_names(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return [m.span() for m in _LOWER_WORD.finditer(text, start, end)
+            if len(m.group()) >= 4 and _known(m.group())[0] and not _ordinary(m.group())
+            and not _LOWER_SAINT_BEFORE.search(text, max(0, m.start() - 8), m.start())]
+
+
+_LOWER_SAINT_BEFORE = re.compile(r"(?i)\b(?:st\.?|saint|san|santa|mount|mt\.?|fort|ft\.?)[ \t]$")
+
+
+# "i'm linh, the interpreter": a speaker naming herself with her role.
+_SELF_ROLE = re.compile(
+    rf"\b(?:i'm|i am|this is|it's|me)[ \t]+({_LOWER_TOK})(?=[ \t]*,[ \t]*(?:the|your|a)[ \t]+(?:[a-z]+[ \t]+)?"
+    r"(?:interpreter|translator|nurse|doctor|physician|pharmacist|aide|tech|therapist|social worker|chaplain|"
+    r"daughter|son|wife|husband|caregiver|carer|resident|student|midwife|paramedic|medic|scribe|receptionist|"
+    r"coordinator|neighbou?r|friend)\b)"
+)
+
+
+def _self_introduced(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return [m.span(1) for m in _SELF_ROLE.finditer(text, start, end) if not _ordinary(m.group(1))]
+
+
 def _lower_case_names_in(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    found: list[tuple[int, int]] = []
-    for cue in _LOWER_CUE.finditer(text, start, end):
-        m = _LOWER_NAME.match(text, cue.end())
-        first, second = m.group(1), m.group(2)
-        # "grace lindahl": a first name that is also a word, made a name by the surname after it
-        word_first = first in AMBIGUOUS and _known(first)[0] and second and not _ordinary(second)
-        if (_ordinary(first) and not word_first) or len(first) < 3:
-            continue
-        # After a greeting or "this is", a known name is needed; after a title, "my name is" or a
-        # relative any non-word will do ("dr. nkemelu", "my wife bisi").
-        if cue.group("greeting") and not any(_known(first)):
-            continue
-        if word_first:
-            found.append(m.span())
-            continue
-        if cue.group("relation") and not any(_known(first)) and not _AFTER_RELATIVE_NAME.match(text, m.end(1)):
-            continue
-        end = m.end(2) if second and not _ordinary(second) and any(_known(second)) else m.end(1)
-        found.append((m.start(1), end))
+    found = [span for cue in _LOWER_CUE.finditer(text, start, end) for span in _after_lower_cue(text, cue)]
     m = _LOWER_SPEAKER.match(text, start, end)
     if m and not _ordinary(m.group(1)) and _known(m.group(1))[0]:
         found.append(m.span(1))
+    found += _lower_given_names(text, start, end) + _self_introduced(text, start, end)
     # a known first name and a known surname, neither a word: "walter kaminski"
     for m in _LOWER_PAIR.finditer(text, start, end):
         a, b = m.group(1), m.group(2)
         if _known(a)[0] and not _ordinary(a) and not _ordinary(b) and (_known(b)[1] or not any(_known(b))) and len(b) > 3:
             found.append(m.span())
     return found
+
+
+def _after_lower_cue(text: str, cue: re.Match) -> list[tuple[int, int]]:
+    """The name after a lower-case cue, if any."""
+    m = _LOWER_NAME.match(text, cue.end())
+    first = m.group(1)
+    if len(first) < 3:
+        return []
+    if first in AMBIGUOUS:
+        # "grace lindahl": a first name that is also a word, made a name by the surname after it;
+        # after a title or a relative also by a person's verb or the clause's end ("miss june, wants",
+        # "the nurse rose said", "his grandma pearl usually brings him").
+        if _known(first)[0] and m.group(2) and not _ordinary(m.group(2)):
+            return [m.span()]
+        if (cue.group("title") or cue.group("relation")) and _AFTER_RELATIVE_NAME.match(text, m.end(1)):
+            return [m.span(1)]
+        return []
+    if _ordinary(first):
+        return []
+    # After a greeting or "this is", a known name is needed; after a title, "my name is" or a
+    # relative any non-word will do ("dr. nkemelu", "my wife bisi").
+    if cue.group("greeting") and not any(_known(first)):
+        return []
+    if cue.group("relation") and not any(_known(first)) and not _AFTER_RELATIVE_NAME.match(text, m.end(1)):
+        return []
+    second = m.group(2)
+    return [(m.start(1), m.end(2) if second and not _ordinary(second) and any(_known(second)) else m.end(1))]
+
+
+def _grow_lower_case(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
+    """In lower-case lines, a name takes the words next to it that are no ordinary words: "thi lan
+    phan" from "lan phan"."""
+    lines = _lower_case_lines(text)
+    out: list[PhiSpan] = []
+    for sp in spans:
+        if any(s <= sp.start and sp.end <= e for s, e in lines):
+            start, end = sp.start, sp.end
+            while (m := _LOWER_WORD_BEFORE.search(text, max(0, start - 30), start)) and not _ordinary(m.group(1)):
+                start = m.start(1)
+            while (m := _LOWER_WORD_AFTER.match(text, end)) and not _ordinary(m.group(1)):
+                end = m.end(1)
+            sp = PhiSpan(start, end, sp.kind)
+        out.append(sp)
+    return out
+
+
+_LOWER_WORD_BEFORE = re.compile(rf"(?<![\w'’\-])({_LOWER_TOK})[ \t]+$")
+_LOWER_WORD_AFTER = re.compile(rf"[ \t]+({_LOWER_TOK})(?![\w'’\-])")
 
 
 def _ordinary(tok: str) -> bool:
@@ -1230,15 +1478,17 @@ def _lone_surname(text: str, m: re.Match) -> bool:
 # A name followed by one of these words is an eponym, not a person: "Paget's disease", "Wolfram
 # syndrome", "Treacher Collins syndrome", "Cohen kappa".
 _EPONYM_AFTER = re.compile(
-    r"(?:['’]s?)?[ \-](?:[A-Z][a-z]+[ \-])?(?i:syndromes?|diseases?|disorders?|signs?|tests?|sequence|"
+    # after a possessive one word of any case may come between: "Parker's mobility score"
+    r"(?:['’]s?[ \-](?:[A-Za-z]+[ \-])?|[ \-](?:[A-Z][a-z]+[ \-])?)(?i:syndromes?|diseases?|disorders?|signs?|tests?|sequence|"
     r"anomaly|dystrophy|myopathy|atrophy|ataxia|palsy|phenomenon|reflex|maneuver|manoeuvre|procedure|"
     r"operation|classification|criteria|score|scale|index|law|equation|formula|type|lesions?|tumou?rs?|"
-    r"fracture|nodes?|cells?|bod(?:y|ies)|gland|duct|canal|deformity|contracture|neuroma|ulcer|hernia|"
+    r"fracture|nodes?|cells?|bod(?:y|ies)|glands?|ducts?|canal|deformit(?:y|ies)|contractures?|neuromas?|ulcers?|hernias?|"
     r"catheter|shunt|stent|method|technique|approach|incision|repair|kappa|coefficient|correlation|"
     r"distribution|curve|plot|models?|effect|hypothesis|principle|rule|ratio|institute|angle|reaction|diet|"
     r"regression|proportional|hazards?|exact|coefficients?|correlations?|inventory|questionnaire|scores|scales|"
     r"valves?|(?:bio)?prosthes[ie]s|fractures|antibod(?:y|ies)|antigens?|chain|"
-    r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial)\b"
+    r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial|"
+    r"o?esophagus|epiphys[ie]s|spots?)\b"
 )
 
 
@@ -1260,11 +1510,13 @@ def _propagate(text: str, found: list[tuple[int, int]]) -> list[PhiSpan]:
 
 
 def _name_words(text: str, found: list[tuple[int, int]]) -> set[str]:
+    """The words of found names worth looking for elsewhere: not stop words, and not ordinary words
+    unless they are names too ("Grace" yes, "Surgical" from a misread "Lancaster Surgical" no)."""
     words: set[str] = set()
     for s, e in found:
         for t in re.findall(rf"[{_UP}{_LO}][{_UP}{_LO}'’\-]+", text[s:e]):
             t = re.sub(r"['’]s$", "", t)
-            if len(t) >= 3 and not _common(t) and t not in _PARTICLES:
+            if len(t) >= 3 and not _common(t) and t not in _PARTICLES and (not _english(t) or _name_like(t)):
                 words.add(t)
     return words
 
@@ -1275,7 +1527,8 @@ def _occurrences(text: str, words: set[str]) -> list[PhiSpan]:
     variants |= {w.lower() for w in words if not _english(w)}
     alt = "|".join(re.escape(w) for w in sorted(variants, key=len, reverse=True))
     spans: list[PhiSpan] = []
-    for m in re.finditer(rf"(?<![\w\-])(?:({_TOK}|{_LOWER_TOK}){_H}+)?({alt})(?![\w\-])", text):
+    # not inside an e-mail address or a domain ("kwame.bmensah@..." is the EMAIL's)
+    for m in re.finditer(rf"(?<![\w\-.@])(?:({_TOK}|{_LOWER_TOK}){_H}+)?({alt})(?![\w\-]|[.@][\w])", text):
         before = m.group(1)
         joins = before and (
             not before[0].islower() and not _common(before) and (before.lower() not in AMBIGUOUS or _known(before)[0])
@@ -1323,7 +1576,7 @@ def _days_of_month(text: str) -> list[PhiSpan]:
         while chained := _ORDINAL_CHAIN.match(text, pos):
             values.append(chained.span(1))
             pos = chained.end()
-        if _DAY_FOLLOWS.match(text, pos):
+        if _DAY_FOLLOWS.match(text, pos) and not _MORE_ORDINALS.match(text, pos):
             out += [PhiSpan(s, e, "DATE") for s, e in values]
     return out
 
@@ -1636,6 +1889,8 @@ def _facility_places(text: str) -> list[PhiSpan]:
     out: list[PhiSpan] = []
     for m in itertools.chain(_FACILITY.finditer(text), _LOWER_FACILITY.finditer(text)):
         toks = _tokens(text, m.start(1), m.start(1) + len(m.group(1).rstrip()))
+        if _SAINT_BEFORE.search(text, max(0, m.start(1) - 8), m.start(1)) or _not_a_place(text, m.start(1), toks[-1][1]):
+            continue
         if _is_city(" ".join(t[2] for t in toks)):
             out.append(PhiSpan(toks[0][0], toks[-1][1], "CITY"))
             continue
