@@ -1,7 +1,7 @@
 """De-identification: replace HIPAA Safe Harbor identifiers in free text with [KIND] placeholders.
 
 Rule-based and offline: regular expressions, cue words and three word lists shipped in rungs/curation/gazetteers/ —
-names.txt (~9,800 given names and ~11,400 surnames: project list + Faker, MIT), cities.txt (15,000 places: GeoNames data, CC BY 4.0, via
+names.txt (~21,000 given names and ~97,000 surnames: project list + Faker, MIT + US Census 1990, public domain), cities.txt (15,000 places: GeoNames data, CC BY 4.0, via
 corpora/phi/build_cities.py) and words.txt (ordinary English and medical words, which make a
 capitalised word weak evidence of a name; corpora/phi/build_words.py). Nothing is downloaded at run
 time, and every decision can be read here. Measured on corpora/phi/annotated.jsonl by bench/phi_eval.py (results in bench/RESULTS.md).
