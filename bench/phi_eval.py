@@ -22,8 +22,9 @@ interval over notes (rungs.kernel.interval; spans of one note are not independen
 - false positives on PHI-free text: replacements made in the patient-education documents of
   corpora/documents, which contain no identifiers, per 10,000 words, for every tool.
 
-test3 is the blind split (written by someone who never saw rungs/curation/_phi.py); it is scored once, and
-`--errors test3` exists only for listing that one run's misses as a finding, never for tuning.
+test3 (written by someone who never saw rungs/curation/_phi.py) was the blind split, scored blind once
+(recall 0.878); it has been a development split since, like dev4. The goal is judged on test4, the blind
+split another writer is preparing; until it is in annotated.jsonl the goal line says so.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ ANNOTATED = ROOT / "corpora" / "phi" / "annotated.jsonl"
 CLEAN_DOCS = ROOT / "corpora" / "documents"
 HEADING = "## PHI de-identification: rungs vs Presidio vs philter"
 MISS_SAMPLE = 8
-SPLITS = ("dev", "dev2", "dev3", "test", "test2", "test3")
-GOAL_SPLIT, GOAL_RECALL, GOAL_PRECISION = "test3", 0.98, 0.95
+SPLITS = ("dev", "dev2", "dev3", "test", "test2", "test3", "dev4")
+GOAL_SPLIT, GOAL_RECALL, GOAL_PRECISION = "test4", 0.98, 0.95
 COMMAND = ".venv/bin/python bench/phi_eval.py"
 
 Spans = Callable[[str], list[PhiSpan]]
@@ -264,9 +265,10 @@ _INTRO = (
     "**dev2** and **dev3** were written by the scrubber's author and tuned on (dev3's first score, before "
     "any tuning on it, was recall 0.858). **test** and **test2** are the author's earlier held-out splits, "
     "each run once in 2026-11 (recall 0.961 both) and since lifted by generic changes, so no longer blind. "
-    "**test3** was written by a separate writer who never saw `rungs/curation/_phi.py` nor the other splits, and is "
-    "scored once: its one scoring and its misses are recorded in `corpora/phi/README.md`; it is never "
-    "tuned on. Strict full-span recall: a gold span is caught when all its letters and digits are replaced "
+    "**test3** was written by a separate writer who never saw `rungs/curation/_phi.py` nor the other splits; "
+    "its one blind scoring (recall 0.878) and its misses are recorded in `corpora/phi/README.md`, and it has "
+    "been tuned on since, like **dev4** (15 notes written to check that those fixes generalise; recall 0.801 "
+    "before them). The goal is judged on **test4**, a blind split by another writer. Strict full-span recall: a gold span is caught when all its letters and digits are replaced "
     "(any placeholder kind); precision: a replacement is correct when it touches a gold span. "
     "Intervals: 95 % bootstrap over notes. Tools: `bench/phi_tools.py` (Presidio's NRP entities are "
     "dropped; philter's masked runs are joined across the punctuation it keeps)."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import re
 import sys
 import tomllib
 
@@ -50,7 +51,7 @@ def test_every_annotated_span_matches_its_text(rows):
             total += 1
     assert total >= 200  # the issue asks for at least 200 labelled spans
     splits = {row["split"] for row in rows}
-    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3"}
+    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3", "dev4"}
     assert len({row["id"] for row in rows}) == len(rows)
 
 
@@ -105,7 +106,7 @@ def test_bench_metrics_on_a_hand_example():
         ("Seen on March 21, 2023 at 10:30.", "March 21, 2023", "DATE"),
         ("Surgery 14-Mar-2023, uneventful.", "14-Mar-2023", "DATE"),
         ("CT on 2023-05-27 showed nothing.", "2023-05-27", "DATE"),
-        ("Labs were drawn on the 3rd.", "3rd", "DATE"),
+        ("Labs were drawn on the 3rd.", "the 3rd", "DATE"),
         ("Symptoms began in March.", "March", "DATE"),
         ("She is a 92-year-old woman.", "92", "AGE"),
         ("Call 617-555-0134 with questions.", "617-555-0134", "PHONE"),
@@ -133,6 +134,110 @@ def test_each_kind_is_found_and_replaced(text, value, kind):
     assert f"[{kind}]" in result.text and value not in result.text
 
 
+def _leaks(text: str, value: str) -> bool:
+    """Does any letter or digit run of value survive scrubbing (outside a placeholder)?"""
+    out = scrub(text).text
+    return any(re.search(rf"(?<![\w\[]){re.escape(tok)}(?![\w\]])", out) for tok in re.findall(r"[^\W_]+", value))
+
+
+# Classes of identifiers other writers use (corpora/phi/README.md, "Rules added for test3's classes"):
+# each case is (text, the identifier in it).
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # ordinal days wherever no count can follow, holidays in any case, lower-case month + year
+        ("so we saw you right around the 20th\npatient: yes", "the 20th"),
+        ("she needs a note for the 18th through the 21st.", "the 18th"),
+        ("she needs a note for the 18th through the 21st.", "the 21st"),
+        ("IOP 3x/week starting the 11th.", "the 11th"),
+        ('Mood "better since the fourteenth", she says.', "the fourteenth"),
+        ("up four times a night since about boxing day", "boxing day"),
+        ("yeah right after martin luther king day", "martin luther king day"),
+        ("Cardiac rehab starting St Patrick's Day week.", "St Patrick's Day"),
+        ("She has lived with us since Whitsun 2022.", "Whitsun 2022"),
+        ("born on tet in the year of the monkey", "tet"),
+        ("no, december 2019 it was", "december 2019"),
+        ("caller: may fifth nineteen thirty-three, she's fine", "may fifth nineteen thirty-three"),
+        # numbers: masked SSNs, UK numbers in the 555 range, extensions, a number read out in words
+        ("Guarantor SSN on file: XXX-XX-6624.", "XXX-XX-6624"),
+        ("SSN for public health report: ###-##-8815.", "###-##-8815"),
+        ("Identity verified with SSN last four 2290.", "2290"),
+        ("Tel 0113 555 0118.", "0113 555 0118"),
+        ("text the mobile 07700 555 0146 please", "07700 555 0146"),
+        ("Employee Health, ext 5-0128", "5-0128"),
+        ("patient: five seven oh, five five five, oh one four two.", "five seven oh, five five five, oh one four two"),
+        # labelled values with a prefix, blood-unit numbers, lot lists, DICOM files
+        ("Oregon state licence MD 204418; based in Portland.", "MD 204418"),
+        ("state licence MD.0048815", "MD.0048815"),
+        ("Group # GRP 55012", "GRP 55012"),
+        ("AZ Health Plan member AZH 88103-4472.", "AZH 88103-4472"),
+        ("Unit numbers W0417 24 118822 4, W0417 24 118823 2.", "W0417 24 118823 2"),
+        ("lot numbers MMR-Y004417, VAR-X88120, HAV-R23390.", "VAR-X88120"),
+        ("withheld from teaching file: CT_3Dface_recon_RAD8830127.dcm.", "CT_3Dface_recon_RAD8830127.dcm"),
+        # ages over 89 with a cue other than "years"
+        ("DOB: 07-04-1932 (92 y)", "92"),
+        ('patient said "I made it to ninety-six, no tubes."', "ninety-six"),
+        ("his dad lived to ninety-seven mind", "ninety-seven"),
+        ("Doctor: How old are you now?\nPatient: Ninety-four come Easter.", "Ninety-four"),
+        ("His brother Emrys is 97 and lives nearby.", "97"),
+        # streets of other countries, flats, floors, districts after a street or before a postcode
+        ("Lives with son at 12 Bóthar na Trá, Salthill, Co. Galway H91 X2F7.", "Bóthar na Trá"),
+        ("Lives with son at 12 Bóthar na Trá, Salthill, Co. Galway H91 X2F7.", "Salthill"),
+        ("Lives with son at 12 Bóthar na Trá, Salthill, Co. Galway H91 X2F7.", "H91 X2F7"),
+        ("can i confirm your address, still 4 Heol y Nant, Pontypridd?", "Heol y Nant"),
+        ("Pharmacy is the one on Calle Ocho near my work.", "Calle Ocho"),
+        ("Address: Flat 6, Wensum Court, 22 Riverside Road, Norwich NR1 1SR.", "Flat 6, Wensum Court"),
+        ("400 Wickenden St, Floor 3, Providence, RI 02903", "Floor 3"),
+        ("He's at 880 NW 27th Ave, Unit 3, Miami 33125.", "880 NW 27th Ave, Unit 3"),
+        ("14 Beckett Grove, Headingley, LS6 3PQ", "Headingley"),
+        ("27 Balgray Hill, Springburn, Glasgow G21 3TB", "27 Balgray Hill"),
+        ("a walk-up at 61 Wolcott Street, 2nd Floor, Red Hook, Brooklyn.", "Red Hook"),
+        ("caller: 2207 halsted street, chicago, 60614", "chicago, 60614"),
+        ("pt: i cut my hand at the restaurant on mission street", "mission street"),
+        ("the pharmacy on kirby avenue says his refill (Rx 4471) is due", "kirby avenue"),
+        ("Brought in by East Baton Rouge Parish EMS.", "East Baton Rouge"),
+        ("Prior CT at Kona Valley Medical Center for comparison.", "Kona"),
+        ("GP: Dr Hattie Fairbrother, Wymondham Medical Practice.", "Wymondham"),
+        ("Bloods through the Seacroft phlebotomy service.", "Seacroft"),
+        # names: nicknames, suffixes, initials, names that are words after a cue, lower-case dialogue
+        ('identified as Reginald "Reggie" Miles on 8/2.', 'Reginald "Reggie" Miles'),
+        ("Patient: Obadiah Fairweather III    MRN: 4490026", "Obadiah Fairweather III"),
+        ("Report issued. Electronically signed O. Pennington.", "O. Pennington"),
+        ("access by M. Kowalski (unit clerk) not linked to an encounter", "M. Kowalski"),
+        ("PCP: Dr. Hope\nFollow-up with Dr. Hope on Friday.", "Hope"),
+        ("Received pt from night RN Miles. A&O x3.", "Miles"),
+        ("0630: Report to day RN Faith. Family to meet at 1000.", "Faith"),
+        ("Received pt Young, Harold (Hal) from nights.", "Hal"),
+        ("Lactation: call Grace at 269-555-0191 with questions.", "Grace"),
+        ("Family meeting with son Pieter and daughter-in-law June.", "June"),
+        ("Pt mentions co-worker Brennan has been supportive.", "Brennan"),
+        ("S: Wojciechowski, Stanisław, 71M, post-op day 2 CABG x3.", "Wojciechowski, Stanisław"),
+        ("Inbound MRN mismatch for patient Achterberg, Willemijn (DOB 1949-11-02).", "Achterberg, Willemijn"),
+        ('2025-07-07T22:14:09Z action=VIEW pt="Quennell, Ambrose" mrn=5520914', "Quennell, Ambrose"),
+        ("Patient: TREVASKIS, PRUDENCE A    MRN: 00918273", "TREVASKIS, PRUDENCE A"),
+        ("Pt Avery Nakamura-Blake (they/them), 27, seen for follow-up.", "Avery Nakamura-Blake"),
+        ("RE: Wayra Huamán Quispe, DOB 10/02/1970", "Wayra Huamán Quispe"),
+        ("Parents: Harpreet Singh and Chidi Okafor. Address on file.", "Chidi Okafor"),
+        ("Counselor: Imani Okoro, LADC, license on file", "Imani Okoro"),
+        ("Genetic counseling referral to Dov Sassoon, CGC, next week.", "Dov Sassoon"),
+        ("Yours faithfully,\nCeridwen Humphreys\nCare Home Manager", "Ceridwen Humphreys"),
+        ("patient: like 180. the nurse rose said to write them down", "rose"),
+        ("parent: ok. his school nurse, miss june, wants a note", "june"),
+        ("parent: his grandma pearl usually brings him", "pearl"),
+        ("doc: what's your name?\npt: xochitl. xochitl ramírez\ndoc: ok xochitl, what happened?", "xochitl ramírez"),
+        ("interpreter: this is mrs phan, thi lan phan. i'm linh, the interpreter", "thi lan phan"),
+        ("interpreter: this is mrs phan, thi lan phan. i'm linh, the interpreter", "linh"),
+        ("interpreter: she fell at the market, her son quang took her home", "quang"),
+        ("gp: it's mr pritchard, isn't it? gareth?", "gareth"),
+        ("doctor: let's get an ecg. kasey will take you to room 6.", "kasey"),
+        ("doc: hi, what's your name?\npt: nkechi. nkechi obiora-dike", "nkechi obiora-dike"),
+        ("Nurse: And your name?\nCaller: Bronwyn Tregaskis-Pyle, her daughter.", "Bronwyn Tregaskis-Pyle"),
+    ],
+)
+def test_identifiers_of_other_writers_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -147,6 +252,13 @@ def test_each_kind_is_found_and_replaced(text, value, kind):
         "The patient is a 76-year-old woman with a 20 pack-year history, quit in 2015.",
         "HIV-1 viral load undetectable; CD4 650. PHQ-9 = 21, GAD-7 = 12. HER2 IHC 2+.",
         "Levels at C5-C6 and L4-L5. G2P1 at 24w3d. EF 30-35%. Ki-67 18%.",
+        "STOP-BANG 6, Epworth 15, neck 44 cm. Plan: Keystone Mutual PPO.",
+        "Interface version 5.2.11 on port 2575. She slipped on the icy road and down a side street.",
+        "Fractures of the 4th and 5th metatarsals; the 3rd time this year; the 50th percentile.",
+        "Tet booster given. Labor day 2 of induction. Pediatric Gastroenterology Clinic follow-up.",
+        "Triage RN: see below. Supervising RN on call. Chaplain Rev. visit requested; per granddaughter.",
+        "Barrett's esophagus on biopsy; Morton's neuromas; the Parker's mobility score was 6.",
+        "nurse: would she want a visit from the chaplain from st. brendan's?",
     ],
 )
 def test_clinical_content_survives(text):

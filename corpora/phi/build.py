@@ -25,6 +25,7 @@ SOURCES = {
     "test": HERE / "notes_test.txt",
     "test2": HERE / "notes_test2.txt",
     "test3": HERE / "notes_test3.txt",
+    "dev4": HERE / "notes_dev4.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")

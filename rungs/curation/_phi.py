@@ -1,7 +1,7 @@
 """De-identification: replace HIPAA Safe Harbor identifiers in free text with [KIND] placeholders.
 
 Rule-based and offline: regular expressions, cue words and three word lists shipped in rungs/curation/gazetteers/ —
-names.txt (~9,800 given names and ~11,400 surnames: project list + Faker, MIT), cities.txt (15,000 places: GeoNames data, CC BY 4.0, via
+names.txt (~21,000 given names and ~97,000 surnames: project list + Faker, MIT + US Census 1990, public domain), cities.txt (15,000 places: GeoNames data, CC BY 4.0, via
 corpora/phi/build_cities.py) and words.txt (ordinary English and medical words, which make a
 capitalised word weak evidence of a name; corpora/phi/build_words.py). Nothing is downloaded at run
 time, and every decision can be read here. Measured on corpora/phi/annotated.jsonl by bench/phi_eval.py (results in bench/RESULTS.md).
@@ -9,7 +9,8 @@ time, and every decision can be read here. Measured on corpora/phi/annotated.jso
 Policy (the annotation guidelines in corpora/phi/README.md say the same):
 - Years standing alone ("in 2019", "since 2015") are kept: Safe Harbor allows the year. Every other
   date element goes: full dates, month + day, month + year, a month named alone after a date cue
-  ("in March"), ordinal days ("on the 3rd"), holidays, dates of birth. Birth years ("born in 1931")
+  ("in March"), ordinal days ("on the 3rd" -> "on [DATE]": the article goes with the day), holidays in
+  any case, dates of birth. Birth years ("born in 1931")
   go too, because they can reveal an age over 89. Weekdays, times and relative dates stay.
 - Ages over 89 become [AGE]; younger ages are kept (Safe Harbor allows them).
 - Labels stay, values go: "MRN: 00482913" -> "MRN: [MRN]", "Dr. Kumar" -> "Dr. [NAME]", so the note
@@ -27,7 +28,9 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -171,10 +174,18 @@ _CAR_MAKE_BEFORE = re.compile(
     r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)[ \t]+$"
 )
 _SCORE_AFTER = re.compile(r"[ \t]+\d{1,2}/\d{1,2}\b")
+# Scales named after a town, scored with a bare number ("STOP-BANG 6, Epworth 15"), and insurers
+# named after one ("Keystone Mutual PPO").
+_SCALE_PLACES = frozenset({"Epworth", "Glasgow", "Edinburgh", "Bristol", "Richmond", "Norton", "Waterlow",
+                           "Ottawa", "Montreal", "Geneva", "Padua", "Wells", "Rankin", "Manchester"})
+_BARE_SCORE_AFTER = re.compile(r"[ \t]*(?:score|scale)?[ \t]*[:=]?[ \t]*\d{1,2}\b(?![/.:]\d|\d)")
+_INSURER_AFTER = re.compile(r"[ \t]+(?:Mutual|PPO|HMO|EPO|Insurance|Assurance|Health Plan|Life)\b")
 
 
 def _not_a_place(text: str, s: int, e: int) -> bool:
     return (_CITY_INSTRUMENT.match(text, e) is not None or _SCORE_AFTER.match(text, e) is not None
+            or _INSURER_AFTER.match(text, e) is not None
+            or text[s:e] in _SCALE_PLACES and _BARE_SCORE_AFTER.match(text, e) is not None
             or _CAR_MAKE_BEFORE.search(text, max(0, s - 14), s) is not None)
 
 
@@ -211,7 +222,7 @@ AMBIGUOUS = frozenset(
         min jin wei yan li chan dale glen jordan carter parker cole dean ray don eve baker fisher fuller
         turner webb weaver carpenter gardner palmer porter payne pierce iris ruby crystal amber daisy
         hazel jesus angel carol sharon penny pearl olive violet jade holly robin clay drew lane guy
-        miles frank earl sue jean norman virginia georgia madison austin
+        miles frank earl sue jean norman virginia georgia madison austin ivory genesis cherry
         """
     )
 )
@@ -258,7 +269,8 @@ _NOT_NAMES = frozenset(
         italian spanish portuguese polish russian ukrainian greek turkish chinese japanese korean
         vietnamese filipino indian pakistani bengali arab arabic persian iranian nigerian ghanaian
         ethiopian somali kenyan african european latina catholic jewish muslim hindu buddhist christian
-        protestant baptist methodist mormon amish diabetic asthmatic
+        protestant baptist methodist mormon amish diabetic asthmatic candida gay unknown triage
+        rev fr prof sgt capt lt det cpl col maj
         """
     )
 )
@@ -271,18 +283,27 @@ _EPONYMS = frozenset(
         tinel lachman mcmurray cushing addison parkinson alzheimer crohn hodgkin hashimoto raynaud
         tourette kaposi kawasaki meniere babinski foley apgar nissen roux mallampati gleason swan ganz
         fontan kussmaul cheyne guillain barre epley valsalva heimlich trendelenburg brudzinski homan
-        charcot horner osgood schlatter hirschsprung pugh glasgow down marie
+        charcot horner osgood schlatter hirschsprung pugh glasgow down marie barrett mohs
         """
     )
 )
-_NOT_NAMES = _NOT_NAMES | _EPONYMS | frozenset(["child-pugh", "marie-tooth"])
-
-_RELATIONS = (
-    r"wife|husband|partner|spouse|son|daughter|mother|mom|mum|father|dad|sister|brother|niece|nephew|"
-    r"grandson|granddaughter|grandmother|grandfather|grandma|grandpa|aunt|uncle|cousin|friend|buddy|"
-    r"neighbou?r|roommate|caregiver|carer|fianc[ée]e?|boyfriend|girlfriend|stepson|stepdaughter|"
-    r"son-in-law|daughter-in-law|guardian|sibling|child"
+# Words for the people around a patient: a cue for the name after them, never a name themselves
+# ("Granddaughter Chioma" must not make "granddaughter" a name word elsewhere in the note).
+_RELATION_WORDS = frozenset(
+    _words(
+        """
+        wife husband partner spouse son daughter mother mom mum father dad sister brother niece nephew
+        grandson granddaughter grandmother grandfather grandma grandpa grandad granddad granny gran nana
+        aunt auntie uncle cousin friend buddy neighbor neighbour roommate housemate flatmate caregiver carer
+        fiance fiancé fiancee fiancée boyfriend girlfriend stepson stepdaughter stepmother stepfather
+        stepmom stepdad son-in-law daughter-in-law mother-in-law father-in-law brother-in-law
+        sister-in-law guardian sibling child twin co-worker coworker colleague boss landlord landlady
+        godmother godfather
+        """
+    )
 )
+_NOT_NAMES = _NOT_NAMES | _EPONYMS | _RELATION_WORDS | frozenset(["child-pugh", "marie-tooth"])
+_RELATIONS = "|".join(re.escape(w) for w in sorted(_RELATION_WORDS, key=len, reverse=True))
 
 # ---------------------------------------------------------------------------------------------
 # Dates
@@ -307,7 +328,15 @@ _DATE_PATTERNS = [
     re.compile(rf"\b{_MONTHS}\.?(?:{_H}+of)?[ \t\-,]+(?:19|20)\d{{2}}\b"),
     # 03/2023
     re.compile(r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b"),
+    # december 2019, sept. 2021, may of 2020: lower case (transcripts, portal messages); with a year
+    # after it even "may" is the month
+    re.compile(
+        r"\b(?:january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|"
+        r"mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?,?(?:[ \t]+of)?[ \t]+(?:19|20)\d{2}\b"
+    ),
 ]
+# "version 5.2.11", "firmware 3.1.20": software releases share the shape of dotted dates.
+_VERSION_BEFORE = re.compile(r"(?i)\b(?:version|ver|v|release|build|firmware|software|update|patch|rev)\.?[ \t]*$")
 _DATE_VALUE = re.compile("|".join(p.pattern for p in _DATE_PATTERNS[2:]))  # for DOB values
 _WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 # on the 3rd / since the 21st / Tuesday the 4th
@@ -340,12 +369,43 @@ _LOWER_MONTH_DAY = re.compile(
 _WORD_DATE = re.compile(
     rf"\b{_MONTHS_ANY_CASE}[ \t]+(?:the[ \t]+)?{_ORD_WORD}\b(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b)?"
     rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+{_MONTHS_ANY_CASE}\b"
+    # lower-case "may" is a verb first, a month when a year follows: "may fifth nineteen thirty-three"
+    rf"|\bmay[ \t]+(?:the[ \t]+)?{_ORD_WORD},?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b"
 )
 # "on the nineteenth." - an ordinal word after a date cue, followed by nothing a count would take.
 _ORDINAL_WORD_DAY = re.compile(
     rf"(?i:\b(?:on|by|since|until|till|before|after|from|{_WEEKDAYS})\s+the\s+)({_ORD_WORD})\b"
-    r"(?=\s*(?:$|[.,;:!?)]|at\b|in the\b|and\b|or\b))"
+    r"(?=\s*(?:$|[.,;:!?)\"'”’]|at\b|in the\b|and\b|or\b))"
 )
+# "around the 20th", "a note for the 18th through the 20th", "starting the 11th": "the" and an ordinal
+# is a day of the month when what follows it (after any "and 4th", ", 5th") cannot be counted: the
+# end of the clause, a word that starts a clause or a range, or "of <month>". "the 3rd time", "the
+# 5th percentile" and "the 4th and 5th digits" are counts. Ordinal words need "fourth" or more:
+# "the first." and "the second," are rarely days.
+_ORDINAL_VALUE = rf"(?:(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th)|{_ORD_WORD})"
+_THE_ORDINAL = re.compile(rf"(?i:\bthe)[ \t]+((?i:{_ORDINAL_VALUE}))\b")
+_ORDINAL_CHAIN = re.compile(rf"(?i:[ \t]*(?:,|and|or|to|through|thru|-|–)[ \t]*(?:the[ \t]+)?)((?i:{_ORDINAL_VALUE}))\b")
+_DAY_FOLLOWS = re.compile(
+    r"[ \t]*(?:$|[.,;:!?)\"'”’]|(?i:and|or|to|through|thru|till|until|at|in|when|because|but|so|she|he|they|we|i|"
+    r"you|it|her|his|my|our|their|for|with|from|after|before|as|is|was|will|if|then|please)\b|"
+    rf"(?i:of[ \t]+(?:this|next|last|that)[ \t]+month\b)|of[ \t]+{_MONTHS_ANY_CASE}\b)",
+    re.MULTILINE,
+)
+_SMALL_ORDINAL_WORD = re.compile(r"(?i)first|second|third")
+_MORE_ORDINALS = re.compile(r"[ \t]*(?:,|and|or)[ \t]*\d+(?:st|nd|rd|th)\b")
+# After a date cue ("on the 3rd", "since the 21st") only a counted noun makes the ordinal a count:
+# "on the 3rd floor", "of the 4th and 5th metatarsals".
+_COUNTED_AFTER = re.compile(
+    r"[ \t]+(?i:times?|floors?|percentiles?|digits?|fingers?|toes?|ribs?|metatarsals?|metacarpals?|vertebrae?|"
+    r"nerves?|ventricles?|intercostal|spaces?|cycles?|doses?|days?|weeks?|months?|years?|grades?|trimesters?|"
+    r"degrees?|generations?|centur(?:y|ies)|lines?|rounds?|attempts?|tries|sessions?|visits?|pregnanc(?:y|ies)|"
+    r"child|children|sons?|daughters?|births?|deliver(?:y|ies)|cervical|lumbar|thoracic|sacral|molars?|"
+    r"premolars?|teeth|tooth|compartments?|ray|rays|toe|web|stage|place|row|level|levels|sector)\b"
+)
+# An ordinal day with the article before it: the span takes "the" ("on [DATE]" reads as well, and
+# writers differ on where such a span starts).
+_ARTICLE_BEFORE = re.compile(r"\b[Tt]he[ \t]+$")
+_ORDINAL_START = re.compile(rf"(?i:{_ORDINAL_VALUE})\b")
 # m/d (and d/m) without a year share their shape with scores and fractions ("8/10 pain", "5/5
 # strength", "2/6 murmur", "1/2 tab", "Apgars 8/9", "Epworth 6/24", "24/7"): see _short_dates.
 _SLASH_PAIR = re.compile(r"(?<![\w/.\-+])(\d{1,2})/(\d{1,2})(?![\w/]|[.,]\d)")
@@ -382,13 +442,32 @@ _MONTH_ALONE = re.compile(
     r"(?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?"
     rf"({_MONTHS_ANY_CASE})\b"
 )
-# Lower case too for the holidays that are no ordinary word ("labor day 2" is obstetrics).
-_HOLIDAY = re.compile(
-    r"\b(?:Christmas(?: Eve| Day)?|Thanksgiving(?: Day)?|New Year's(?: Eve| Day)?|Easter(?: Sunday)?|"
-    r"Halloween|Independence Day|Memorial Day|Labor Day|Labour Day|Valentine's Day|Boxing Day|"
-    r"Mother's Day|Father's Day|Hanukkah|Ramadan|Eid|Diwali|Yom Kippur|Passover|"
-    r"christmas(?: eve| day)?(?! tree)|thanksgiving(?: day)?|new year's(?: eve| day)?|easter(?: sunday)?|halloween|"
-    r"valentine'?s day|hanukkah|diwali|yom kippur|passover)\b"
+# Holidays, in any case, with a year if one follows ("Whitsun 2022"). Names that are also ordinary
+# words or clinical abbreviations count only as written with a capital ("Holi", "Tet", "Eid",
+# "New Year"; "labor day 2" is obstetrics), or after a date cue when lower case ("born on tet",
+# not "tet booster").
+_APOS = "['’]"
+_HOLIDAY_NAMES = (
+    rf"(?:christmas|xmas|x-mas)(?:[ \t]+(?:eve|day))?(?![ \t]+(?:tree|card|present|gift|party|lights?)s?\b)|"
+    r"thanksgiving(?:[ \t]+day)?|easter(?:[ \t]+(?:sunday|monday|weekend))?|good[ \t]+friday|palm[ \t]+sunday|"
+    r"ash[ \t]+wednesday|shrove[ \t]+tuesday|pancake[ \t]+day|mardi[ \t]+gras|whitsun(?:day)?|pentecost|"
+    rf"new[ \t]+year{_APOS}?s?[ \t]+(?:eve|day)|(?:lunar|chinese)[ \t]+new[ \t]+year|halloween|hallowe'en|"
+    r"independence[ \t]+day|fourth[ \t]+of[ \t]+july|memorial[ \t]+day|veterans?" + _APOS + r"?[ \t]+day|"
+    rf"columbus[ \t]+day|presidents?{_APOS}?[ \t]+day|juneteenth|martin[ \t]+luther[ \t]+king(?:,?[ \t]+jr\.?)?[ \t]+day|"
+    rf"mlk[ \t]+day|valentine{_APOS}?s[ \t]+day|(?:st\.?|saint)[ \t]+(?:patrick|paddy|stephen|david|andrew|george){_APOS}?s[ \t]+day|"
+    rf"paddy{_APOS}?s[ \t]+day|boxing[ \t]+day|mother{_APOS}?s[ \t]+day|father{_APOS}?s[ \t]+day|"
+    r"remembrance[ \t]+(?:day|sunday)|armistice[ \t]+day|anzac[ \t]+day|canada[ \t]+day|australia[ \t]+day|"
+    r"bastille[ \t]+day|guy[ \t]+fawkes(?:[ \t]+night)?|bonfire[ \t]+night|burns[ \t]+night|hogmanay|"
+    r"cinco[ \t]+de[ \t]+mayo|d[ií]a[ \t]+de[ \t]+(?:los[ \t]+)?muertos|day[ \t]+of[ \t]+the[ \t]+dead|"
+    r"hanukk?ah|chanukk?ah|rosh[ \t]+hashanah?|yom[ \t]+kippur|passover|purim|sukkot|ramadan|ramadhan|"
+    r"eid[ \t\-]+(?:al|ul)[ \t\-]+(?:fitr|adha)|diwali|deepavali|vaisakhi|baisakhi|navratri|kwanzaa|"
+    r"la?bou?r[ \t]+day(?![ \t]*\d)"
+)
+_HOLIDAY_YEAR = r"(?:,?[ \t]+(?:19|20)\d{2}\b)?"
+_NOT_TETANUS = r"(?![ \t]+(?i:shot|booster|vaccine|jab|tox|toxoid|dose|immuni[sz]ation)\b)"
+_HOLIDAY = re.compile(rf"\b(?:(?i:{_HOLIDAY_NAMES})|New Year(?:{_APOS}s)?|Holi|Tet{_NOT_TETANUS}|Eid)\b{_HOLIDAY_YEAR}")
+_HOLIDAY_CUED = re.compile(
+    rf"\b(?:on|at|for|during|since|before|after|over|until|till|by)[ \t]+((?:tet|eid)\b{_NOT_TETANUS}{_HOLIDAY_YEAR})"
 )
 _BIRTH_YEAR = re.compile(r"(?i:\b(?:born|birth|b\.)\s+(?:in\s+)?)((?:18|19|20)\d{2})\b")
 _DOB = re.compile(r"(?i:\b(?:DOB|D\.O\.B\.?|date of birth|birth ?date|born(?: on)?)\s*[:#]?\s*)(?=\S)")
@@ -419,7 +498,15 @@ _IPV6_CANDIDATE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
 _SSN_CUE = re.compile(
     r"(?i:\b(?:SSN|social security(?: number| no\.?| #)?|SS#|SS No\.?)\s*[:#]?\s*)"
-    r"(\d{9}|\d{3}[- ]\d{2}[- ]\d{4}|[*xX]{3}-[*xX]{2}-\d{4})"
+    r"(\d{9}|\d{3}[- ]\d{2}[- ]\d{4})"
+)
+# A masked SSN keeps the shape and the last four ("XXX-XX-6624", "***-**-6614", "###-##-8815"): the
+# four digits still identify, cue or not.
+_SSN_MASKED = re.compile(r"(?<![\w*#\-])[*xX#]{3}[- ][*xX#]{2}[- ]\d{4}\b")
+# "SSN last four 3318", "last 4 of her social 2290", "last four digits: 6614"
+_SSN_LAST_FOUR = re.compile(
+    r"(?i:\blast[ \t]+(?:four|4)(?:[ \t]+digits)?(?:[ \t]+of[ \t]+(?:the[ \t]+|his[ \t]+|her[ \t]+|their[ \t]+)?"
+    r"(?:SSN|social(?:[ \t]+security)?(?:[ \t]+(?:number|no\.?|#))?))?[ \t]*(?:is|was|=)?[ \t]*[:#]?[ \t]*)(\d{4})\b(?![.,]\d|[ \t]*(?:mg|units?|%))"
 )
 _PHONE = re.compile(
     # North America: (617) 555-0134, 617-555-0134, 617.555.0134, +1 617 555 0134, 1-800-555-0143 x12
@@ -427,13 +514,18 @@ _PHONE = re.compile(
     r"(?:[ \t]*(?:x|ext\.?|extension)[ \t]*\d{1,5})?(?![\w/])"
     # international: +44 20 7946 0958
     r"|(?<![\w/.])\+\d{1,3}(?:[ \t.\-]\(?\d{1,4}\)?\d{0,4}){2,4}(?![\w/])"
-    # UK national: 0113 392 4000, 07700 900123, 020 7946 0958
-    r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/.\-])"
+    # UK national: 0113 392 4000, 07700 900123, 020 7946 0958, 01953 555 0127 (the 555 drama range)
+    r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/\-]|\.\d)"
 )
+# "ext 5-0128": a hospital extension with its exchange digit. "x" after a dash is part of a code
+# ("VAR-X88120"), not an extension.
 _PHONE_CUE_SHORT = re.compile(
-    r"(?i:\b(?=[BbCcEeFfMmPpTtXx])(?:phone|tel|telephone|cell|mobile|pager|beeper|bleep|ph|fax|extension|ext|x)\.?[ \t]*"
-    r"(?:number|no\.?|#)?[ \t]*[:#]?[ \t]*)(\d{3}-\d{4}|\d{4,5})\b(?![.,]\d)"
+    r"(?i:(?<![\w\-/])(?=[BbCcEeFfMmPpTtXx])(?:phone|tel|telephone|cell|mobile|pager|beeper|bleep|ph|fax|extension|ext|x)\.?[ \t]*"
+    r"(?:number|no\.?|#)?[ \t]*[:#]?[ \t]*)(\d{3}-\d{4}|\d-\d{4}|\d{4,5})\b(?![.,]\d)"
 )
+# A number read out in words in a transcript: "five seven oh, five five five, oh one four two".
+_DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double[ \t]+\w+)"
+_PHONE_WORDS = re.compile(rf"(?i)\b{_DIGIT_WORD}(?:[ \t,\-]+{_DIGIT_WORD}){{6,}}\b")
 # A seven-digit local number after a word that gives one: "call 555-0134", "text her at 555-0199".
 _PHONE_CUE_LOCAL = re.compile(
     r"(?i:\b(?:call|text|reach|contact|at|number|is|on)[ \t]+(?:(?:me|her|him|them|us)[ \t]+)?(?:at[ \t]+)?)"
@@ -455,7 +547,8 @@ _LABELS: list[tuple[str, str]] = [
             rf"health record {_NUM}|EMPI|MPI")),
     ("ACCOUNT", (rf"account(?: {_NUM})?|acct\.?(?: {_NUM})?|billing {_NUM}|encounter {_NUM}|visit {_NUM}|"
                 rf"FIN|CSN|HAR|invoice {_NUM}")),
-    ("HEALTH_PLAN", (rf"member {_NUM}|subscriber {_NUM}|policy(?: {_NUM})?|group {_NUM}|"
+    # "per policy HIM-14" is a hospital policy, not an insurance one
+    ("HEALTH_PLAN", (rf"member(?: {_NUM})?|subscriber {_NUM}|(?<!per )policy(?: {_NUM})?|group {_NUM}|"
                     # bare "group" only before a colon or a long number: "a group of 678", "group 148 (69%)"
                     rf"group(?=[ \t]*[:#]|[ \t]+[A-Z0-9\-]*\d[A-Z0-9\-]*\d{{3}})|insurance {_NUM}|"
                     rf"Medicare(?: {_NUM}| MBI)?|Medicaid(?: {_NUM})?|MBI|HICN|beneficiary(?: {_NUM})?|"
@@ -471,8 +564,11 @@ _LABELS: list[tuple[str, str]] = [
            rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|work order(?: {_NUM})?|ticket {_NUM}|"
            rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?")),
 ]
-# An identifier value: letters, digits, - and /, at least one digit, at least 3 characters.
-_VALUE = r"(?P<value>(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
+# An identifier value: letters, digits, - and /, at least one digit, at least 3 characters; a short
+# capital prefix set off by a dot or a space goes with it ("MD.0048815", "GRP 55012", "AZH 88103-4472").
+_VALUE = (
+    r"(?P<value>(?:[A-Z]{1,4}[. ](?=\d))?(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
+)
 # One pass for all labels (a named group per kind): six case-insensitive scans cost six times as much.
 _LABEL_RE = re.compile(
     "(?i:\\b" + _lead(*(lab for _, lab in _LABELS)) + "(?:" + "|".join(f"(?P<{kind}>{lab})" for kind, lab in _LABELS) + "))"
@@ -490,6 +586,9 @@ _VIN = re.compile(r"\b(?=[A-HJ-NPR-Z0-9]*\d)(?=[A-HJ-NPR-Z0-9]*[A-HJ-NPR-Z])[A-H
 # Identifier-shaped tokens with no label: CT23-0551987, MC-23-77104, ED0094412, long digit runs.
 _ID_SHAPE = re.compile(r"(?<![\w\-.])[A-Z]{1,5}(?:-?\d+)(?:-[A-Z0-9]+)*(?![\w\-]|\.\d)")
 _LONG_DIGITS = re.compile(r"(?<![\w\-.,])\d{7,}(?![\w\-]|[.,]\d)")
+# ISBT 128 donation numbers on blood units, as printed: "W0417 24 118822 4" (facility, year, serial,
+# check character).
+_ISBT = re.compile(r"\b[A-Z]\d{4}[ \t]\d{2}[ \t]\d{6}(?:[ \t][0-9A-Z])?\b")
 # Serial-like tokens that _ID_SHAPE misses: letters after the digits ("RNB628104S", "HB4477Q2") or a
 # leading number ("2024-IN-0088173"). Five digits at least: "AU5800" (an analyser model) and
 # "CYP2C19" stay; a string with that many digits mixed into capitals is an identifier.
@@ -498,9 +597,10 @@ _SERIAL = re.compile(
 )
 # Portal and system log-ins: lower case allowed, but a digit, dot or underscore inside, so that
 # "user name confirmed" is not taken for one.
+# Service accounts ("svc_adt", "system.hl7") name a program, not a person.
 _USERNAME = re.compile(
     r"(?i:\b(?:user ?name|user ?ID|user|log-?in|account name|handle)(?:[ \t]+(?:is|was))?[ \t]*[:#=]?[ \t]*)"
-    r"((?=[\w.\-]*[\d._])[A-Za-z][\w.\-]{2,30}[A-Za-z0-9])\b"
+    r"(?!(?i:svc|sys|system|service|daemon|root|admin|interface|hl7)[_.\-])((?=[\w.\-]*[\d._])[A-Za-z][\w.\-]{2,30}[A-Za-z0-9])\b"
 )
 # Biometric identifiers and photographs are named by a cue word and then given as a value somewhere
 # later in the same sentence ("fingerprint template enrolled for check-in, template ID FP-7731").
@@ -522,7 +622,7 @@ _UDI = re.compile(r"\(01\)\d{14}(?:\(\d{2,4}\)[A-Za-z0-9\-]+)*")
 _YEAR_ALONE = re.compile(r"(?:19|20)\d{2}")
 _SENTENCE_END = re.compile(r"\n|[.;](?:\s|$)")
 # Image files: a picture of a person kept by name in a note is a photograph of them.
-_IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp)\b")
+_IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|dcm|dicom)\b")
 # Clinical codes that look like identifiers: never replaced.
 _CLINICAL_CODE = re.compile(
     r"(?i)^(?:ICD-?\d+|CPT-?\d*|PHQ-?\d+|GAD-?\d+|DSM-?\d+|HIV-?\d|COVID-?\d+|SARS-?\d*|IL-?\d+|CD\d+|"
@@ -536,7 +636,7 @@ _CLINICAL_CODE = re.compile(
 # Not after a decimal point, a range dash or "to": "range 31-92 years", "11.91 years", "from 15 to 93".
 _AGE_NUM = r"(?<![\d.,\-–])(?<!\bto )(?<!\band )(9\d|1[0-2]\d)"
 _AGE_PATTERNS = [
-    re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.?)(?:[ \t\-]*old)?(?!\w))", re.IGNORECASE),
+    re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.?|y)(?:[ \t\-]*old)?(?!\w))", re.IGNORECASE),
     re.compile(rf"(?i:\b(?:man|woman|gentleman|lady|female|male|widow|widower)[ \t]+of[ \t]+){_AGE_NUM}\b(?![.,]\d)"),
     re.compile(rf"\b{_AGE_NUM}(?:st|nd|rd|th)(?=[ \t]+birthday)", re.IGNORECASE),
     re.compile(rf"(?i:\b(?:age|aged|ages|age:)[ \t]*(?:of[ \t]*)?){_AGE_NUM}\b(?![.,]\d| ?%)"),
@@ -566,8 +666,26 @@ _AGE_APPOSITION = re.compile(
     rf"\b(?:herself|himself)[ \t]+){_AGE_VALUE}{_APPOSITION_END}",
     re.MULTILINE,
 )
-# After a name found by the name rules: "Ingeborg Lindqvist, 96, admitted", "Mrs. Adler (94)".
-_AGE_AFTER_NAME = re.compile(rf"(?:,[ \t]*|[ \t]*\([ \t]*){_AGE_VALUE}{_APPOSITION_END}", re.MULTILINE)
+# After a name found by the name rules: "Ingeborg Lindqvist, 96, admitted", "Mrs. Adler (94)", "His
+# brother Emrys is 97 and lives in ...".
+_AGE_CLAUSE_END = r"(?=[ \t]*(?:[,;)]|\.(?!\d)|$|(?:and|but|now|this|last|next|in|on|years?|yo)\b|y/o))"
+_AGE_AFTER_NAME = re.compile(
+    rf"(?:,[ \t]*|[ \t]*\([ \t]*|[ \t]+(?:is|was|turned|turns|will be)[ \t]+(?:now[ \t]+|only[ \t]+|just[ \t]+)?)"
+    rf"{_AGE_VALUE}(?:{_APPOSITION_END}|{_AGE_CLAUSE_END})",
+    re.MULTILINE,
+)
+# "he lived to ninety-seven", "I made it to 96", "died at the age of 101"
+_AGE_REACHED = re.compile(
+    rf"(?i:\b(?:lived|live|lives|living|made it|make it)[ \t]+to[ \t]+(?:be[ \t]+)?|"
+    rf"\b(?:died|passed|passed away)[ \t]+at[ \t]+(?:the[ \t]+age[ \t]+of[ \t]+)?){_AGE_VALUE}"
+)
+# The answer to "how old ...?" in a transcript: a number at the start of one of the next turns
+# ("Patient: ninety-four come Easter", "Husband: Ninety-three last spring").
+_HOW_OLD = re.compile(r"(?i)\bhow old\b")
+_TURN_AGE = re.compile(
+    rf"(?im)^[ \t]*(?:[\w .'’\-]{{1,20}}:[ \t]*)?(?:(?:about|almost|nearly|just|oh|well|um|uh|I'm|I am|she's|he's)[ \t,]+)*"
+    rf"{_AGE_VALUE}"
+)
 _WORD_AGE = [
     re.compile(rf"(?i)\b{_WORD_NUM}(?=[ \t\-]+years?(?:[ \t\-]+old)?\b)"),
     re.compile(rf"(?i:\b(?:be|turn|turned|turning|aged|age|I'm|I am|she's|he's|she is|he is|is now)[ \t]+)({_WORD_NUM})\b"),
@@ -579,13 +697,37 @@ _WORD_AGE = [
 _STREET_TYPES = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
     r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Crescent|Cres|Close|Row|Pike|Alley|Grove|"
-    r"Gardens|Mews|Walk|Loop|Plaza|Run|Path|Parade|Rise|Crossing|Ridge|Heights|Green|Wynd|Vale)"
+    r"Gardens|Mews|Walk|Loop|Plaza|Run|Path|Parade|Rise|Crossing|Ridge|Heights|Green|Wynd|Vale|"
+    # British and Irish street names end in these too: "27 Balgray Hill", "4 Kirkgate Bank"
+    r"Hill|Brae|Gate|Park|Croft|Meadows?|Chase|Quay|Wharf|Esplanade|Promenade|Hollow|Glen|Bank|View|"
+    r"Commons|Causeway|Turnpike)"
 )
-_UNIT = rf"(?:,?{_H}*(?:Apt|Apartment|Unit|Suite|Ste|#|Room|Rm|Flat|Fl|Floor|Bldg|Building)\.?{_H}*#?{_H}*[A-Za-z0-9\-]+)?"
+# A unit after the street ("Apt 3C", "Flat 2/1", "Floor 3", "2nd Floor"): the word must end there,
+# or "Fl" takes the start of "Floor".
+_UNIT_WORD = r"(?:(?:Apartment|Apt|Unit|Suite|Ste|Room|Rm|Flat|Floor|Fl|Bldg|Building)\b\.?|#)"
+_UNIT = (
+    rf"(?:,?{_H}*(?:{_UNIT_WORD}{_H}*#?{_H}*[A-Za-z0-9\-/]*[A-Za-z0-9]|\d{{1,2}}(?:st|nd|rd|th){_H}+(?:Floor|Fl)\b\.?))?"
+)
 _STREET = re.compile(
-    rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:[NSEW]\.?{_H}+|(?:North|South|East|West){_H}+)?"
+    rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:(?:NE|NW|SE|SW|[NSEW])\.?{_H}+|(?:North|South|East|West){_H}+)?"
     rf"(?:[{_UP}][{_LO}A-Za-z'\-]*|\d+(?:st|nd|rd|th))(?:{_H}+[{_UP}][{_LO}A-Za-z'\-]*){{0,3}}{_H}+{_STREET_TYPES}\b\.?"
-    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?{_UNIT}"
+    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW|Ext|Extension)\b\.?)?{_UNIT}"
+)
+# One capitalised word of a place name, bounded ("Pant-y-Celyn", "Chandler's"): unbounded runs of
+# word characters and dashes make a scan quadratic on text like "Aa-Aa-Aa-...".
+_PLACE_WORD = rf"(?<![\w'’\-])[{_UP}][\w'’]{{0,30}}(?:-[\w'’]{{1,30}}){{0,3}}"
+# Streets whose type comes first (Spanish, Portuguese, French, Italian, Irish, Welsh): "Calle Ocho",
+# "12 Bóthar na Trá", "4 Heol y Nant", "9 Stryd Fawr", "Rue de la Paix". These words are not
+# English, so no house number is needed, except for "Via" ("via Email").
+_STREET_FIRST_TYPES = r"(?:Calle|Avenida|Rua|Rue|Viale|Piazza|Bóthar|Bothar|Sráid|Sraid|Heol|Stryd|Ffordd|Lôn|Carrer|Camino|Paseo|Chemin|Allée|Strada|Ulica)"
+_STREET_PARTICLE = r"(?:de|del|de la|la|le|les|des|du|na|an|y|yr|di|da|dos|das|do|della|dei|degli)"
+_STREET_TYPE_FIRST = re.compile(
+    rf"(?:\b\d{{1,5}}[A-Za-z]?{_H}+)?(?:\b{_STREET_FIRST_TYPES}|(?<=\d{_H})Via)"
+    rf"(?:{_H}+{_STREET_PARTICLE})*{_H}+{_PLACE_WORD}(?:{_H}+(?:{_STREET_PARTICLE}{_H}+)?{_PLACE_WORD}){{0,3}}{_UNIT}"
+)
+# "Flat 6, Wensum Court, 22 Riverside Road": a flat and a building's name before the street line.
+_FLAT_BEFORE = re.compile(
+    rf"\b(?:Flat|Apt\.?|Apartment|Unit|Suite|Room)[ \t]*[\w/\-]{{1,8}},[ \t]*(?:{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,3}},[ \t]*)?$"
 )
 # A street named without a number: "on Carver Street", "Chapeltown Road". Full words only ("Dr" and
 # "St" alone are titles and saints far more often than streets).
@@ -621,14 +763,42 @@ _STATE_AT_END = re.compile(rf"\b(?:{_STATE_ABBR}|{_STATE_NAMES}),?[ \t]*$")
 _ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b")
 _ZIP_AFTER_PLACE = re.compile(rf"(?<=[{_LO}A-Z]),?{_H}+(\d{{5}}(?:-\d{{4}})?)\b(?![.,]\d|{_H}*(?:mg|units|mL|cells))")
 _UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?[ \t]\d[ABD-HJLNP-UW-Z]{2})\b")
-_COUNTY = re.compile(rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,2}}(?:County|Parish|Borough|Township))\b")
-# "<Place> Family Health", "<Place> Community Medical Group": the place before a facility word.
+# Irish Eircodes ("H91 X2F7"): a routing key and four letters and digits, after a word of the address.
+_EIRCODE_CORE = r"(?:[AC-FHKNPRTV-Y]\d{2}|D6W)[ \t]?(?=[0-9A-Z]{0,3}[A-Z])(?=[0-9A-Z]{0,3}\d)[0-9AC-FHKNPRTV-Y]{4}\b"
+_EIRCODE = re.compile(rf"(?<=[{_LO},.][ \t])\b{_EIRCODE_CORE}")
+_COUNTY = re.compile(rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,3}}(?:County|Parish|Borough|Township))\b")
+# "<Place> Family Health", "<Place> Community Medical Group", "<Place> Medical Practice": the place
+# before a facility word.
 _FACILITY = re.compile(
     rf"\b((?:[{_UP}][{_LO}]+{_H}){{1,2}})(?=(?:(?:Community|General|Memorial|Regional|Family|Medical|Union|"
-    rf"Teaching|University|Heights|Valley|County)\b{_H}*)*(?:Hospitals?|clinic|Medical Center|"
-    rf"Medical Group|Family Health|Family Practice|Family Medicine|Urgent Care|NHS|College|"
-    rf"Senior Center|Nursing Home|Surgical Center|Health Center|Infirmary)\b)"
+    rf"Teaching|University|Heights|Valley|County)\b{_H}*)*(?:Hospitals?|[Cc]linic|Medical Cent(?:er|re)|"
+    rf"Medical Group|Medical Practice|Family Health|Family Practice|Family Medicine|Urgent Care|NHS|College|"
+    rf"Senior Center|Nursing Home|Surgical Center|Health Cent(?:er|re)|Infirmary|Surgery|Institute|"
+    rf"Visiting Nurses?|Health Services)\b)"
 )
+# "through the Seacroft phlebotomy service": a capitalised word before a facility noun.
+_LOWER_FACILITY = re.compile(
+    rf"\bthe[ \t]+([{_UP}][{_LO}]+(?:[ \t][{_UP}][{_LO}]+)?)[ \t]+(?:[a-z]+[ \t]+)?"
+    r"(?:service|clinic|practice|surgery|pharmacy|hospital|hospice|health cent(?:re|er)|medical cent(?:re|er))\b"
+)
+# The places after a street line, up to a state, a country or a postcode: "12 Bóthar na Trá,
+# Salthill, Co. Galway", "61 Wolcott Street, Floor 2, Red Hook, Brooklyn", "2207 halsted street,
+# chicago, 60614".
+_LOCALITY = re.compile(
+    rf"[ \t]*,[ \t]*(?:(?:Co\.?|County)[ \t]+)?({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}|"
+    rf"[{_LO}][{_LO}'’\-]+(?:[ \t]+[{_LO}][{_LO}'’\-]+)?)"
+    rf"(?=[ \t]*(?:[,.?!;]|$|[A-Z]{{1,2}}\d|\d{{5}}|{_EIRCODE_CORE}))",
+    re.MULTILINE,
+)
+_ZIP_AFTER_LOCALITY = re.compile(r"[ \t]*,?[ \t]*(\d{5}(?:-\d{4})?)\b(?![.,]\d)")
+# The place right before a UK postcode or an Eircode: "Norwich NR1 1SR", "Balornock, G21 4QQ".
+_BEFORE_POSTCODE = re.compile(
+    rf"\b({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}),?[ \t]+"
+    rf"(?=[A-Z]{{1,2}}\d[A-Z\d]?[ \t]\d[ABD-HJLNP-UW-Z]{{2}}\b|{_EIRCODE_CORE})"
+)
+_COUNTRIES = frozenset(_words("""
+    usa us u.s. u.s.a. uk u.k. america ireland eire england scotland wales britain canada australia mexico
+    """)) | frozenset({"United States", "United Kingdom", "Northern Ireland", "New Zealand", "Great Britain"})
 _NOT_PLACES = frozenset(
     _words(
         """
@@ -646,6 +816,10 @@ _NOT_PLACES = frozenset(
         spine sports wound diabetes allergy asthma sleep vascular vein breast liver transplant fertility
         travel anticoagulation coumadin hiv infectious disease geriatric geriatrics memory headache
         stroke physical therapy occupational speech hand foot ent gi surgery surgical trauma burn
+        gastroenterology hepatology hematology haematology otolaryngology ophthalmology audiology podiatry
+        dentistry dental immunology genetics palliative hospice radiology pathology anesthesiology
+        anaesthesiology neonatology perinatology bariatric bariatrics lactation phlebotomy pharmacy
+        military
         """
     )
 )
@@ -657,12 +831,14 @@ _TOK = (
     # an inner capital too: "LaShonda", "DeShawn", "JoAnn"
     rf"(?:(?:Mc|Mac|O'|D'|Di|De|Van|Von)?[{_UP}][{_LO}]+(?:[{_UP}][{_LO}]+)?(?:[\-'’](?!s\b)[{_UP}]?[{_LO}]+){{0,3}}|[{_UP}]\.)"
 )
-_SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:II|III|IV))?"
+_SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:III|II|IV)(?!\w))?"
+# A nickname in quotes between the given name and the surname: Reginald "Reggie" Miles.
+_NICK = rf"(?:{_H}[\"“][{_UP}][{_LO}]+[\"”])"
 # Lower-case particles inside a surname: "Van der Merwe", "María de la Cruz", "Ibn al Haytham".
 _PARTICLES = ("van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "ter", "ten",
               "bin", "ibn", "al", "el", "dos", "das")
 _PARTICLE = rf"(?:{_H}(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)(?={_H}[{_UP}]))"
-_SEQ = rf"(?<![\w\-.]){_TOK}(?:{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
+_SEQ = rf"(?<![\w\-.]){_TOK}(?:{_NICK}?{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
 _CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
 _LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
 
@@ -673,6 +849,9 @@ _TITLE_WORDS = (
     r"doctor|miss|mister|professor|nurse|sister|father|reverend|chaplain|pastor|rabbi|imam|judge|officer|"
     r"trooper|deputy|sergeant|detective|captain|lieutenant|constable|dame|sir|lady|lord|madam|señor|señora"
 )
+# After these a capitalised word is a name even when it is also a word ("Dr. Hope", "Mrs. Young");
+# after "Nurse" or "Sister" it may be a job ("Sister Ward").
+_HONORIFICS = frozenset(_words("dr mr mrs ms mx miss mister prof professor dame sir señor señora sra rev reverend"))
 _TITLE = re.compile(
     rf"\b(?=[CDFIJLMNOPRSTcdfijlmnoprst])(?:(?:Dr|Mr|Mrs|Ms|Mx|Prof|Rev|Sr|Sra|Messrs|Sgt|Capt|Lt|Det)\.?|"
     rf"(?i:{_TITLE_WORDS})){_H}+({_SEQ})"
@@ -703,7 +882,7 @@ _CREDENTIALS = (
     r"LPN|LVN|LCSW|LICSW|MSW|DPM|DDS|DMD|CNM|CRNA|RD|RDN|DPT|OTR|OTR/L|MBBS|MBChB|FRCP|FACP|FACS|MPH|MSN|"
     r"BSN|DNP|CNA|MA|EMT|EMT-P|RT|RRT|PsyD|LMFT|LPC|CCC-SLP|SLP|MS|NP-C|CNS|PHN|CCRP|CCRC|CCDS|MLS|CLS|"
     r"MLT|CMA|RPh|LMSW|CHW|CPhT|RPSGT|RDMS|RVT|CDE|CDCES|IBCLC|ATC|PT|OT|PTA|COTA|RDH|NREMT|AuD|Au\.D\.|OD|"
-    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA)"
+    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA|LADC|LCADC|CADC|CGC|LMHC|LCPC|CPRS|CCM|MFT|CNP|BCBA)"
 )
 # "Priya Raman, MD", "Okonkwo (PT)", "D. Okafor-Mensah, MLS(ASCP)"
 _NAME_CRED = re.compile(rf"\b(?=[{_UP}])({_SEQ}),?{_H}+\(?{_CREDENTIALS}(?![\w\-])")
@@ -716,12 +895,17 @@ _FIELD_WORDS = (
     r" provider| doctor)?|ordering(?: provider| physician)?|submitting physician|pathologist|radiologist|"
     r"pcp|gp|primary care(?: physician| provider| doctor)?|provider|physician|prescriber|cc|copy to|"
     r"copies to|emergency contact|nok|next of kin|guardian|caregiver|interpreter|witness|author|"
-    r"consultant|therapist|identifying data|scribe|clinician|nurse|rn|mother|father|parent|contact|from|"
-    r"to|requested by|referred by"
+    r"consultant|therapist|identifying data|scribe|clinician|nurse|rn|mother|father|parents?|contact|from|"
+    r"to|requested by|referred by|counsell?or|case manager|care manager|care coordinator|coordinator|navigator|"
+    r"social worker|chaplain|pharmacist|dietitian|midwife|nurse practitioner|physician assistant|technologist|"
+    r"phlebotomist|advocate|attorney|poa|health care proxy|proxy|surrogate|spouse|husband|wife|son|daughter|"
+    r"re(?=:)"
 )
+# "Name: ...", "pt=\"Quennell, Ambrose\"" (logs), with the value on the same or the next line.
+_FIELD_SEP = rf"{_H}*[:\-=]{_H}*[\"']?"
 _FIELD_LABEL = re.compile(
     rf"(?im:(?:^|(?<=[\s(;,|])){_lead(_FIELD_WORDS)}(?:{_FIELD_WORDS})"
-    rf"{_H}*[:\-]{_H}*(?:\n{_H}*)?)"
+    rf"{_FIELD_SEP}(?:\n{_H}*)?)"
     rf"({_CAPS_LAST_FIRST}|{_LAST_FIRST}(?={_H}*(?:$|\n|{_H}{{2}}|\(|,|MRN|DOB))|{_SEQ})"
 )
 # "... by <name>" / "... with <name>": a person follows, colon or not.
@@ -730,7 +914,8 @@ _BY_WORDS = (
     r"reviewed by|seen by|seen with|discussed with|spoke with|spoke to|accompanied by|cared for by|ordered by|"
     r"copy to|followed by|examined by|evaluated by|performed by|under the care of|verified by|completed by|"
     r"interviewed by|reported by|witnessed by|obtained by|prepared by|entered by|approved by|authored by|"
-    r"d/w|discussed w/|spoke w/|reviewed with|report given to|handed over to|audited by"
+    r"d/w|discussed w/|spoke w/|reviewed with|report given to|handed over to|audited by|"
+    r"electronically signed|e-?signed|referred to|referral to|access by|accessed by"
 )
 _BY_LABEL = re.compile(
     rf"(?i:\b{_lead(_BY_WORDS)}(?:{_BY_WORDS}){_H}*:?{_H}*)"
@@ -738,16 +923,20 @@ _BY_LABEL = re.compile(
 )
 # Labels that often precede other things ("Patient: Yes.", "Pt: denies pain"): the value needs support.
 _WEAK_LABEL = re.compile(
-    rf"(?im:(?:^|(?<=[\s(;,|]))(?=[PpCcRrMmSsIi])(?:patient|pt|client|resident|member|subscriber|insured){_H}*[:\-]{_H}*)"
+    rf"(?im:(?:^|(?<=[\s(;,|]))(?=[PpCcRrMmSsIi])(?:patient|pt|client|resident|member|subscriber|insured){_FIELD_SEP})"
     rf"({_CAPS_LAST_FIRST}|{_LAST_FIRST}|{_SEQ})"
 )
 _RELATION = re.compile(
     rf"(?i:\b{_lead(_RELATIONS)}(?:{_RELATIONS})"
-    rf"(?:[ \t]+(?:is|was|named|called))?[ \t]*,?[ \t]*\(?[ \t]*)({_SEQ})"
+    rf"(?:[ \t]+(?:is|was|named|called))?[ \t]*[,:]?[ \t]*\(?[ \t]*)({_SEQ})"
+)
+_GREETING_WORDS = (
+    r"hi|hello|hey|good (?:morning|afternoon|evening)|thanks|thank you|bye|goodbye|dear|sincerely|regards|"
+    r"best|cheers|welcome|faithfully|truly|kind regards|warm regards|best wishes|many thanks|with thanks|"
+    r"respectfully"
 )
 _GREETING = re.compile(
-    rf"(?i:\b(?=[BbCcDdGgHhRrSsTtWw])(?:hi|hello|hey|good (?:morning|afternoon|evening)|thanks|thank you|bye|"
-    rf"goodbye|dear|sincerely|regards|best|cheers|welcome)[ \t]*,?[ \t]*(?:\n[ \t]*)?)({_SEQ})"
+    rf"(?i:\b{_lead(_GREETING_WORDS)}(?:{_GREETING_WORDS})[ \t]*,?[ \t]*(?:\n[ \t]*)?)({_SEQ})"
 )
 _INTRO = re.compile(
     rf"(?i:\b(?=[AaCcGgIiKkMmNnTtYy])(?:I'm|I am|my name is|name's|this is|you must be|you're|are you|meet|"
@@ -755,8 +944,22 @@ _INTRO = re.compile(
 )
 # "Pt Ramírez, Teodoro - 74M", "Thackeray, Imogen - 34F": last-name-first before an age and sex.
 _LAST_FIRST_AGE = re.compile(
-    rf"(?m:(?:^|\b(?:Pt|Patient|Resident|Client|Name)\.?{_H}+))({_LAST_FIRST}|{_CAPS_LAST_FIRST})"
-    rf"(?={_H}*[\-–,(]?{_H}*\d{{1,3}}{_H}*(?:[MF]\b|y\b|yo\b|y/o|yrs?\b|years?\b|-year))"
+    rf"(?m:(?:^|:{_H}*|\b(?i:pt|patient|resident|client|name)\.?{_H}+))({_LAST_FIRST}|{_CAPS_LAST_FIRST})"
+    rf"(?={_H}*[\-–,(]?{_H}*\d{{1,3}}{_H}*(?:[MF]\b|y\b|yo\b|y/o|yrs?\b|years?\b|-year)"
+    rf"|{_H}*[,(]?{_H}*(?:DOB|D\.O\.B|MRN|born)\b)"
+)
+# "Pt Avery Nakamura-Blake (they/them), 27": a patient named after the word, no colon.
+_PT_NAME = re.compile(rf"\b(?:Pt|Patient|Resident|Client)\.?{_H}+({_SEQ})")
+# A credential written before the name: "night RN Miles", "day RN Faith.", "LPN Okafor".
+_CRED_BEFORE = re.compile(rf"(?<![\w/])(?:RN|LPN|LVN|NP|CNA|PCT|APRN|CRNA|RRT|SLP|LCSW|HCA|CPN)[ \t]+({_SEQ})")
+# "call Grace at 269-555-0191", "page Hope on 4471": a person to be reached.
+_CALL_NAME = re.compile(
+    rf"(?i:\b(?:call|text|page|contact|ask for|reach))[ \t]+({_TOK}(?:{_H}{_TOK})?)"
+    r"(?=[ \t]+(?:at|on)[ \t]+(?:\+|\(?\d|ext|x\d))"
+)
+# "access by M. Kowalski", "signed O. Pennington": an initial and a known surname.
+_INITIAL_SURNAME = re.compile(
+    rf"(?<![\w.])((?:[{_UP}]\.[ \t]?){{1,2}}[{_UP}][{_LO}]+(?:[\-'’][{_UP}][{_LO}]+)?)(?![\w\-])"
 )
 # "Mei-Ling Chou is a 29 y/o", "Kwame Boateng, a 45-year-old"
 _AGE_PHRASE = re.compile(
@@ -772,7 +975,7 @@ _CITY_INSTRUMENT = re.compile(
     rf"association|examination|inventory|test|database|grades?|clinic foundation|outcome|depression|anxiety|"
     rf"rating|agitation|protocol|syndrome|scientific|ankle|knee|equation|formula|grading|staging|system|"
     rf"questionnaire|method|technique|type|procedure|operation|library|register|study|neuroma|disease|sign|"
-    rf"repair|shunt|catheter|maneuver|cancer|institute)\b"
+    rf"repair|shunt|catheter|maneuver|cancer)\b"
 )
 _SAINT_BEFORE = re.compile(r"\b(?:St\.?|Saint|San|Santa|Mount|Mt\.?|Fort|Ft\.?)[ \t]$")
 _NEXT_TOK = re.compile(rf"{_H}+({_TOK})")
@@ -801,14 +1004,16 @@ def _english(tok: str) -> bool:
     return t in _lexicon() or t in _NOT_NAMES
 
 
-def _plausible(seq: str, strict: bool = True) -> bool:
+def _plausible(seq: str, strict: bool = True, words_ok: bool = False) -> bool:
     """Could this capitalised sequence after a cue be a name? Not when its first word is a stop word,
-    nor when every word is an ordinary word and none is a known name ("Health Computing System")."""
+    nor when every word is an ordinary word and none is a known name ("Health Computing System").
+    words_ok: after an honorific a name that is also a word will do ("Dr. Hope")."""
     toks = [t for t in re.split(r"[\s,]+", seq) if t and not _is_initial(t)]
     if not toks or _common(toks[0], strict):
         return False
     if all(_english(t) for t in toks):
-        return any(any(_known(t)) or not strict and t.lower() in _EPONYMS for t in toks if not _common(t, strict))
+        known = _name_like if words_ok else (lambda t: any(_known(t)))
+        return any(known(t) or not strict and t.lower() in _EPONYMS for t in toks if not _common(t, strict))
     return True
 
 
@@ -817,9 +1022,12 @@ def _is_initial(tok: str) -> bool:
 
 
 def _known(tok: str) -> tuple[bool, bool]:
+    """(a known given name, a known surname). Accented letters count ("Māori" is not "mori"); the
+    gazetteer's hyphenated names ("amy-lee") match as written, other names without their hyphens."""
     first, last = _names()
-    t = re.sub(r"[^a-z]", "", tok.lower())
-    return t in first, t in last
+    t = tok.lower().strip(".,;:()\"'’").replace("’", "'").removesuffix("'s")
+    forms = (t, re.sub(r"[\W\d_]", "", t))
+    return any(f in first for f in forms), any(f in last for f in forms)
 
 
 def _tokens(text: str, s: int, e: int) -> list[tuple[int, int, str]]:
@@ -831,7 +1039,8 @@ def _trim(text: str, s: int, e: int, strict: bool = True) -> tuple[int, int] | N
     toks = _tokens(text, s, e)
     while toks and (_common(toks[0][2], strict) or _is_initial(toks[0][2]) and len(toks) == 1):
         toks.pop(0)
-    while toks and _common(toks[-1][2], strict):
+    # a last initial stays with the name ("TREVASKIS, PRUDENCE A"): "a" is a stop word only alone
+    while toks and _common(toks[-1][2], strict) and not (len(toks) > 1 and re.fullmatch(r"[A-Z]\.?", toks[-1][2])):
         toks.pop()
     if not toks:
         return None
@@ -852,52 +1061,84 @@ def _supported(seq: str) -> bool:
     return False
 
 
+_Add = Callable[..., None]
+
+
 def _name_spans(text: str) -> list[PhiSpan]:
     found: list[tuple[int, int]] = []
 
-    def add(s: int, e: int, strict: bool = True) -> None:
-        t = _trim(text, s, e, strict)
-        if t:
-            found.append(t)
+    def add(s: int, e: int, strict: bool = True, trim: bool = True) -> None:
+        t = _trim(text, s, e, strict) if trim else (s, e)
+        if t and not _organisation(text, *t):
+            found.append(_grow(text, *t))
+            found.extend(_nickname_after(text, found[-1][1]))
 
+    _label_names(text, add)
+    _context_names(text, add)
+    _gazetteer_names(text, add)
+    found += _lower_case_names(text)
+    found += _listed_with(text, found)
+    found = [(s, e) for s, e in found if not _eponym(text, e)]
+    spans = [sp for sp in _propagate(text, found) if not _eponym(text, sp.end)]
+    return _grow_lower_case(text, spans)
+
+
+def _eponym(text: str, end: int) -> bool:
+    """Is the name ending at end an eponym ("Paget's disease", "Parker's mobility score")?"""
+    if text[end - 2 : end] in ("'s", "’s"):
+        end -= 2
+    return _EPONYM_AFTER.match(text, end) is not None
+
+
+def _label_names(text: str, add: _Add) -> None:
+    """Names after a title, a field label, a "signed by" phrase or with a credential."""
     for m in _TITLE.finditer(text):
-        if _plausible(m.group(1), strict=False) or _is_initial(m.group(1).split()[0]):
+        honorific = text[m.start() : m.start(1)].strip().rstrip(".").lower() in _HONORIFICS
+        if _plausible(m.group(1), strict=False, words_ok=honorific) or _is_initial(m.group(1).split()[0]):
             add(m.start(1), m.end(1), strict=False)
     for m in _NAME_CRED.finditer(text):
-        if _plausible(m.group(1)):
+        if _plausible(m.group(1)) and not _credential_is_a_prefix(text, m.end()) and not _job_word(m.group(1)):
             add(m.start(1), m.end(1))
-    for m in _FIELD_LABEL.finditer(text):
-        if _plausible(m.group(1)):
-            add(m.start(1), m.end(1))
-    for m in _BY_LABEL.finditer(text):
-        if _plausible(m.group(1)):
-            add(m.start(1), m.end(1))
+    for pat in (_FIELD_LABEL, _BY_LABEL, _ROLE_BEFORE, _LAST_FIRST_AGE):
+        for m in pat.finditer(text):
+            if _plausible(m.group(1)):
+                add(m.start(1), m.end(1))
     for m in _WEAK_LABEL.finditer(text):
         seq = m.group(1)
         after = text[m.end(1) : m.end(1) + 6]
         two_plus = len([t for t in seq.split() if not _is_initial(t)]) >= 2 or "," in seq
-        header_like = two_plus and re.match(r"[ \t]*(?:$|\n|[ \t]{2}|,|\(|MRN|DOB)", after) is not None
+        header_like = two_plus and re.match(r"[ \t]*(?:$|\n|[ \t]{2}|,|\(|\"|'|MRN|DOB)", after) is not None
         if (header_like and _plausible(seq)) or _supported(seq):
             add(m.start(1), m.end(1))
-    for m in _ROLE_BEFORE.finditer(text):
-        if _plausible(m.group(1)):
+    for m in _PT_NAME.finditer(text):
+        seq = m.group(1)
+        if (len([t for t in seq.split() if not _is_initial(t)]) >= 2 and _plausible(seq)) or _supported(seq):
+            add(m.start(1), m.end(1))
+    for m in _CRED_BEFORE.finditer(text):
+        first = m.group(1).split()[0]
+        if _plausible(m.group(1)) or _name_like(first) and _PERSON_AFTER.match(text, m.start(1) + len(first)):
             add(m.start(1), m.end(1))
     for m in _CAP_WORD.finditer(text):
         if (_ROLE_AFTER.match(text, m.end()) and not _common(m.group()) and not _english(m.group())
                 and not _SENTENCE_START.search(text, max(0, m.start() - 4), m.start())):
             add(m.start(), m.end())
-    for m in _LAST_FIRST_AGE.finditer(text):
-        if _plausible(m.group(1)):
-            add(m.start(1), m.end(1))
+
+
+def _context_names(text: str, add: _Add) -> None:
+    """Names after a relative, a greeting or an introduction, before an age, after a word that takes
+    a person, or to be called at a number."""
     for pat in (_RELATION, _GREETING, _INTRO):
         for m in pat.finditer(text):
             toks = m.group(1).split()
             if not toks or _is_initial(toks[0]):
                 continue
             # A capital right after a lower-case "wife" or "son" is a name even when it is also a
-            # word ("son Per", "wife Pilar"); the stop and clinical words still are not.
-            mid_sentence = pat is _RELATION and m.group(0)[0].islower() and not _common(toks[0])
-            if mid_sentence or _plausible(m.group(1)):
+            # word ("son Per", "wife Pilar", "daughter-in-law June."); the stop and clinical words
+            # still are not.
+            mid_sentence = pat is _RELATION and m.group(0)[0].islower() and not _common_here(text, m.start(1), toks[0])
+            if mid_sentence and _common(toks[0]):  # a name that is also a month: "daughter-in-law June."
+                add(m.start(1), m.start(1) + len(toks[0]), trim=False)
+            elif mid_sentence or _plausible(m.group(1)):
                 add(m.start(1), m.end(1))
     for m in _AGE_PHRASE.finditer(text):
         seq = m.group(1)
@@ -907,7 +1148,18 @@ def _name_spans(text: str) -> list[PhiSpan]:
     for m in _SURNAME_CUE.finditer(text):
         if _lone_surname(text, m):
             add(m.start(2), m.end(2))
-    # Gazetteer alone: a known, unambiguous first name, with the capitalised words after it.
+    for m in _CALL_NAME.finditer(text):
+        first = m.group(1).split()[0]
+        if not _common(first) and (_name_like(first) or not _english(first)):
+            add(m.start(1), m.end(1))
+    for m in _INITIAL_SURNAME.finditer(text):
+        surname = m.group(1).split(".")[-1].strip()
+        if any(_known(part)[1] and not _english(part) and not _common(part) for part in re.split(r"[\-'’]", surname)):
+            add(m.start(1), m.end(1))
+
+
+def _gazetteer_names(text: str, add: _Add) -> None:
+    # A known, unambiguous first name, with the capitalised words after it.
     for m in _CAP_WORD.finditer(text):
         tok = m.group()
         if _common(tok) or tok.lower() in AMBIGUOUS or not _known(tok)[0] or _english(tok):
@@ -918,16 +1170,90 @@ def _name_spans(text: str) -> list[PhiSpan]:
         n = _NEXT_TOK.match(text, e)
         if n and not _common(n.group(1)) and (not _english(n.group(1)) or _known(n.group(1))[1]):
             e = n.end()
+        elif _is_city(tok):  # "Houston, Texas": the place rules take it
+            continue
         add(s, e)
-    # First name (even ambiguous) followed by a known surname: "Mark Smith", "Grace Patel".
+    # First name (even ambiguous) followed by a known surname: "Mark Smith", "Grace Patel"; not a
+    # two-word place ("Los Angeles").
     for m in re.finditer(rf"({_TOK}){_H}+({_TOK})", text):
         a, b = m.group(1), m.group(2)
-        if _known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS:
+        if (_known(a)[0] and _known(b)[1] and not _common(a) and not _common(b) and b.lower() not in AMBIGUOUS
+                and not _is_city(m.group())):
             add(m.start(), m.end())
-    found += _lower_case_names(text)
-    found += _listed_with(text, found)
-    found = [(s, e) for s, e in found if not _EPONYM_AFTER.match(text, e)]
-    return [sp for sp in _propagate(text, found) if not _EPONYM_AFTER.match(text, sp.end)]
+
+
+def _name_like(tok: str) -> bool:
+    """A known given name or surname, also one that is a word ("Grace", "Miles")."""
+    return any(_known(tok)) or tok.lower() in AMBIGUOUS
+
+
+def _common_here(text: str, start: int, tok: str) -> bool:
+    """_common, except for a name that is also a month when no day follows it ("daughter June.", not
+    "son June 3")."""
+    return _common(tok) and not (tok.lower() in AMBIGUOUS and not _DIGIT_NEXT.match(text, start + len(tok)))
+
+
+_DIGIT_NEXT = re.compile(r"[ \t]*\d")
+# A credential followed by a label colon or by a name is a prefix: "Triage RN: Lorelei",
+# "Supervising RN Araceli Quintanilla-Reyes" - the word before it is no name.
+_AFTER_CREDENTIAL = re.compile(rf"{_H}*:|[ \t]({_TOK})")
+
+
+def _job_word(seq: str) -> bool:
+    """"Supervising RN", "Covering NP": one word in -ing before a credential says what the person
+    does; a surname in -ing is a known one ("Manning RN")."""
+    return " " not in seq.strip() and seq.strip().endswith("ing") and not any(_known(seq.strip()))
+
+
+def _credential_is_a_prefix(text: str, end: int) -> bool:
+    m = _AFTER_CREDENTIAL.match(text, end)
+    if not m:
+        return False
+    return m.group(1) is None or not _common(m.group(1)) and (any(_known(m.group(1))) or not _english(m.group(1)))
+
+
+# A candidate that names an organisation: "From: Desert Bloom Family Practice", "Client: Lancaster
+# Surgical Associates".
+_ORG_WORDS = frozenset(
+    _words(
+        """
+        practice clinic clinics associates group pharmacy surgery centre center hospital health healthcare
+        services partners inc llc ltd foundation trust institute university college school laboratories
+        laboratory labs lab imaging radiology therapy care home hospice agency church department unit ward
+        team network system systems solutions medical dental pediatrics surgical specialists physicians
+        """
+    )
+)
+
+
+def _organisation(text: str, s: int, e: int) -> bool:
+    toks = text[s:e].split()
+    return len(toks) > 1 and any(t.lower().strip(".,") in _ORG_WORDS for t in toks[1:])
+
+
+# Around a name: initials before it ("O. Pennington"), a suffix after it ("Fairweather III"), and a
+# nickname in quotes followed by the surname (Marcus "Moe" Abernathy-Cole).
+_INITIALS_BEFORE = re.compile(rf"(?<![\w.'’\-])(?:[{_UP}]\.[ \t]?){{1,2}}[ \t]*$")
+_SUFFIX_AFTER = re.compile(rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:III|II|IV))(?!\w)")
+_NICK_THEN_SURNAME = re.compile(rf"{_NICK}(?:{_H}({_TOK}(?:{_H}{_TOK})?))?")
+# "Young, Harold (Hal)": a nickname in brackets after the name is a name of its own.
+_NICK_IN_BRACKETS = re.compile(rf"[ \t]*\(([{_UP}][{_LO}]+)\)")
+
+
+def _grow(text: str, s: int, e: int) -> tuple[int, int]:
+    m = _INITIALS_BEFORE.search(text, max(0, s - 8), s)
+    if m:
+        s = m.start()
+    m = _NICK_THEN_SURNAME.match(text, e)
+    if m and not (m.group(1) and _common(m.group(1).split()[0])):
+        e = m.end()
+    m = _SUFFIX_AFTER.match(text, e)
+    return s, m.end() if m else e
+
+
+def _nickname_after(text: str, end: int) -> list[tuple[int, int]]:
+    m = _NICK_IN_BRACKETS.match(text, end)
+    return [m.span(1)] if m and not _common(m.group(1)) and not _english(m.group(1)) else []
 
 
 def _listed_with(text: str, found: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -955,9 +1281,13 @@ _LOWER_CUE = re.compile(
     rf"i'm|i am|this is|meet|it's)[ \t]*,?)[ \t]+(?={_LOWER_TOK})"
 )
 # After a relative, a name is followed by what a person does or by punctuation: "my wife bisi says",
-# "brother tunde is on", "sister renee," - not "my mom dealt with", "my wife freaks out".
+# "brother tunde is on", "sister renee,", "his grandma pearl usually brings him", "her son quang took
+# her home" - not "my mom dealt with", "my wife freaks out".
 _AFTER_RELATIVE_NAME = re.compile(
-    r"[ \t]*(?:$|[,.;:?!)]|(?:and|is|was|who|says|said|has|had|will|can|to|at|on|in|lives|called|thinks)\b)"
+    r"[ \t]*(?:$|[,.;:?!)]|(?:and|is|was|who|says|said|has|had|will|can|could|would|should|to|at|on|in|lives|"
+    r"called|calls|thinks|usually|always|never|also|just|brings|brought|came|comes|took|takes|wants|wanted|"
+    r"told|tells|asked|asks|helps|helped|drives|drove|picks|picked|works|does|did|gets|got|knows|'s|’s)\b)",
+    re.MULTILINE,
 )
 _LOWER_NAME = re.compile(rf"({_LOWER_TOK})(?:[ \t]+({_LOWER_TOK}))?")
 # A lower-case speaker label that is a name ("renee: yes, please call him").
@@ -966,56 +1296,141 @@ _LOWER_PAIR = re.compile(rf"(?<![\w\-])({_LOWER_TOK})[ \t]+({_LOWER_TOK})(?![\w\
 
 
 def _lower_case_lines(text: str) -> list[tuple[int, int]]:
-    """(start, end) of the lines written without capitals. In text that uses capitals, a lower-case
-    word after "wife" or "Dr." is a verb or a noun ("my mom dealt with", "nurse staffing"), not a name."""
+    """(start, end) of the lines written without capitalised words (codes and acronyms such as "ECG",
+    "HA20-551873" may be there). In text that uses capitals, a lower-case word after "wife" or "Dr."
+    is a verb or a noun ("my mom dealt with", "nurse staffing"), not a name."""
     out: list[tuple[int, int]] = []
     pos = 0
     for line in text.split("\n"):
-        if _UPPER_LETTER.search(line) is None and len(line) > 12:
+        if _CAPITALISED_WORD.search(line) is None and len(line) > 12:
             out.append((pos, pos + len(line)))
         pos += len(line) + 1
     return out
 
 
-_UPPER_LETTER = re.compile(f"[{_UP}]")
+_CAPITALISED_WORD = re.compile(f"[{_UP}][{_LO}]")
 
 
 def _lower_case_names(text: str) -> list[tuple[int, int]]:
     found: list[tuple[int, int]] = []
     for s, e in _lower_case_lines(text):
         found += _lower_case_names_in(text, s, e)
+    return found + _answered_names(text)
+
+
+# The answer to "what's your name?" in a transcript: the words at the start of the next turn that are
+# not ordinary words ("pt: nkechi. nkechi obiora-dike", "Caller: Bronwyn Tregaskis-Pyle, her daughter").
+_NAME_QUESTION = re.compile(
+    r"(?i)\b(?:what(?:'s|’s| is) your (?:full )?name|(?:and )?your name\?|and you are\?|who am i speaking (?:to|with)|"
+    r"(?:can|could|may) i (?:get|have|take) your name|name,? please)"
+)
+_TURN_START = re.compile(r"[ \t]*(?:[\w .'’\-]{1,20}:[ \t]*)?(?:(?:it's|it is|i'm|i am|my name is|this is|yes|yeah|um|uh)[ \t,]+)*")
+_ANSWER_WORD = re.compile(rf"({_TOK}|{_LOWER_TOK})[ \t.,]*")
+
+
+def _answered_names(text: str) -> list[tuple[int, int]]:
+    found: list[tuple[int, int]] = []
+    for q in _NAME_QUESTION.finditer(text):
+        pos = text.find("\n", q.end()) + 1
+        if pos <= 0:
+            continue
+        pos = _TURN_START.match(text, pos).end()
+        for _ in range(4):
+            m = _ANSWER_WORD.match(text, pos)
+            if not m or _ordinary(m.group(1)) or _common(m.group(1)):
+                break
+            found.append(m.span(1))
+            pos = m.end()
     return found
 
 
+# A known given name in a lower-case line, no word and of four letters at least: "kasey will take
+# you", "isn't it? gareth?", "can josie at the front desk book him in?"
+_LOWER_WORD = re.compile(rf"(?<![\w'’\-]){_LOWER_TOK}(?![\w'’\-])")
+
+
+def _lower_given_names(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return [m.span() for m in _LOWER_WORD.finditer(text, start, end)
+            if len(m.group()) >= 4 and _known(m.group())[0] and not _ordinary(m.group())
+            and not _LOWER_SAINT_BEFORE.search(text, max(0, m.start() - 8), m.start())]
+
+
+_LOWER_SAINT_BEFORE = re.compile(r"(?i)\b(?:st\.?|saint|san|santa|mount|mt\.?|fort|ft\.?)[ \t]$")
+
+
+# "i'm linh, the interpreter": a speaker naming herself with her role.
+_SELF_ROLE = re.compile(
+    rf"\b(?:i'm|i am|this is|it's|me)[ \t]+({_LOWER_TOK})(?=[ \t]*,[ \t]*(?:the|your|a)[ \t]+(?:[a-z]+[ \t]+)?"
+    r"(?:interpreter|translator|nurse|doctor|physician|pharmacist|aide|tech|therapist|social worker|chaplain|"
+    r"daughter|son|wife|husband|caregiver|carer|resident|student|midwife|paramedic|medic|scribe|receptionist|"
+    r"coordinator|neighbou?r|friend)\b)"
+)
+
+
+def _self_introduced(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    return [m.span(1) for m in _SELF_ROLE.finditer(text, start, end) if not _ordinary(m.group(1))]
+
+
 def _lower_case_names_in(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    found: list[tuple[int, int]] = []
-    for cue in _LOWER_CUE.finditer(text, start, end):
-        m = _LOWER_NAME.match(text, cue.end())
-        first, second = m.group(1), m.group(2)
-        # "grace lindahl": a first name that is also a word, made a name by the surname after it
-        word_first = first in AMBIGUOUS and _known(first)[0] and second and not _ordinary(second)
-        if (_ordinary(first) and not word_first) or len(first) < 3:
-            continue
-        # After a greeting or "this is", a known name is needed; after a title, "my name is" or a
-        # relative any non-word will do ("dr. nkemelu", "my wife bisi").
-        if cue.group("greeting") and not any(_known(first)):
-            continue
-        if word_first:
-            found.append(m.span())
-            continue
-        if cue.group("relation") and not any(_known(first)) and not _AFTER_RELATIVE_NAME.match(text, m.end(1)):
-            continue
-        end = m.end(2) if second and not _ordinary(second) and any(_known(second)) else m.end(1)
-        found.append((m.start(1), end))
+    found = [span for cue in _LOWER_CUE.finditer(text, start, end) for span in _after_lower_cue(text, cue)]
     m = _LOWER_SPEAKER.match(text, start, end)
     if m and not _ordinary(m.group(1)) and _known(m.group(1))[0]:
         found.append(m.span(1))
+    found += _lower_given_names(text, start, end) + _self_introduced(text, start, end)
     # a known first name and a known surname, neither a word: "walter kaminski"
     for m in _LOWER_PAIR.finditer(text, start, end):
         a, b = m.group(1), m.group(2)
         if _known(a)[0] and not _ordinary(a) and not _ordinary(b) and (_known(b)[1] or not any(_known(b))) and len(b) > 3:
             found.append(m.span())
     return found
+
+
+def _after_lower_cue(text: str, cue: re.Match) -> list[tuple[int, int]]:
+    """The name after a lower-case cue, if any."""
+    m = _LOWER_NAME.match(text, cue.end())
+    first = m.group(1)
+    if len(first) < 3:
+        return []
+    if first in AMBIGUOUS:
+        # "grace lindahl": a first name that is also a word, made a name by the surname after it;
+        # after a title or a relative also by a person's verb or the clause's end ("miss june, wants",
+        # "the nurse rose said", "his grandma pearl usually brings him").
+        if _known(first)[0] and m.group(2) and not _ordinary(m.group(2)):
+            return [m.span()]
+        if (cue.group("title") or cue.group("relation")) and _AFTER_RELATIVE_NAME.match(text, m.end(1)):
+            return [m.span(1)]
+        return []
+    if _ordinary(first):
+        return []
+    # After a greeting or "this is", a known name is needed; after a title, "my name is" or a
+    # relative any non-word will do ("dr. nkemelu", "my wife bisi").
+    if cue.group("greeting") and not any(_known(first)):
+        return []
+    if cue.group("relation") and not any(_known(first)) and not _AFTER_RELATIVE_NAME.match(text, m.end(1)):
+        return []
+    second = m.group(2)
+    return [(m.start(1), m.end(2) if second and not _ordinary(second) and any(_known(second)) else m.end(1))]
+
+
+def _grow_lower_case(text: str, spans: list[PhiSpan]) -> list[PhiSpan]:
+    """In lower-case lines, a name takes the words next to it that are no ordinary words: "thi lan
+    phan" from "lan phan"."""
+    lines = _lower_case_lines(text)
+    out: list[PhiSpan] = []
+    for sp in spans:
+        if any(s <= sp.start and sp.end <= e for s, e in lines):
+            start, end = sp.start, sp.end
+            while (m := _LOWER_WORD_BEFORE.search(text, max(0, start - 30), start)) and not _ordinary(m.group(1)):
+                start = m.start(1)
+            while (m := _LOWER_WORD_AFTER.match(text, end)) and not _ordinary(m.group(1)):
+                end = m.end(1)
+            sp = PhiSpan(start, end, sp.kind)
+        out.append(sp)
+    return out
+
+
+_LOWER_WORD_BEFORE = re.compile(rf"(?<![\w'’\-])({_LOWER_TOK})[ \t]+$")
+_LOWER_WORD_AFTER = re.compile(rf"[ \t]+({_LOWER_TOK})(?![\w'’\-])")
 
 
 def _ordinary(tok: str) -> bool:
@@ -1036,6 +1451,18 @@ _SURNAME_CUE = re.compile(
 _PERSON_ONLY_CUES = frozenset({"per", "d/w", "w/", "paged", "notified", "informed", "updated"})
 
 
+# What follows a person named alone: the end of the clause, a verb or a function word ("with
+# Okonkwo.", "d/w Haddad who agrees", "Lee called"); not a noun, which makes the word a modifier
+# ("and Doppler signal", "with Rasch analysis", "by Candida spp").
+_PERSON_AFTER = re.compile(
+    r"[ \t]*(?:$|[.,;:!?)\]\"'”’(/]|(?:is|was|has|had|and|or|to|at|on|in|for|from|re|regarding|about|who|will|"
+    r"would|can|could|should|did|does|said|says|aware|today|yesterday|tonight|this|that|as|of|via|by|with|the|"
+    r"a|an|her|his|their|our|my|also|again|now|already|if|when|while|after|before|[a-z]+ed|"
+    r"(?:state|report|note|feel|think|agree|recommend|want|ask|call|say)s)\b)",
+    re.MULTILINE,
+)
+
+
 def _lone_surname(text: str, m: re.Match) -> bool:
     tok = m.group(2)
     if _common(tok) or _english(tok) or tok.lower() in AMBIGUOUS or _is_city(tok):
@@ -1043,21 +1470,25 @@ def _lone_surname(text: str, m: re.Match) -> bool:
     # "with Shepherd Pratt", "and Edwards Perimount": a company or a product, not a person
     if _NEXT_TOK.match(text, m.end()) and not _known(_NEXT_TOK.match(text, m.end()).group(1))[1]:
         return False
+    if not _PERSON_AFTER.match(text, m.end()):
+        return False
     return _known(tok)[1] or m.group(1) in _PERSON_ONLY_CUES
 
 
 # A name followed by one of these words is an eponym, not a person: "Paget's disease", "Wolfram
 # syndrome", "Treacher Collins syndrome", "Cohen kappa".
 _EPONYM_AFTER = re.compile(
-    r"(?:['’]s?)?[ \-](?:[A-Z][a-z]+[ \-])?(?i:syndromes?|diseases?|disorders?|signs?|tests?|sequence|"
+    # after a possessive one word of any case may come between: "Parker's mobility score"
+    r"(?:['’]s?[ \-](?:[A-Za-z]+[ \-])?|[ \-](?:[A-Z][a-z]+[ \-])?)(?i:syndromes?|diseases?|disorders?|signs?|tests?|sequence|"
     r"anomaly|dystrophy|myopathy|atrophy|ataxia|palsy|phenomenon|reflex|maneuver|manoeuvre|procedure|"
     r"operation|classification|criteria|score|scale|index|law|equation|formula|type|lesions?|tumou?rs?|"
-    r"fracture|nodes?|cells?|bod(?:y|ies)|gland|duct|canal|deformity|contracture|neuroma|ulcer|hernia|"
+    r"fracture|nodes?|cells?|bod(?:y|ies)|glands?|ducts?|canal|deformit(?:y|ies)|contractures?|neuromas?|ulcers?|hernias?|"
     r"catheter|shunt|stent|method|technique|approach|incision|repair|kappa|coefficient|correlation|"
     r"distribution|curve|plot|models?|effect|hypothesis|principle|rule|ratio|institute|angle|reaction|diet|"
     r"regression|proportional|hazards?|exact|coefficients?|correlations?|inventory|questionnaire|scores|scales|"
     r"valves?|(?:bio)?prosthes[ie]s|fractures|antibod(?:y|ies)|antigens?|chain|"
-    r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial)\b"
+    r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial|"
+    r"o?esophagus|epiphys[ie]s|spots?)\b"
 )
 
 
@@ -1079,11 +1510,13 @@ def _propagate(text: str, found: list[tuple[int, int]]) -> list[PhiSpan]:
 
 
 def _name_words(text: str, found: list[tuple[int, int]]) -> set[str]:
+    """The words of found names worth looking for elsewhere: not stop words, and not ordinary words
+    unless they are names too ("Grace" yes, "Surgical" from a misread "Lancaster Surgical" no)."""
     words: set[str] = set()
     for s, e in found:
         for t in re.findall(rf"[{_UP}{_LO}][{_UP}{_LO}'’\-]+", text[s:e]):
             t = re.sub(r"['’]s$", "", t)
-            if len(t) >= 3 and not _common(t) and t not in _PARTICLES:
+            if len(t) >= 3 and not _common(t) and t not in _PARTICLES and (not _english(t) or _name_like(t)):
                 words.add(t)
     return words
 
@@ -1094,7 +1527,8 @@ def _occurrences(text: str, words: set[str]) -> list[PhiSpan]:
     variants |= {w.lower() for w in words if not _english(w)}
     alt = "|".join(re.escape(w) for w in sorted(variants, key=len, reverse=True))
     spans: list[PhiSpan] = []
-    for m in re.finditer(rf"(?<![\w\-])(?:({_TOK}|{_LOWER_TOK}){_H}+)?({alt})(?![\w\-])", text):
+    # not inside an e-mail address or a domain ("kwame.bmensah@..." is the EMAIL's)
+    for m in re.finditer(rf"(?<![\w\-.@])(?:({_TOK}|{_LOWER_TOK}){_H}+)?({alt})(?![\w\-]|[.@][\w])", text):
         before = m.group(1)
         joins = before and (
             not before[0].islower() and not _common(before) and (before.lower() not in AMBIGUOUS or _known(before)[0])
@@ -1124,13 +1558,47 @@ def _dates(text: str, digits: bool) -> list[PhiSpan]:
         out += _group(_WORD_DATE, text, "DATE")
     if digits:
         out += _group(_LOWER_MONTH_DAY, text, "DATE")
-    out += _group(_HOLIDAY, text, "DATE")
+    out += _group(_HOLIDAY, text, "DATE") + _group(_HOLIDAY_CUED, text, "DATE", 1)
     out += _group(_ORDINAL_WORD_DAY, text, "DATE", 1)
-    if not digits:  # every other date pattern needs a digit
-        return out
+    out += _days_of_month(text)
+    if digits:
+        out += _digit_dates(text)
+    return [_with_article(text, sp) for sp in out]
+
+
+def _days_of_month(text: str) -> list[PhiSpan]:
+    """"the 12th", "the 18th through the 20th", "the 3rd and 4th of July": see _THE_ORDINAL."""
+    out: list[PhiSpan] = []
+    for m in _THE_ORDINAL.finditer(text):
+        if not _ANY_DIGIT.match(m.group(1)) and _SMALL_ORDINAL_WORD.fullmatch(m.group(1)):
+            continue
+        values, pos = [m.span(1)], m.end()
+        while chained := _ORDINAL_CHAIN.match(text, pos):
+            values.append(chained.span(1))
+            pos = chained.end()
+        if _DAY_FOLLOWS.match(text, pos) and not _MORE_ORDINALS.match(text, pos):
+            out += [PhiSpan(s, e, "DATE") for s, e in values]
+    return out
+
+
+def _counted(text: str, pos: int) -> bool:
+    """Does a counted noun follow the ordinal at pos (after any "and 5th", ", 6th")?"""
+    while chained := _ORDINAL_CHAIN.match(text, pos):
+        pos = chained.end()
+    return _COUNTED_AFTER.match(text, pos) is not None
+
+
+def _with_article(text: str, sp: PhiSpan) -> PhiSpan:
+    article = _ORDINAL_START.match(text, sp.start) and _ARTICLE_BEFORE.search(text, max(0, sp.start - 5), sp.start)
+    return PhiSpan(article.start(), sp.end, sp.kind) if article else sp
+
+
+def _digit_dates(text: str) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
     for pat in _DATE_PATTERNS:
-        out += _group(pat, text, "DATE")
-    out += _group(_ORDINAL_DAY, text, "DATE", 1)
+        out += [sp for sp in _group(pat, text, "DATE")
+                if not _VERSION_BEFORE.search(text, max(0, sp.start - 12), sp.start)]
+    out += [sp for sp in _group(_ORDINAL_DAY, text, "DATE", 1) if not _counted(text, sp.end)]
     if "/" in text:
         out += _short_dates(text)
     out += _group(_BIRTH_YEAR, text, "DATE", 1)
@@ -1174,10 +1642,25 @@ def _ages(text: str, digits: bool) -> list[PhiSpan]:
             if not _TEMP_BEFORE.search(text[max(0, m.start() - 15) : m.start()]):
                 out.append(PhiSpan(m.start(1), m.end(1), "AGE"))
     out += _group(_AGE_STATED, text, "AGE", 1) + _group(_AGE_APPOSITION, text, "AGE", 1)
+    out += _group(_AGE_REACHED, text, "AGE", 1) + _answered_ages(text)
     lower = text.lower()
     if "ninety" in lower or "hundred" in lower:
         out += _group(_WORD_AGE[0], text, "AGE")
         out += _group(_WORD_AGE[1], text, "AGE", 1)
+    return out
+
+
+def _answered_ages(text: str) -> list[PhiSpan]:
+    """Ages given as answers in the four lines after a "how old" question."""
+    out: list[PhiSpan] = []
+    for m in _HOW_OLD.finditer(text):
+        start = text.find("\n", m.end()) + 1
+        for _ in range(4):
+            if start <= 0:
+                break
+            end = text.find("\n", start)
+            out += _group_at(_TURN_AGE, text, start, "AGE")
+            start = end + 1
     return out
 
 
@@ -1188,17 +1671,18 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_URL, text, "URL")
     if _TLD_ANY.search(text):
         out += _group(_URL_DOMAIN, text, "URL")
+    out += _group(_PHONE_WORDS, text, "PHONE")
     if not digits:  # everything below needs a digit
         return out
     if ":" in text:
         out += _ipv6(text)
     out += _group(_IPV4, text, "IP")
     out += _group(_SSN, text, "SSN")
-    out += _group(_SSN_CUE, text, "SSN", 1)
+    out += _group(_SSN_CUE, text, "SSN", 1) + _group(_SSN_MASKED, text, "SSN") + _group(_SSN_LAST_FOUR, text, "SSN", 1)
     for pat, group in ((_PHONE, 0), (_PHONE_CUE_SHORT, 1)):
         for m in pat.finditer(text):
             digits = re.sub(r"\D", "", m.group(group))
-            if group == 0 and m.group(0).startswith("0") and not 10 <= len(digits) <= 11:
+            if group == 0 and m.group(0).startswith("0") and not 10 <= len(digits) <= 12:
                 continue
             cues = _PHONE_KIND.findall(text[max(0, m.start(group) - 30) : m.start(group)])
             kind = "FAX" if cues and cues[-1].lower() == "fax" else "PHONE"
@@ -1221,7 +1705,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
         tok = m.group()
         if sum(c.isdigit() for c in tok) >= 5 and not _CLINICAL_CODE.match(tok):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
-    out += _group(_LONG_DIGITS, text, "ID")
+    out += _group(_LONG_DIGITS, text, "ID") + _group(_ISBT, text, "ID")
     return out
 
 
@@ -1268,8 +1752,23 @@ _LOWER_STREET = re.compile(
 )
 
 
+# "the restaurant on mission street", "same flat on bellenden road": a street named without a number
+# after a preposition; not a road described ("on the icy road", "down a side street").
+_ROAD_DESCRIPTIONS = (
+    r"the|a|an|this|that|my|your|his|her|our|their|same|other|next|wrong|busy|quiet|icy|wet|dry|slippery|dirt|"
+    r"gravel|paved|back|side|country|rural|private|toll|ring|access|service|open|long|narrow|steep|one-way|"
+    r"two-way|main road|dark|empty|closed|new|old|local|nearby|every|each|any|which|what|whose"
+)
+_LOWER_STREET_NAMED = re.compile(
+    rf"\b(?:on|off|at|near|along|down|up|from|onto|in)[ \t]+((?!(?:{_ROAD_DESCRIPTIONS})\b)[a-z][a-z'’\-]+"
+    r"(?:[ \t]+(?!(?:street|avenue|road|lane)\b)[a-z][a-z'’\-]+)?[ \t]+"
+    r"(?:street|avenue|road|lane|drive|boulevard|terrace|crescent|close|parkway|highway))\b"
+)
+
+
 def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
     out = _group_in(_LOWER_STREET, text, start, end, "ADDRESS")
+    out += _group_in(_LOWER_STREET_NAMED, text, start, end, "ADDRESS", 1)
     cities = _lower_cities()
     for m in _LOWER_PLACE_CUE.finditer(text, start, end):
         words = text[m.end() : end].split(None, 3)[:3]
@@ -1281,14 +1780,19 @@ def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
     return out
 
 
-def _group_in(pattern: re.Pattern, text: str, start: int, end: int, kind: str) -> list[PhiSpan]:
-    return [PhiSpan(m.start(), m.end(), kind) for m in pattern.finditer(text, start, end)]
+def _group_in(pattern: re.Pattern, text: str, start: int, end: int, kind: str, group: int = 0) -> list[PhiSpan]:
+    return [PhiSpan(m.start(group), m.end(group), kind) for m in pattern.finditer(text, start, end)]
 
 
-def _places(text: str, digits: bool) -> list[PhiSpan]:
-    out: list[PhiSpan] = []
-    if digits:
-        out += _group(_STREET, text, "ADDRESS")
+def _lower_streets_named(text: str) -> list[PhiSpan]:
+    """Lower-case street names outside lower-case lines, when the name is no word ("on kirby avenue")."""
+    return [PhiSpan(m.start(1), m.end(1), "ADDRESS") for m in _LOWER_STREET_NAMED.finditer(text)
+            if not any(_english(w) for w in m.group(1).split()[:-1])]
+
+
+def _streets(text: str, digits: bool) -> list[PhiSpan]:
+    out = _group(_STREET, text, "ADDRESS") if digits else []
+    out += _group(_STREET_TYPE_FIRST, text, "ADDRESS")
     for m in _STREET_NAMED.finditer(text):
         toks = _tokens(text, m.start(1), m.end(1))
         while len(toks) > 1 and (_common(toks[0][2]) or toks[0][2].lower() in _NOT_PLACES):
@@ -1296,6 +1800,53 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         if len(toks) > 1:
             out.append(PhiSpan(toks[0][0], toks[-1][1], "ADDRESS"))
     out += _group(_POBOX, text, "ADDRESS")
+    return [_with_flat(text, sp) for sp in out]
+
+
+def _with_flat(text: str, sp: PhiSpan) -> PhiSpan:
+    """The street line with the flat and building before it: "Flat 6, Wensum Court, 22 Riverside Road"."""
+    line_start = text.rfind("\n", 0, sp.start) + 1
+    m = _FLAT_BEFORE.search(text, max(line_start, sp.start - 60), sp.start)
+    return PhiSpan(m.start(), sp.end, sp.kind) if m else sp
+
+
+def _is_region(name: str) -> bool:
+    """A state or a country: Safe Harbor allows them."""
+    return (re.fullmatch(rf"{_STATE_ABBR}|{_STATE_NAMES}", name) is not None or name in _COUNTRIES
+            or name.lower() in _COUNTRIES)
+
+
+def _localities(text: str, streets: list[PhiSpan]) -> list[PhiSpan]:
+    """The town, district and county names after each street line, and a ZIP code after them."""
+    out: list[PhiSpan] = []
+    for sp in streets:
+        pos = sp.end
+        for _ in range(4):
+            m = _LOCALITY.match(text, pos)
+            if not m or _is_region(m.group(1)) or _common(m.group(1).split()[0]) or (
+                    m.group(1).islower() and all(_english(w) for w in m.group(1).split())):
+                break
+            out.append(PhiSpan(m.start(1), m.end(1), "CITY"))
+            pos = m.end()
+        if pos > sp.end:
+            out += _group_at(_ZIP_AFTER_LOCALITY, text, pos, "ZIP")
+    return out
+
+
+def _before_postcodes(text: str) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    for m in _BEFORE_POSTCODE.finditer(text):
+        toks = _tokens(text, m.start(1), m.end(1))
+        while toks and (re.fullmatch(_STREET_TYPES, toks[0][2]) or _common(toks[0][2]) or _is_region(toks[0][2])
+                        or any(re.fullmatch(_STREET_TYPES, t[2]) for t in toks[1:])):
+            toks.pop(0)
+        if toks and not _is_region(text[toks[0][0] : toks[-1][1]]):
+            out.append(PhiSpan(toks[0][0], toks[-1][1], "CITY"))
+    return out
+
+
+def _places(text: str, digits: bool) -> list[PhiSpan]:
+    out = _streets(text, digits)
     for m in _CITY_STATE.finditer(text):
         state, zipc = m.group(2), m.group(3)
         city = m.group(1)
@@ -1314,10 +1865,11 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         out.append(PhiSpan(s, m.end(1), "CITY"))
         if zipc:
             out.append(PhiSpan(m.start(3), m.end(3), "ZIP"))
-    out += _group(_ZIP_CUE, text, "ZIP", 1)
+    out += _group(_ZIP_CUE, text, "ZIP", 1) + _group(_EIRCODE, text, "ZIP")
     for m in _UK_POSTCODE.finditer(text):
         if re.search(r"\d", m.group(1)[-3:]) and not _CLINICAL_CODE.match(m.group(1).split()[0]):
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
+    out += _before_postcodes(text)
     out += _group(_COUNTY, text, "CITY", 1)
     out += _city_spans(text)
     for start, end in _lower_case_lines(text):
@@ -1327,14 +1879,33 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         before = text[max(0, m.start() - 25) : m.start()]
         if _STATE_AT_END.search(before) or _ends_with_city(before):
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
-    for m in _FACILITY.finditer(text):
-        words = m.group(1).split()
-        if not words or any(w.lower().rstrip("'s") in _NOT_PLACES or _common(w) for w in words):
+    out += _facility_places(text) + _lower_streets_named(text)
+    return out + _localities(text, [sp for sp in out if sp.kind == "ADDRESS"])
+
+
+def _facility_places(text: str) -> list[PhiSpan]:
+    """The place in a facility's name, without the words around it that are not places ("Kona Valley
+    Medical Center", "Agency Barre Visiting Nurses", "the Seacroft phlebotomy service")."""
+    out: list[PhiSpan] = []
+    for m in itertools.chain(_FACILITY.finditer(text), _LOWER_FACILITY.finditer(text)):
+        toks = _tokens(text, m.start(1), m.start(1) + len(m.group(1).rstrip()))
+        if _SAINT_BEFORE.search(text, max(0, m.start(1) - 8), m.start(1)) or _not_a_place(text, m.start(1), toks[-1][1]):
             continue
-        if all(_english(w) for w in words) and not _is_city(" ".join(words)):
+        if _is_city(" ".join(t[2] for t in toks)):
+            out.append(PhiSpan(toks[0][0], toks[-1][1], "CITY"))
             continue
-        out.append(PhiSpan(m.start(1), m.start(1) + len(m.group(1).rstrip()), "CITY"))
+        while toks and _not_place_word(toks[0][2]):
+            toks.pop(0)
+        while toks and _not_place_word(toks[-1][2]):
+            toks.pop()
+        if toks:
+            out.append(PhiSpan(toks[0][0], toks[-1][1], "CITY"))
     return out
+
+
+def _not_place_word(word: str) -> bool:
+    w = word.lower().removesuffix("'s")
+    return w in _NOT_PLACES or _common(word) or _is_region(word) or (_english(word) and not _is_city(word))
 
 
 def find_spans(text: str) -> list[PhiSpan]:
