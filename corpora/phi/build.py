@@ -26,6 +26,7 @@ SOURCES = {
     "test2": HERE / "notes_test2.txt",
     "test3": HERE / "notes_test3.txt",
     "dev4": HERE / "notes_dev4.txt",
+    "test4": HERE / "notes_test4.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
