@@ -116,6 +116,8 @@ def _resolve_sources(c) -> list[Source]:
                           Fields(c.text_field, c.id_field, c.title_field, c.url_field), c.kind, deid(c.kind, None),
                           heldout_conditions=c.heldout_conditions))
     for s in c.sources:
+        if s.optional and not resolve_path(s.path).exists():
+            continue  # e.g. ../shared/data not on this machine: the corpus (and its fingerprint) go without it
         kind = s.kind or c.kind
         fields = Fields(s.text_field or c.text_field, s.id_field or c.id_field,
                         s.title_field or c.title_field, s.url_field or c.url_field)

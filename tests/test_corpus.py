@@ -348,3 +348,14 @@ def test_conditions_match_a_name_inside_another_without_comparing_every_pair():
         words = condition_words(name)
         assert known.covers(words) is expected, name
         assert any(same_condition(words, condition_words(n)) for n in names) is expected  # the pairwise rule agrees
+
+
+def test_a_missing_optional_source_is_left_out_and_a_missing_required_one_named(tmp_path, progress):
+    folder = write_corpus(tmp_path)
+    gone = tmp_path / "not-here.jsonl"
+    metrics = build(make_cfg([folder], f"corpus.sources=[{{path: '{gone}', optional: true}}]"), tmp_path / "a", progress)
+    assert metrics["documents_kept"] == 12
+    assert stage.sources(make_cfg([folder], f"corpus.sources=[{{path: '{gone}', optional: true}}]")) == \
+        stage.sources(make_cfg([folder]))  # the fingerprint's inputs do not name it
+    with pytest.raises(InputError, match="not-here.jsonl"):
+        build(make_cfg([folder], f"corpus.sources=[{{path: '{gone}'}}]"), tmp_path / "b", progress)

@@ -160,6 +160,7 @@ class SourceConfig:
     answer_field: str | None = None  # instruction sources: else sft.answer_field
     dialogue_field: str | None = None  # instruction sources: else sft.dialogue_field
     index: bool = True  # false: training text only, kept out of the retrieval index (corpus sources)
+    optional: bool = False  # true: a missing path leaves the source out instead of failing (corpus sources)
     heldout_conditions: float | None = num(None, 0, 1, high_open=True)  # corpus sources: else corpus.heldout_conditions
 
 
