@@ -23,6 +23,7 @@ from pathlib import Path
 
 from rungs.curation import (
     Conditions,
+    Decontaminator,
     condition_words,
     heldout_condition,
     iter_documents,
@@ -35,8 +36,9 @@ from rungs.kernel import SftConfig, metric_entries, resolve_path
 # torch, transformers and the assistant's model load inside the functions that score: rungs.pipeline imports
 # this module to fingerprint it
 
-VERSION = 4  # 4: per-document perplexity with intervals, independent sets, end-to-end answers; 3: retrieval per mode
-CONFIG = ("seed", "hardware", "evaluate", "prompt")  # prompt: the answers go through the assistant
+VERSION = 5  # 5: independent sets leave out documents repeating training text (13-gram overlap); 4: per-document perplexity with intervals, independent sets, end-to-end answers; 3: retrieval per mode
+CONFIG = ("seed", "hardware", "evaluate", "prompt",  # prompt: the answers go through the assistant
+          "corpus.decontam_ngram", "corpus.decontam_threshold")  # what counts as text seen in training
 HELDOUT_CONVERSATIONS = "heldout.jsonl"  # written by the sft stage
 _KEY_WORDS = 40  # words that identify a text when checking an independent set against training text
 
@@ -71,6 +73,12 @@ def text_sets(cfg, corpus, tokenizer) -> tuple[dict[str, list[tuple[str, list[in
     trained = {"domain": {_text_key(d["text"]) for d in domain if d["split"] != "heldout"},
                "general": {_text_key(d["text"]) for d in general if d["split"] != "heldout"}}
     conditions = Conditions(condition_words(d["title"]) for d in domain if d["split"] != "excluded")
+    # A page on an unseen condition can still repeat training text: MedQuAD's NIH answers share templates
+    # across conditions, and a model that learned them looks like one that learned medicine. The corpus
+    # stage's own decontamination rule decides what counts as seen.
+    c = cfg.corpus
+    seen = {kind: Decontaminator((d["text"] for d in docs if d["split"] == "train"), n=c.decontam_ngram,
+                                 threshold=c.decontam_threshold) for kind, docs in (("domain", domain), ("general", general))}
     notes: dict[str, str] = {}
     for name, spec in p.sets.items():
         path = resolve_path(spec.path)
@@ -89,13 +97,14 @@ def text_sets(cfg, corpus, tokenizer) -> tuple[dict[str, list[tuple[str, list[in
                     shared += 1  # the corpus covers this condition: not independent of training
                     continue
             text = normalize_text(doc.text)
-            if _text_key(text) in trained[spec.kind]:
+            if _text_key(text) in trained[spec.kind] or seen[spec.kind].contaminated(text):
                 shared += 1
                 continue
             kept.append((doc.id, text))
         raw[name] = kept
         if shared:
-            notes[name] = f"{shared} document(s) left out: their condition or text is in the training data"
+            notes[name] = (f"{shared} document(s) left out: their condition is trained on, or >= {c.decontam_threshold:.0%} "
+                           f"of their {c.decontam_ngram}-word sequences are in the training text")
     sets = {}
     for name, docs in raw.items():
         tokenized = [(i, tokenizer(t, add_special_tokens=False)["input_ids"]) for i, t in docs]
