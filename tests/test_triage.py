@@ -42,7 +42,7 @@ def triage(tmp_path_factory):
 
 def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emergencies(triage):
     m = triage.metrics
-    assert m["test_recall_n"] == 210 and m["test_false_alarms_n"] == 180
+    assert m["test_recall_n"] == 240 and m["test_false_alarms_n"] == 180
     assert m["test_recall"] >= 0.95, m["test_recall"]  # the floor CI holds; the goal is 0.98 (bench/RESULTS.md)
     assert m["dev_recall"] >= 0.98  # the threshold was chosen for it on dev
     assert m["test_rules_recall"] < m["test_recall"]  # the classifier, not the rules, carries recall
