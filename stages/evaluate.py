@@ -36,7 +36,7 @@ from rungs.kernel import SftConfig, metric_entries, resolve_path
 # torch, transformers and the assistant's model load inside the functions that score: rungs.pipeline imports
 # this module to fingerprint it
 
-VERSION = 5  # 5: independent sets leave out documents repeating training text (13-gram overlap); 4: per-document perplexity with intervals, independent sets, end-to-end answers; 3: retrieval per mode
+VERSION = 6  # 6: independent sets leave out documents repeating >= 10 % of training 13-grams; 5: with short texts; 4: per-document perplexity with intervals, independent sets, end-to-end answers; 3: retrieval per mode
 CONFIG = ("seed", "hardware", "evaluate", "prompt",  # prompt: the answers go through the assistant
           "corpus.decontam_ngram", "corpus.decontam_threshold")  # what counts as text seen in training
 HELDOUT_CONVERSATIONS = "heldout.jsonl"  # written by the sft stage
@@ -70,15 +70,18 @@ def text_sets(cfg, corpus, tokenizer) -> tuple[dict[str, list[tuple[str, list[in
     domain, general = _corpus_documents(corpus)
     raw = {"domain": [(d["id"], d["text"]) for d in domain if d["split"] == "heldout"],
            "general": [(d["id"], d["text"]) for d in general if d["split"] == "heldout"]}
-    trained = {"domain": {_text_key(d["text"]) for d in domain if d["split"] != "heldout"},
-               "general": {_text_key(d["text"]) for d in general if d["split"] != "heldout"}}
+    # only the train split is trained on: a corpus keeps held-out-condition and contaminated pages as "excluded"
+    trained = {"domain": {_text_key(d["text"]) for d in domain if d["split"] == "train"},
+               "general": {_text_key(d["text"]) for d in general if d["split"] == "train"}}
     conditions = Conditions(condition_words(d["title"]) for d in domain if d["split"] != "excluded")
     # A page on an unseen condition can still repeat training text: MedQuAD's NIH answers share templates
     # across conditions, and a model that learned them looks like one that learned medicine. The corpus
     # stage's own decontamination rule decides what counts as seen.
     c = cfg.corpus
+    # min_words=n: a short training text repeated whole (one templated sentence) is not a repeated page
     seen = {kind: Decontaminator((d["text"] for d in docs if d["split"] == "train"), n=c.decontam_ngram,
-                                 threshold=c.decontam_threshold) for kind, docs in (("domain", domain), ("general", general))}
+                                 threshold=c.decontam_threshold, min_words=c.decontam_ngram)
+            for kind, docs in (("domain", domain), ("general", general))}
     notes: dict[str, str] = {}
     for name, spec in p.sets.items():
         path = resolve_path(spec.path)
