@@ -79,3 +79,40 @@ def test_real_gemma_perplexity_on_patient_education_text_stays_plausible(gemma_b
     assert score.tokens == len(ids) > 200
     assert 3 < ppl < 30, ppl
     assert math.exp(broken) > 2 * ppl
+
+
+def test_independent_set_keeps_unseen_pages_and_leaves_out_repeated_training_text(tmp_path):
+    """What evaluate calls independent: pages on held-out conditions, minus pages repeating a tenth of the
+    training text's 13-word sequences. A page the corpus keeps out of training (split `excluded`) is not
+    trained on, and one short templated sentence shared with training does not make a page seen."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rungs.curation import heldout_condition
+    from rungs.kernel import compose
+    from stages.evaluate import text_sets
+
+    held = [f"condition {i}" for i in range(400) if heldout_condition(f"condition {i}", 0.1)][:4]
+    words = lambda tag, n: " ".join(f"{tag}{k}" for k in range(n))  # noqa: E731  distinct words per tag
+    template = "talk to your doctor about what you can do to feel better"  # 12 words: shorter than n = 13
+    trained = words("t", 60)
+    excluded = words("x", 60)
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "title": ["trained condition", held[0], "short"],
+                             "text": [trained, excluded, template], "split": ["train", "excluded", "train"]}),
+                   tmp_path / "documents.parquet")
+    pages = [("kept-excluded", held[0], excluded),  # on a held-out condition, and nobody trained on it
+             ("repeats-training", held[1], trained + " " + words("r", 10)),
+             ("shares-template", held[2], words("s", 60) + " " + template),
+             ("trained-condition", "trained condition", words("u", 60))]
+    path = tmp_path / "independent.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "focus": f, "text": t}) + "\n" for i, f, t in pages))
+    cfg = compose(["model=tiny", "evaluate.perplexity.sets={}",
+                   f"+evaluate.perplexity.sets.ind={{path: '{path}', kind: domain, id_field: id, condition_field: focus, "
+                   "heldout_conditions: 0.1}"])
+    corpus = type("Corpus", (), {"path": tmp_path})()
+    tokenizer = lambda text, add_special_tokens: {"input_ids": [len(w) for w in text.split()]}  # noqa: E731
+    sets, notes = text_sets(cfg, corpus, tokenizer)
+    assert {doc_id for doc_id, _ in sets["ind"]} == {"kept-excluded", "shares-template"}
+    assert "1 document(s) left out" in notes["ind"]
