@@ -36,7 +36,7 @@ from rungs.kernel import SftConfig, metric_entries, resolve_path
 # torch, transformers and the assistant's model load inside the functions that score: rungs.pipeline imports
 # this module to fingerprint it
 
-VERSION = 7  # 7: the corpus' own held-out sets sampled to min_tokens like the independent ones; 6: independent sets leave out documents repeating >= 10 % of training 13-grams; 5: with short texts; 4: per-document perplexity with intervals, independent sets, end-to-end answers; 3: retrieval per mode
+VERSION = 7  # 7: the corpus' own held-out sets sampled (own_tokens); 6: independent sets leave out documents repeating >= 10 % of training 13-grams; 5: with short texts; 4: per-document perplexity with intervals, independent sets, end-to-end answers; 3: retrieval per mode
 CONFIG = ("seed", "hardware", "evaluate", "prompt",  # prompt: the answers go through the assistant
           "corpus.decontam_ngram", "corpus.decontam_threshold")  # what counts as text seen in training
 HELDOUT_CONVERSATIONS = "heldout.jsonl"  # written by the sft stage
@@ -112,7 +112,7 @@ def text_sets(cfg, corpus, tokenizer) -> tuple[dict[str, list[tuple[str, list[in
     for name, docs in raw.items():
         tokenized = [(i, tokenizer(t, add_special_tokens=False)["input_ids"]) for i, t in docs]
         # the corpus' own held-out split too: with MedQuAD in the corpus it holds ~1,300 pages, 30 min a model
-        sets[name] = select(tokenized, p.min_tokens, cfg.seed)
+        sets[name] = select(tokenized, p.min_tokens if name in p.sets else p.own_tokens, cfg.seed)
     return {n: d for n, d in sets.items() if d}, notes
 
 

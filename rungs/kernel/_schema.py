@@ -295,6 +295,7 @@ class PerplexityConfig:
     window: int = num(512, 2)  # tokens per scored window, <bos> included
     stride: int = num(256, 1)  # new tokens per window of a long document
     min_tokens: int = num(10_000, 1)  # per set: whole documents until at least this many tokens
+    own_tokens: int = num(3_000, 1)  # the corpus' own held-out splits, likewise
     batch_tokens: int = num(2048, 1)  # tokens per forward pass
     sets: dict[str, TextSetConfig] = field(default_factory=dict)  # independent text besides the corpus' held-out splits
 
