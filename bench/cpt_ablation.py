@@ -90,14 +90,19 @@ def stream_blocks(corpus, tokenizer, folder: Path) -> Path:
     return copy
 
 
-def independent_sets(cfg, corpus, tokenizer) -> dict:
+def yardstick(store, tokenizer, progress):
+    """The corpus artifact the yardstick is drawn for, and the evaluate stage's independent sets for it."""
+    from rungs.kernel import compose
+    from rungs.pipeline import build
     from stages.evaluate import text_sets
 
+    cfg = compose([*MODEL, *ROWS[YARDSTICK]])
+    corpus = build("corpus", cfg, {}, store, progress=progress).artifact
     sets, notes = text_sets(cfg, corpus, tokenizer)
     missing = [n for n in cfg.evaluate.perplexity.sets if n not in sets]
     if missing:
         raise SystemExit(f"independent set(s) {missing} unavailable: {notes} (needs ../shared/data)")
-    return {n: sets[n] for n in cfg.evaluate.perplexity.sets}
+    return corpus, {n: sets[n] for n in cfg.evaluate.perplexity.sets}
 
 
 def score(model, sets: dict, tokenizer, cfg) -> dict:
@@ -138,9 +143,7 @@ def run_row(name: str, store_dir: Path, work: Path) -> dict:
     quiet = progress_factory(False)
     base = build("base", cfg, {}, store, progress=quiet).artifact
     tokenizer = model_tokenizer(base)
-    yardstick = compose([*MODEL, *ROWS[YARDSTICK]])
-    default_corpus = build("corpus", yardstick, {}, store, progress=quiet).artifact
-    sets = independent_sets(yardstick, default_corpus, tokenizer)  # one yardstick for every row
+    default_corpus, sets = yardstick(store, tokenizer, quiet)  # one yardstick for every row
     trained, model_art, seconds = {}, base, None
     key = [name, ROWS[name], base.id, default_corpus.id]
     if name != "base":

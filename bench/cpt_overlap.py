@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from cpt_ablation import DEFAULT_STORE, MODEL, ROWS, independent_sets  # noqa: E402
+from cpt_ablation import DEFAULT_STORE, MODEL, ROWS, yardstick  # noqa: E402
 
 SET = "domain_independent"
 
@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = json.loads(path.read_text())["scores"][SET]
     base = build("base", compose(MODEL), {}, store, progress=quiet).artifact
     tokenizer = model_tokenizer(base)
-    default_corpus = build("corpus", compose(MODEL), {}, store, progress=quiet).artifact
-    docs = independent_sets(compose(MODEL), default_corpus, tokenizer)[SET]  # the ablation's yardstick, in its order
+    docs = yardstick(store, tokenizer, quiet)[1][SET]  # the ablation's, in its order
     if len(docs) != len(rows["base"][5]):
         raise SystemExit("the yardstick changed since the rows were scored: rerun the ablation")
     corpus = build("corpus", compose([*MODEL, *ROWS[args.row]]), {}, store, progress=quiet).artifact
