@@ -30,7 +30,7 @@ class Detector:
         """(red flag name, its reason) when the conversation must escalate, ("classifier", None) when the
         classifier alone says so, else None."""
         text = user_text(messages)
-        flag = self.rules.match(text.replace("\n", " ")) if self.rules is not None else None  # a phrase may span two turns
+        flag = self.rules.match(text) if self.rules is not None else None
         if flag is not None:
             return flag
         if self.classifier is not None and self.scores([messages])[0] >= self.classifier.threshold:

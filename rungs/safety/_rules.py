@@ -30,7 +30,9 @@ class Guardrails:
             raise ConfigError(f"prompt.escalation: only {{reason}} may be filled in ({exc})") from None
 
     def match(self, text: str) -> tuple[str, str] | None:
-        """(name, reason) of the first red flag in `text`, or None."""
+        """(name, reason) of the first red flag in `text`, or None. Line breaks count as spaces: a phrase may
+        run across two user turns or a Shift+Enter."""
+        text = text.replace("\n", " ")
         for name, reason, patterns in self.flags:
             if any(p.search(text) for p in patterns):
                 return name, reason
