@@ -30,6 +30,7 @@ import bisect
 import ipaddress
 import itertools
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -88,9 +89,12 @@ _PRIORITY = {
 }
 
 # Latin letters with their accented forms, Latin Extended-A too (Echeverría, Szymańska, Łukasz):
-# that block alternates capital and small letters, so its capitals are listed.
-_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
-_LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľŀłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷźżž"
+# that block alternates capital and small letters, so its capitals are listed. Vietnamese needs the
+# horned Ơ/Ư and Latin Extended Additional (Nguyễn, Phạm, Đặng), whose block alternates the same way.
+_VI_UP = "ƠƯ" + "".join(chr(c) for c in range(0x1EA0, 0x1EFA, 2))
+_VI_LO = "ơư" + "".join(chr(c) for c in range(0x1EA1, 0x1EFA, 2))
+_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ" + _VI_UP
+_LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľŀłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷźżž" + _VI_LO
 _H = r"[ \t]"  # horizontal space: identifiers never span a line break
 
 # ---------------------------------------------------------------------------------------------
@@ -835,9 +839,12 @@ _SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:III|II|IV)(?!\w))?"
 # A nickname in quotes between the given name and the surname: Reginald "Reggie" Miles.
 _NICK = rf"(?:{_H}[\"“][{_UP}][{_LO}]+[\"”])"
 # Lower-case particles inside a surname: "Van der Merwe", "María de la Cruz", "Ibn al Haytham".
+# Welsh patronymics too: "Aled ap Rhys", "Nia ferch Owain".
 _PARTICLES = ("van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "ter", "ten",
-              "bin", "ibn", "al", "el", "dos", "das")
-_PARTICLE = rf"(?:{_H}(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)(?={_H}[{_UP}]))"
+              "bin", "ibn", "al", "el", "dos", "das", "ap", "ab", "ferch", "verch", "bint")
+_PARTICLE_WORD = rf"(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)"
+# a particle may follow another ("van der", "de la") before the capital
+_PARTICLE = rf"(?:{_H}{_PARTICLE_WORD}(?=(?:{_H}{_PARTICLE_WORD})?{_H}[{_UP}]))"
 _SEQ = rf"(?<![\w\-.]){_TOK}(?:{_NICK}?{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
 _CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
 _LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
@@ -1026,8 +1033,21 @@ def _known(tok: str) -> tuple[bool, bool]:
     gazetteer's hyphenated names ("amy-lee") match as written, other names without their hyphens."""
     first, last = _names()
     t = tok.lower().strip(".,;:()\"'’").replace("’", "'").removesuffix("'s")
-    forms = (t, re.sub(r"[\W\d_]", "", t))
+    forms = (t, re.sub(r"[\W\d_]", "", t), _unaccented(t))
     return any(f in first for f in forms), any(f in last for f in forms)
+
+
+_VIETNAMESE = re.compile(f"[{_VI_UP}{_VI_LO}đĐ]")
+
+
+def _unaccented(tok: str) -> str:
+    """Vietnamese names are listed without their tone marks only ("Nguyễn" as "nguyen"): look their
+    bare form up. Other accented names are listed as written, and folding them would read words of
+    other languages as names (Māori "tēnā" is not "Tena")."""
+    if not _VIETNAMESE.search(tok):
+        return tok
+    bare = unicodedata.normalize("NFKD", tok.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in bare if not unicodedata.combining(c))
 
 
 def _tokens(text: str, s: int, e: int) -> list[tuple[int, int, str]]:
