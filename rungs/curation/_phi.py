@@ -326,8 +326,10 @@ _DATE_PATTERNS = [
     re.compile(r"\b(?:19|20)\d{2}([/\-.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?:\b|(?=T\d))"),
     # March 14, 2023 / Mar. 14th 2023 / March 14
     re.compile(rf"\b{_MONTHS}\.?{_H}+{_ORD}\b(?:,?{_H}+{_YEAR}\b)?(?!{_H}*(?:mg|mcg|g|ml|mL|%|units?)\b)"),
-    # 14 March 2023 / 14th of March / 14-Mar-2023 / 07/Apr/2024 (server logs)
-    re.compile(rf"\b{_ORD}(?:{_H}+of)?[ \t\-/]+{_MONTHS}\b\.?(?:[ \t\-,/]+{_YEAR}\b)?"),
+    # 14 March 2023 / 14th of March / 14-Mar-2023 / 07/Apr/2024 (server logs) / 3 Mar 24 (a two-digit
+    # year after a day and month, unless a unit follows: "3 Mar 24 h"). A spaced dash is a range
+    # ("Feb 14 - Feb 28"), not a day-month separator.
+    re.compile(rf"\b{_ORD}(?:{_H}+of)?(?:{_H}+|[\-/]){_MONTHS}\b\.?(?:[ \t\-,/]+(?:{_YEAR}|\d{{2}}(?![\d:]|{_H}*(?:h|hrs?|hours?|mg|%|units?)\b))\b)?"),
     # March 2023, Mar-2023, March of 2023
     re.compile(rf"\b{_MONTHS}\.?(?:{_H}+of)?[ \t\-,]+(?:19|20)\d{{2}}\b"),
     # 03/2023
@@ -372,9 +374,13 @@ _LOWER_MONTH_DAY = re.compile(
 )
 _WORD_DATE = re.compile(
     rf"\b{_MONTHS_ANY_CASE}[ \t]+(?:the[ \t]+)?{_ORD_WORD}\b(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b)?"
-    rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+{_MONTHS_ANY_CASE}\b"
-    # lower-case "may" is a verb first, a month when a year follows: "may fifth nineteen thirty-three"
-    rf"|\bmay[ \t]+(?:the[ \t]+)?{_ORD_WORD},?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b"
+    # "the second of may nineteen thirty one": after "<ordinal> of" even "may" is the month
+    rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+(?:{_MONTHS_ANY_CASE}|may)\b(?:,?[ \t]+(?:{_YEAR}|{_YEAR_WORDS})\b)?"
+    # lower-case "may" is a verb first, a month when a year follows: "may fifth nineteen thirty-three",
+    # or when its ordinal ends the clause ("back on may fifteenth.")
+    rf"|\bmay[ \t]+(?:the[ \t]+)?{_ORD_WORD}(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b|(?=[ \t]*(?:(?m:$)|[.,;!?])))"
+    # "mid may", "early may": no verb follows those words
+    rf"|(?<=\bmid[ \t\-])may\b|(?<=\blate[ \t])may\b|(?<=\bearly[ \t])may\b"
 )
 # "on the nineteenth." - an ordinal word after a date cue, followed by nothing a count would take.
 _ORDINAL_WORD_DAY = re.compile(
@@ -442,7 +448,7 @@ _FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10})
 # A month named alone after a cue: "in March", "since last May", "in late August", "back in february".
 _MONTH_ALONE = re.compile(
     r"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Tt]ill|[Bb]y|[Oo]f|[Ee]arly|[Ll]ate|[Mm]id|[Ll]ast|[Nn]ext|"
-    r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of)[ \t\-]+"
+    r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of|[Aa]round|[Aa]bout)[ \t\-]+"
     r"(?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?"
     rf"({_MONTHS_ANY_CASE})\b"
 )
@@ -520,6 +526,8 @@ _PHONE = re.compile(
     r"|(?<![\w/.])\+\d{1,3}(?:[ \t.\-]\(?\d{1,4}\)?\d{0,4}){2,4}(?![\w/])"
     # UK national: 0113 392 4000, 07700 900123, 020 7946 0958, 01953 555 0127 (the 555 drama range)
     r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/\-]|\.\d)"
+    # Australia and New Zealand, a one-digit area code: (08) 5550 1234, 07 555 0193
+    r"|(?<![\w/.\-(])(?:\(0\d\)|0\d)[ \t]\d{3,4}[ \t]\d{4}(?![\w/\-]|\.\d)"
 )
 # "ext 5-0128": a hospital extension with its exchange digit. "x" after a dash is part of a code
 # ("VAR-X88120"), not an extension.
@@ -548,7 +556,9 @@ _NUM = r"(?:number|num|no\.?|#|ID|identifier)"
 _LABELS: list[tuple[str, str]] = [
     ("MRN", (rf"MRN|MR ?#|MR No\.?|medical record(?: {_NUM})?|med(?:ical)? rec(?:ord)?\.? ?{_NUM}?|"
             rf"chart {_NUM}|hospital {_NUM}|unit {_NUM}|patient {_NUM}|pt ID|NHS {_NUM}|record {_NUM}|"
-            rf"health record {_NUM}|EMPI|MPI")),
+            rf"health record {_NUM}|EMPI|MPI|"
+            # New Zealand NHI, Scottish CHI, Australian UR numbers
+            rf"NHI(?: {_NUM})?|CHI(?: {_NUM})?|UR(?: {_NUM})?|URN")),
     ("ACCOUNT", (rf"account(?: {_NUM})?|acct\.?(?: {_NUM})?|billing {_NUM}|encounter {_NUM}|visit {_NUM}|"
                 rf"FIN|CSN|HAR|invoice {_NUM}")),
     # "per policy HIM-14" is a hospital policy, not an insurance one
@@ -556,22 +566,34 @@ _LABELS: list[tuple[str, str]] = [
                     # bare "group" only before a colon or a long number: "a group of 678", "group 148 (69%)"
                     rf"group(?=[ \t]*[:#]|[ \t]+[A-Z0-9\-]*\d[A-Z0-9\-]*\d{{3}})|insurance {_NUM}|"
                     rf"Medicare(?: {_NUM}| MBI)?|Medicaid(?: {_NUM})?|MBI|HICN|beneficiary(?: {_NUM})?|"
-                    rf"health plan {_NUM}|plan {_NUM}")),
+                    rf"health plan {_NUM}|plan {_NUM}|"
+                    # public plans elsewhere: Irish medical card (GMS), Canadian health cards (HSN, PHN,
+                    # OHIP, RAMQ), Australian Medicare and IHI
+                    rf"medical card(?: {_NUM})?|GMS(?: {_NUM})?|HSN|PHN|OHIP(?: {_NUM})?|RAMQ(?: {_NUM})?|"
+                    rf"health card(?: {_NUM})?|(?:personal )?health (?:services|insurance) {_NUM}|IHI(?: {_NUM})?")),
     ("LICENSE", (rf"DEA(?: {_NUM})?|NPI(?: {_NUM})?|licen[cs]e {_NUM}|lic\.? ?#|driver'?s licen[cs]e(?: {_NUM})?|"
                 rf"DL ?#|certificate {_NUM}|cert\.? ?#|GMC(?: {_NUM})?|registration {_NUM}|"
-                rf"board certification(?: {_NUM})?|state licen[cs]e(?: {_NUM})?|license|licence")),
+                rf"board certification(?: {_NUM})?|state licen[cs]e(?: {_NUM})?|license|licence|"
+                # medical and health registers of other countries (Ireland, South Africa, New Zealand,
+                # Australia, Canada, UK nursing and allied professions)
+                rf"IMC(?: {_NUM})?|MCNZ(?: {_NUM})?|HPCSA(?: {_NUM})?|AHPRA(?: {_NUM})?|CPSO(?: {_NUM})?|"
+                rf"NMC(?: {_NUM})?|HCPC(?: {_NUM})?|GPhC(?: {_NUM})?|PSI(?: {_NUM})?")),
     ("DEVICE", (rf"serial(?: {_NUM})?|S/N|SN|device {_NUM}|device serial|UDI|IMEI|model/serial|lot(?: {_NUM})?|"
                rf"implant {_NUM}")),
     ("ID", (rf"accession(?: {_NUM})?|specimen(?: {_NUM})?|claim(?: {_NUM})?|case {_NUM}|case|"
            rf"requisition(?: {_NUM})?|order {_NUM}|referral {_NUM}|reference {_NUM}|ref\.? ?#|"
            rf"authori[sz]ation {_NUM}|PA {_NUM}|tracking {_NUM}|sample {_NUM}|culture {_NUM}|badge(?: {_NUM})?|"
            rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|work order(?: {_NUM})?|ticket {_NUM}|"
-           rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?")),
+           rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?|"
+           # staff numbers in access logs: "(emp E40213)", "employee no. 88120"
+           rf"emp(?:loyee)?(?: {_NUM})?|staff {_NUM}")),
 ]
 # An identifier value: letters, digits, - and /, at least one digit, at least 3 characters; a short
 # capital prefix set off by a dot or a space goes with it ("MD.0048815", "GRP 55012", "AZH 88103-4472").
+# Numbers printed in spaced groups keep their groups ("794 221 806", "2953 71648 1").
 _VALUE = (
-    r"(?P<value>(?:[A-Z]{1,4}[. ](?=\d))?(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
+    r"(?P<value>(?:[A-Z]{1,4}[. ](?=\d))?(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9]"
+    r"(?:(?<=\d)(?:[ ]\d{3,5}){1,2}(?:[ ]\d(?![\w.,]\d|[ \t]*(?:mg|%|units?|x|times)\b))?)?)"
 )
 # One pass for all labels (a named group per kind): six case-insensitive scans cost six times as much.
 _LABEL_RE = re.compile(
@@ -624,7 +646,7 @@ _MAC = re.compile(r"(?<![\w:\-])[0-9A-Fa-f]{2}([:\-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa
 # GS1 unique device identifiers: "(01)00643169007222(17)250101(21)A1234"
 _UDI = re.compile(r"\(01\)\d{14}(?:\(\d{2,4}\)[A-Za-z0-9\-]+)*")
 _YEAR_ALONE = re.compile(r"(?:19|20)\d{2}")
-_SENTENCE_END = re.compile(r"\n|[.;](?:\s|$)")
+_SENTENCE_END = re.compile(r"\n|[.;?!](?:\s|$)")  # "Can I send a picture? My cell is ..." 
 # Image files: a picture of a person kept by name in a note is a photograph of them.
 _IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|dcm|dicom)\b")
 # Clinical codes that look like identifiers: never replaced.
@@ -1702,7 +1724,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     for pat, group in ((_PHONE, 0), (_PHONE_CUE_SHORT, 1)):
         for m in pat.finditer(text):
             digits = re.sub(r"\D", "", m.group(group))
-            if group == 0 and m.group(0).startswith("0") and not 10 <= len(digits) <= 12:
+            if group == 0 and m.group(0).lstrip("(").startswith("0") and not 9 <= len(digits) <= 12:
                 continue
             cues = _PHONE_KIND.findall(text[max(0, m.start(group) - 30) : m.start(group)])
             kind = "FAX" if cues and cues[-1].lower() == "fax" else "PHONE"
