@@ -730,14 +730,26 @@ _STREET_TYPES = (
 )
 # A unit after the street ("Apt 3C", "Flat 2/1", "Floor 3", "2nd Floor"): the word must end there,
 # or "Fl" takes the start of "Floor".
-_UNIT_WORD = r"(?:(?:Apartment|Apt|Unit|Suite|Ste|Room|Rm|Flat|Floor|Fl|Bldg|Building)\b\.?|#)"
+_UNIT_WORD = r"(?:(?:Apartment|Apt|Unit|Suite|Ste|Room|Rm|Flat|Floor|Fl|Bldg|Building|Level|[Bb]ureau)\b\.?|#)"
 _UNIT = (
     rf"(?:,?{_H}*(?:{_UNIT_WORD}{_H}*#?{_H}*[A-Za-z0-9\-/]*[A-Za-z0-9]|\d{{1,2}}(?:st|nd|rd|th){_H}+(?:Floor|Fl)\b\.?))?"
 )
 _STREET = re.compile(
     rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:(?:NE|NW|SE|SW|[NSEW])\.?{_H}+|(?:North|South|East|West){_H}+)?"
     rf"(?:[{_UP}][{_LO}A-Za-z'\-]*|\d+(?:st|nd|rd|th))(?:{_H}+[{_UP}][{_LO}A-Za-z'\-]*){{0,3}}{_H}+{_STREET_TYPES}\b\.?"
-    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW|Ext|Extension)\b\.?)?{_UNIT}"
+    # a quadrant after the type: "1528 20th Street West," (not "West" starting a town: "Main St West Haven")
+    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW|Ext|Extension)\b\.?|{_H}+(?:North|South|East|West)(?={_H}*(?:,|(?m:$))))?{_UNIT}"
+)
+# Rural numbered roads: "4130 County Road 12", "on State Route 9".
+_NUMBERED_ROAD = re.compile(
+    rf"(?:\b\d{{1,6}}[A-Za-z]?{_H}+(?:(?:County|State|Township|Forest|Farm)[ \t]+)?|\b(?:County|State|Township)[ \t]+)"
+    rf"(?:Road|Rd|Route|Rte|Highway|Hwy)\.?{_H}+\d{{1,4}}[A-Z]?\b{_UNIT}"
+)
+# A street with a quadrant before it needs no house number: "at S Figueroa St and W 7th St" (the
+# quadrant rules out a title or a saint; "Dr" still is one).
+_QUADRANT_STREET = re.compile(
+    rf"\b(?:NE|NW|SE|SW|N|S|E|W)\.?{_H}+(?:[{_UP}][{_LO}]+|\d{{1,3}}(?:st|nd|rd|th))(?:{_H}+[{_UP}][{_LO}]+)?{_H}+"
+    rf"(?:St|Ave|Blvd|Rd|Ln|Pl|Ct|Pkwy|Hwy|Street|Avenue|Boulevard|Road|Lane|Place|Parkway|Highway)\b\.?"
 )
 # One capitalised word of a place name, bounded ("Pant-y-Celyn", "Chandler's"): unbounded runs of
 # word characters and dashes make a scan quadratic on text like "Aa-Aa-Aa-...".
@@ -747,13 +759,14 @@ _PLACE_WORD = rf"(?<![\w'’\-])[{_UP}][\w'’]{{0,30}}(?:-[\w'’]{{1,30}}){{0,
 # English, so no house number is needed, except for "Via" ("via Email").
 _STREET_FIRST_TYPES = r"(?:Calle|Avenida|Rua|Rue|Viale|Piazza|Bóthar|Bothar|Sráid|Sraid|Heol|Stryd|Ffordd|Lôn|Carrer|Camino|Paseo|Chemin|Allée|Strada|Ulica)"
 _STREET_PARTICLE = r"(?:de|del|de la|la|le|les|des|du|na|an|y|yr|di|da|dos|das|do|della|dei|degli)"
+# French addresses write the type in lower case after the number: "1700 rue Saint-Denis, bureau 410".
 _STREET_TYPE_FIRST = re.compile(
-    rf"(?:\b\d{{1,5}}[A-Za-z]?{_H}+)?(?:\b{_STREET_FIRST_TYPES}|(?<=\d{_H})Via)"
+    rf"(?:\b\d{{1,5}}[A-Za-z]?{_H}+)?(?:\b{_STREET_FIRST_TYPES}|(?<=\d{_H})(?:Via|rue|chemin|boulevard|avenue|route|place))"
     rf"(?:{_H}+{_STREET_PARTICLE})*{_H}+{_PLACE_WORD}(?:{_H}+(?:{_STREET_PARTICLE}{_H}+)?{_PLACE_WORD}){{0,3}}{_UNIT}"
 )
 # "Flat 6, Wensum Court, 22 Riverside Road": a flat and a building's name before the street line.
 _FLAT_BEFORE = re.compile(
-    rf"\b(?:Flat|Apt\.?|Apartment|Unit|Suite|Room)[ \t]*[\w/\-]{{1,8}},[ \t]*(?:{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,3}},[ \t]*)?$"
+    rf"\b(?:Flat|Apt\.?|Apartment|Unit|Suite|Room|Level|Floor|Shop)[ \t]*[\w/\-]{{1,8}},[ \t]*(?:{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,3}},[ \t]*)?$"
 )
 # A street named without a number: "on Carver Street", "Chapeltown Road". Full words only ("Dr" and
 # "St" alone are titles and saints far more often than streets).
@@ -761,6 +774,8 @@ _STREET_NAMED = re.compile(
     rf"\b((?:[{_UP}][{_LO}]+(?:-[{_UP}][{_LO}]+)?{_H}+){{1,3}}(?:Street|Avenue|Road|Boulevard|Lane|Parkway|Terrace|"
     rf"Highway|Drive|Crescent|Grove))\b"
 )
+# A street that is one field of a comma-separated address line (a town follows it, see _LOCALITY).
+_ADDRESS_FIELD = re.compile(r"(?:^|\n|,)[ \t]*\Z")
 _POBOX = re.compile(
     r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+\d+\b"
     # "RR 18" is a respiratory rate and "HC 34" a head circumference: the abbreviations need a box
@@ -785,8 +800,14 @@ _CITY_STATE = re.compile(
     rf"\b([{_UP}][{_LO}]+(?:[ \t\-][{_UP}][{_LO}]+){{0,2}}),?{_H}*\b({_STATE_ABBR}|{_STATE_NAMES})\b"
     rf"(?:\.?,?{_H}*(\d{{5}}(?:-\d{{4}})?)\b)?"
 )
+# Canadian provinces and Australian states, kept like US states.
+_OTHER_STATES = (
+    "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|Alberta|British Columbia|Manitoba|New Brunswick|Nova Scotia|Ontario|"
+    "Qu[eé]bec|Saskatchewan|Yukon|NSW|VIC|Vic|QLD|Qld|SA|TAS|Tas|ACT|New South Wales|Victoria|Queensland|"
+    "Western Australia|South Australia|Tasmania|Northern Territory"
+)
 _STATE_AT_END = re.compile(rf"\b(?:{_STATE_ABBR}|{_STATE_NAMES}),?[ \t]*$")
-_ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b")
+_ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d)\b")
 _ZIP_AFTER_PLACE = re.compile(rf"(?<=[{_LO}A-Z]),?{_H}+(\d{{5}}(?:-\d{{4}})?)\b(?![.,]\d|{_H}*(?:mg|units|mL|cells))")
 _UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?[ \t]\d[ABD-HJLNP-UW-Z]{2})\b")
 # Irish Eircodes ("H91 X2F7"): a routing key and four letters and digits, after a word of the address.
@@ -813,10 +834,22 @@ _LOWER_FACILITY = re.compile(
 _LOCALITY = re.compile(
     rf"[ \t]*,[ \t]*(?:(?:Co\.?|County)[ \t]+)?({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}|"
     rf"[{_LO}][{_LO}'’\-]+(?:[ \t]+[{_LO}][{_LO}'’\-]+)?)"
-    rf"(?=[ \t]*(?:[,.?!;]|$|[A-Z]{{1,2}}\d|\d{{5}}|{_EIRCODE_CORE}))",
+    rf"(?=[ \t]*(?:[,.?!;]|$|[A-Z]{{1,2}}\d|\d{{4,5}}\b|{_EIRCODE_CORE}))",
     re.MULTILINE,
 )
-_ZIP_AFTER_LOCALITY = re.compile(r"[ \t]*,?[ \t]*(\d{5}(?:-\d{4})?)\b(?![.,]\d)")
+# The ZIP or postcode after those places; four digits (South Africa, New Zealand, Australia...) only
+# where the line or the list ends.
+_ZIP_AFTER_LOCALITY = re.compile(
+    r"[ \t]*,?[ \t]*(\d{5}(?:-\d{4})?|\d{4}(?=[ \t]*(?:$|\n|[ \t]{2}|[,;]|\.(?!\d))))\b(?![.,]\d)", re.MULTILINE
+)
+# Postcodes after a Canadian province ("Saskatoon, SK S7M 0Z6") or an Australian state ("Fremantle WA
+# 6160"): the state alone is kept, like a US state.
+_CA_POSTCODE = r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ \t]?\d[ABCEGHJ-NPRSTV-Z]\d"
+_PROVINCE_POSTCODE = re.compile(
+    rf"\b(?:AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|Alberta|British Columbia|Manitoba|New Brunswick|Nova Scotia|"
+    rf"Ontario|Qu[eé]bec|Saskatchewan|Yukon),?{_H}+({_CA_POSTCODE})\b"
+    rf"|\b(?:NSW|VIC|Vic|QLD|Qld|WA|SA|TAS|Tas|NT|ACT),?{_H}+(\d{{4}})\b(?![.,]\d|{_H}*(?:mg|units|mL|cells|%))"
+)
 # The place right before a UK postcode or an Eircode: "Norwich NR1 1SR", "Balornock, G21 4QQ".
 _BEFORE_POSTCODE = re.compile(
     rf"\b({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}),?[ \t]+"
@@ -1833,12 +1866,15 @@ def _lower_streets_named(text: str) -> list[PhiSpan]:
 
 
 def _streets(text: str, digits: bool) -> list[PhiSpan]:
-    out = _group(_STREET, text, "ADDRESS") if digits else []
-    out += _group(_STREET_TYPE_FIRST, text, "ADDRESS")
+    out = _group(_STREET, text, "ADDRESS") + _group(_NUMBERED_ROAD, text, "ADDRESS") if digits else []
+    out += _group(_STREET_TYPE_FIRST, text, "ADDRESS") + _group(_QUADRANT_STREET, text, "ADDRESS")
     for m in _STREET_NAMED.finditer(text):
         toks = _tokens(text, m.start(1), m.end(1))
+        whole = len(toks)
         while len(toks) > 1 and (_common(toks[0][2]) or toks[0][2].lower() in _NOT_PLACES):
             toks.pop(0)
+        if len(toks) == 1 and whole > 1 and _ADDRESS_FIELD.search(text, max(0, m.start(1) - 8), m.start(1)) and _LOCALITY.match(text, m.end(1)):
+            toks = _tokens(text, m.start(1), m.end(1))  # "The Surgery, Main Street, Oughterard": a field of an address
         if len(toks) > 1:
             out.append(PhiSpan(toks[0][0], toks[-1][1], "ADDRESS"))
     out += _group(_POBOX, text, "ADDRESS")
@@ -1854,7 +1890,7 @@ def _with_flat(text: str, sp: PhiSpan) -> PhiSpan:
 
 def _is_region(name: str) -> bool:
     """A state or a country: Safe Harbor allows them."""
-    return (re.fullmatch(rf"{_STATE_ABBR}|{_STATE_NAMES}", name) is not None or name in _COUNTRIES
+    return (re.fullmatch(rf"{_STATE_ABBR}|{_STATE_NAMES}|{_OTHER_STATES}", name) is not None or name in _COUNTRIES
             or name.lower() in _COUNTRIES)
 
 
@@ -1908,6 +1944,7 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         if zipc:
             out.append(PhiSpan(m.start(3), m.end(3), "ZIP"))
     out += _group(_ZIP_CUE, text, "ZIP", 1) + _group(_EIRCODE, text, "ZIP")
+    out += [PhiSpan(m.start(g), m.end(g), "ZIP") for m in _PROVINCE_POSTCODE.finditer(text) for g in (1, 2) if m.group(g)]
     for m in _UK_POSTCODE.finditer(text):
         if re.search(r"\d", m.group(1)[-3:]) and not _CLINICAL_CODE.match(m.group(1).split()[0]):
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
