@@ -538,6 +538,30 @@ _PHONE_CUE_SHORT = re.compile(
 # A number read out in words in a transcript: "five seven oh, five five five, oh one four two".
 _DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double[ \t]+\w+)"
 _PHONE_WORDS = re.compile(rf"(?i)\b{_DIGIT_WORD}(?:[ \t,\-]+{_DIGIT_WORD}){{6,}}\b")
+# A code read out letter by letter and digit by digit: "k l seven two x p a" (a plate), "w x k four
+# four nine ..." (a member number), "t r four four seven one" (a lot). Five characters at least, two
+# of them digits and one a letter other than "a" and "i" (words on their own) and "x" ("two x two x
+# three cm"), so that "a one", counting aloud or a size is not one.
+_SPELT_TOKEN = rf"(?:{_DIGIT_WORD}|[a-z])"
+_SPELT_CODE = re.compile(rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:[ \t]+{_SPELT_TOKEN}){{4,}}(?![\w'’\-])")
+_SPELT_KINDS = (
+    ("VEHICLE", re.compile(r"(?i)\b(?:registration|reg|plate|tag|number plate|licen[cs]e plate)\b")),
+    ("HEALTH_PLAN", re.compile(r"(?i)\b(?:member|insurance|medicaid|medicare|policy|plan|subscriber)\b")),
+    ("DEVICE", re.compile(r"(?i)\b(?:lot|serial|batch)\b")),
+    ("LICENSE", re.compile(r"(?i)\b(?:licen[cs]e|licence|dl)\b")),
+    ("ZIP", re.compile(r"(?i)\b(?:post ?code|zip|address)\b")),
+)
+# An e-mail address or web address read out: "seoyeon dot kim at mail dot example", "w w w dot bayside
+# derm dot example slash results". The last "dot" must be followed by a domain ending.
+_SPOKEN_TLD = rf"(?:{_TLDS}|example)"
+_SPOKEN_EMAIL = re.compile(
+    rf"(?<![\w\-])[a-z0-9]+(?:[ \t]+(?:dot|underscore|dash)[ \t]+[a-z0-9]+)*[ \t]+at[ \t]+[a-z0-9]+(?:[ \t]+[a-z0-9]+)?"
+    rf"(?:[ \t]+dot[ \t]+[a-z0-9]+)*[ \t]+dot[ \t]+{_SPOKEN_TLD}\b"
+)
+_SPOKEN_URL = re.compile(
+    rf"(?<![\w\-])(?:w[ \t]+w[ \t]+w|h[ \t]+t[ \t]+t[ \t]+p[ \t]*s?)[ \t]+(?:dot[ \t]+)?[a-z0-9]+(?:[ \t]+[a-z0-9]+){{0,2}}"
+    rf"(?:[ \t]+dot[ \t]+[a-z0-9]+)*[ \t]+dot[ \t]+{_SPOKEN_TLD}\b(?:[ \t]+slash[ \t]+[a-z0-9]+)*"
+)
 # A seven-digit local number after a word that gives one: "call 555-0134", "text her at 555-0199".
 _PHONE_CUE_LOCAL = re.compile(
     r"(?i:\b(?:call|text|reach|contact|at|number|is|on)[ \t]+(?:(?:me|her|him|them|us)[ \t]+)?(?:at[ \t]+)?)"
@@ -1746,7 +1770,10 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_URL, text, "URL")
     if _TLD_ANY.search(text):
         out += _group(_URL_DOMAIN, text, "URL")
-    out += _group(_PHONE_WORDS, text, "PHONE")
+    codes = _spelt_codes(text)  # a code with letters in it is not a phone number read out
+    out += [sp for sp in _group(_PHONE_WORDS, text, "PHONE") if not any(c.start <= sp.start and sp.end <= c.end for c in codes)]
+    out += codes
+    out += _group(_SPOKEN_EMAIL, text, "EMAIL") + _group(_SPOKEN_URL, text, "URL")
     if not digits:  # everything below needs a digit
         return out
     if ":" in text:
@@ -1784,6 +1811,20 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     return out
 
 
+def _spelt_codes(text: str) -> list[PhiSpan]:
+    """Codes read out in characters; the kind is that of the last cue word in the 80 characters before."""
+    out: list[PhiSpan] = []
+    for m in _SPELT_CODE.finditer(text):
+        toks = m.group().split()
+        digit_words = sum(len(t) > 1 for t in toks)
+        if digit_words < 2 or not any(len(t) == 1 and t not in "aix" for t in toks):
+            continue
+        before = text[max(0, m.start() - 80) : m.start()]
+        cued = [(c.start(), kind) for kind, cue in _SPELT_KINDS for c in cue.finditer(before)]
+        out.append(PhiSpan(m.start(), m.end(), max(cued)[1] if cued else "ID"))
+    return out
+
+
 def _ipv6(text: str) -> list[PhiSpan]:
     out: list[PhiSpan] = []
     for m in _IPV6_CANDIDATE.finditer(text):
@@ -1810,8 +1851,16 @@ def _cued(text: str, cue: re.Pattern, kind: str) -> list[PhiSpan]:
 
 @lru_cache(maxsize=1)
 def _lower_cities() -> frozenset[str]:
-    """Gazetteer cities none of whose words is an ordinary word ("boston", "san diego"; not "reading")."""
-    return frozenset(c.lower() for c in _cities()[0] if not any(_english(w) for w in c.split()))
+    """Gazetteer cities none of whose words is an ordinary word ("boston", "san diego"; not "reading"),
+    but for a compass point or a word such as "heights" next to one that is not ("east haddam",
+    "dearborn heights")."""
+    def place_like(city: str) -> bool:
+        words = city.lower().split()
+        return not any(_english(w) and w not in _PLACE_PARTS for w in words) and not all(w in _PLACE_PARTS for w in words)
+    return frozenset(c.lower() for c in _cities()[0] if place_like(c))
+
+
+_PLACE_PARTS = frozenset(_words("east west north south new upper lower heights falls springs park hills"))
 
 
 # In lower-case lines a place is told by a preposition before it and by not being a word.
@@ -1841,8 +1890,21 @@ _LOWER_STREET_NAMED = re.compile(
 )
 
 
+# A ZIP read out after the town: "in worcester zero one six zero five".
+_SPOKEN_ZIP = re.compile(rf"[ \t,]+((?:zero|oh|one|two|three|four|five|six|seven|eight|nine)(?:[ \t]+(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)){{4}})\b")
+
+
 def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
     out = _group_in(_LOWER_STREET, text, start, end, "ADDRESS")
+    # the town right after a street read out: "forty two ashgrove terrace headingley"
+    for street in list(out):
+        words = text[street.end : end].split(None, 2)[:2]
+        for k in range(len(words), 0, -1):
+            name = " ".join(words[:k]).rstrip(".,;:?!")
+            if name in _lower_cities():
+                s = text.index(name, street.end)
+                out.append(PhiSpan(s, s + len(name), "CITY"))
+                break
     out += _group_in(_LOWER_STREET_NAMED, text, start, end, "ADDRESS", 1)
     cities = _lower_cities()
     for m in _LOWER_PLACE_CUE.finditer(text, start, end):
@@ -1851,6 +1913,7 @@ def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
             name = " ".join(words[:k]).rstrip(".,;:?!")
             if name in cities:
                 out.append(PhiSpan(m.end(), m.end() + len(name), "CITY"))
+                out += _group_at(_SPOKEN_ZIP, text, m.end() + len(name), "ZIP")
                 break
     return out
 
