@@ -925,7 +925,10 @@ _PARTICLE_WORD = rf"(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)"
 # a particle may follow another ("van der", "de la") before the capital
 _PARTICLE = rf"(?:{_H}{_PARTICLE_WORD}(?=(?:{_H}{_PARTICLE_WORD})?{_H}[{_UP}]))"
 _SEQ = rf"(?<![\w\-.]){_TOK}(?:{_NICK}?{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
-_CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
+# "KIM, JI-HOON", "ROSE, Summer A.": the surname in capitals, the given name in capitals or not
+_CAPS_LAST_FIRST = (
+    rf"[A-Z]{{2,}}(?:[\-'][A-Z]{{2,}})?,[ \t]*(?:[A-Z]{{2,}}(?:-[A-Z]{{2,}})?|[{_UP}][{_LO}]+)(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
+)
 _LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
 
 # Abbreviated titles may carry a period; full-word titles may not ("Thank you, Doctor. Tell me ...").
@@ -946,7 +949,8 @@ _TITLE = re.compile(
 _ROLE_BEFORE = re.compile(
     r"(?i:\b(?:manager|supervisor|coordinator|technician|tech|therapist|pharmacist|interpreter|hospitalist|"
     r"attending|resident|fellow|intern|surgeon|scribe|analyst|aide|sitter|midwife|paramedic|physio|"
-    r"physiotherapist|dietitian|counsell?or|navigator|colleague|CPN|HCA|CNA|social worker|case manager|"
+    r"physiotherapist|dietitian|counsell?or|navigator|colleague|CPN|HCA|CNA|social worker|case manager|doula|"
+    r"hygienist|registrar|"
     rf"charge nurse|house sup|house supervisor))[ \t]+(?=[{_UP}])({_SEQ})"
 )
 # A role in brackets after a name: "Gallardo (house sup)", "Whitfield (IT security)".
@@ -954,7 +958,8 @@ _ROLE_AFTER = re.compile(
     r"[ \t]*\((?:[^()\n]{0,25}?\b)?(?i:sup|supervisor|charge|manager|IT|security|pharmacy|lab|"
     r"registration|billing|scheduling|front desk|admin|attending|resident|fellow|intern|hospitalist|"
     r"surgeon|nurse|RN|LPN|CNA|PT|OT|SLP|RT|MD|NP|PA|SW|pharmacist|therapist|tech|technician|"
-    r"interpreter|chaplain|sitter|aide|coordinator|case manager|social work)\b[^()\n]{0,20}\)"
+    r"interpreter|chaplain|sitter|aide|coordinator|case manager|social work|counsell?or|doula|registrar|"
+    r"PGY-?\d|hygienist)\b[^()\n]{0,20}\)"
 )
 # A capital there is no evidence of a name ("Reply (M. Ashworth, MD)").
 _SENTENCE_START = re.compile(r"(?:^|[.!?:\n][ \t]*)$")
@@ -968,7 +973,7 @@ _CREDENTIALS = (
     r"LPN|LVN|LCSW|LICSW|MSW|DPM|DDS|DMD|CNM|CRNA|RD|RDN|DPT|OTR|OTR/L|MBBS|MBChB|FRCP|FACP|FACS|MPH|MSN|"
     r"BSN|DNP|CNA|MA|EMT|EMT-P|RT|RRT|PsyD|LMFT|LPC|CCC-SLP|SLP|MS|NP-C|CNS|PHN|CCRP|CCRC|CCDS|MLS|CLS|"
     r"MLT|CMA|RPh|LMSW|CHW|CPhT|RPSGT|RDMS|RVT|CDE|CDCES|IBCLC|ATC|PT|OT|PTA|COTA|RDH|NREMT|AuD|Au\.D\.|OD|"
-    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA|LADC|LCADC|CADC|CGC|LMHC|LCPC|CPRS|CCM|MFT|CNP|BCBA)"
+    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA|LADC|LCADC|CADC|CGC|LMHC|LCPC|CPRS|CCM|MFT|CNP|BCBA|Esq\.?)"
 )
 # "Priya Raman, MD", "Okonkwo (PT)", "D. Okafor-Mensah, MLS(ASCP)"
 _NAME_CRED = re.compile(rf"\b(?=[{_UP}])({_SEQ}),?{_H}+\(?{_CREDENTIALS}(?![\w\-])")
@@ -983,7 +988,7 @@ _FIELD_WORDS = (
     r"copies to|emergency contact|nok|next of kin|guardian|caregiver|interpreter|witness|author|"
     r"consultant|therapist|identifying data|scribe|clinician|nurse|rn|mother|father|parents?|contact|from|"
     r"to|requested by|referred by|counsell?or|case manager|care manager|care coordinator|coordinator|navigator|"
-    r"social worker|chaplain|pharmacist|dietitian|midwife|nurse practitioner|physician assistant|technologist|"
+    r"social worker|chaplain|pharmacist|dietitian|midwife|nurse practitioner|physician assistant|technologist|team|"
     r"phlebotomist|advocate|attorney|poa|health care proxy|proxy|surrogate|spouse|husband|wife|son|daughter|"
     r"re(?=:)"
 )
@@ -1001,7 +1006,9 @@ _BY_WORDS = (
     r"copy to|followed by|examined by|evaluated by|performed by|under the care of|verified by|completed by|"
     r"interviewed by|reported by|witnessed by|obtained by|prepared by|entered by|approved by|authored by|"
     r"d/w|discussed w/|spoke w/|reviewed with|report given to|handed over to|audited by|"
-    r"electronically signed|e-?signed|referred to|referral to|access by|accessed by"
+    r"electronically signed|e-?signed|referred to|referral to|access by|accessed by|"
+    # the person a visit is booked with: "Hygiene with Jade."
+    r"(?:appointment|appt|session|visit|hygiene|therapy|follow-?up|f/u|booked in) with"
 )
 _BY_LABEL = re.compile(
     rf"(?i:\b{_lead(_BY_WORDS)}(?:{_BY_WORDS}){_H}*:?{_H}*)"
@@ -1034,6 +1041,14 @@ _LAST_FIRST_AGE = re.compile(
     rf"(?={_H}*[\-–,(]?{_H}*\d{{1,3}}{_H}*(?:[MF]\b|y\b|yo\b|y/o|yrs?\b|years?\b|-year)"
     rf"|{_H}*[,(]?{_H}*(?:DOB|D\.O\.B|MRN|born)\b)"
 )
+# A cell of a log or table holding "Last, First" alone (an access log's user): "| Morrow, Jessica (emp E40213) |".
+_CELL_LAST_FIRST = re.compile(
+    rf"(?m:(?<=\|)){_H}*({_LAST_FIRST}|{_CAPS_LAST_FIRST})(?={_H}*(?:\([^()\n]{{0,30}}\))?{_H}*(?:\||$))"
+)
+# A name with its nickname in brackets after it: 'Olufemi Adebayo-Williams ("Femi")'.
+_NAME_NICK_BRACKETS = re.compile(rf"(?=[{_UP}])({_SEQ})(?={_H}*\([\"“][{_UP}][{_LO}]+[\"”]\))")
+# The display name before an e-mail address: "Rhiannon Pugh <rpugh77@mail.example>".
+_NAME_BEFORE_EMAIL = re.compile(rf"(?=[{_UP}])({_SEQ})(?={_H}*<[^<>\s@]+@)")
 # "Pt Avery Nakamura-Blake (they/them), 27": a patient named after the word, no colon.
 _PT_NAME = re.compile(rf"\b(?:Pt|Patient|Resident|Client)\.?{_H}+({_SEQ})")
 # A credential written before the name: "night RN Miles", "day RN Faith.", "LPN Okafor".
@@ -1198,10 +1213,14 @@ def _label_names(text: str, add: _Add) -> None:
     for m in _NAME_CRED.finditer(text):
         if _plausible(m.group(1)) and not _credential_is_a_prefix(text, m.end()) and not _job_word(m.group(1)):
             add(m.start(1), m.end(1))
-    for pat in (_FIELD_LABEL, _BY_LABEL, _ROLE_BEFORE, _LAST_FIRST_AGE):
+    for pat in (_FIELD_LABEL, _BY_LABEL, _ROLE_BEFORE, _LAST_FIRST_AGE, _CELL_LAST_FIRST, _NAME_NICK_BRACKETS):
         for m in pat.finditer(text):
             if _plausible(m.group(1)):
                 add(m.start(1), m.end(1))
+    # an e-mail's display name is a person even when a word of it names a sign ("Pugh")
+    for m in _NAME_BEFORE_EMAIL.finditer(text):
+        if _plausible(m.group(1), strict=False):
+            add(m.start(1), m.end(1), strict=False)
     for m in _WEAK_LABEL.finditer(text):
         seq = m.group(1)
         after = text[m.end(1) : m.end(1) + 6]
@@ -1320,6 +1339,7 @@ _ORG_WORDS = frozenset(
         services partners inc llc ltd foundation trust institute university college school laboratories
         laboratory labs lab imaging radiology therapy care home hospice agency church department unit ward
         team network system systems solutions medical dental pediatrics surgical specialists physicians
+        dept dept. management office desk bureau division
         """
     )
 )
@@ -1336,7 +1356,7 @@ _INITIALS_BEFORE = re.compile(rf"(?<![\w.'’\-])(?:[{_UP}]\.[ \t]?){{1,2}}[ \t]
 _SUFFIX_AFTER = re.compile(rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:III|II|IV))(?!\w)")
 _NICK_THEN_SURNAME = re.compile(rf"{_NICK}(?:{_H}({_TOK}(?:{_H}{_TOK})?))?")
 # "Young, Harold (Hal)": a nickname in brackets after the name is a name of its own.
-_NICK_IN_BRACKETS = re.compile(rf"[ \t]*\(([{_UP}][{_LO}]+)\)")
+_NICK_IN_BRACKETS = re.compile(rf"[ \t]*\([\"“]?([{_UP}][{_LO}]+)[\"”]?\)")
 
 
 def _grow(text: str, s: int, e: int) -> tuple[int, int]:
