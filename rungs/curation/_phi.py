@@ -173,10 +173,11 @@ def _ends_with_city(before: str) -> bool:
 
 # Car models named after places ("Chevrolet Malibu", "Hyundai Tucson") and scales scored with a
 # fraction ("Epworth 6/24") are not places.
-_CAR_MAKE_BEFORE = re.compile(
+_CAR_MAKES = (
     r"(?:Chevrolet|Chevy|Ford|Toyota|Honda|Nissan|Hyundai|Kia|Dodge|Jeep|Buick|GMC|Subaru|Mazda|Volkswagen|"
-    r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)[ \t]+$"
+    r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)"
 )
+_CAR_MAKE_BEFORE = re.compile(rf"{_CAR_MAKES}[ \t]+$")
 _SCORE_AFTER = re.compile(r"[ \t]+\d{1,2}/\d{1,2}\b")
 # Scales named after a town, scored with a bare number ("STOP-BANG 6, Epworth 15"), and insurers
 # named after one ("Keystone Mutual PPO").
@@ -673,6 +674,14 @@ _YEAR_ALONE = re.compile(r"(?:19|20)\d{2}")
 _SENTENCE_END = re.compile(r"\n|[.;?!](?:\s|$)")  # "Can I send a picture? My cell is ..." 
 # Image files: a picture of a person kept by name in a note is a photograph of them.
 _IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|dcm|dicom)\b")
+# A picture of a wound, a rash or a limb named by nothing but clinical words ("wound_sacrum_week3.jpg")
+# shows no face and names no one; a name, a date, the face or a tattoo in it still make it a photograph
+# that identifies ("Coleman_sacrum_0612.jpg", "tattoo_L_forearm.png").
+_BODY_PART_PHOTO = re.compile(
+    r"(?i)wound|ulcer|lesion|rash|burn|incision|scar|sacr\w*|heel|foot|feet|toe|skin|mole|knee|hand|ankle|leg|"
+    r"arm|abdomen|stoma|dressing|graft|flap|site"
+)
+_IDENTIFYING_PARTS = frozenset(_words("tattoo face facial cheek head portrait id badge eye eyes ear lip nose chin forehead"))
 # Clinical codes that look like identifiers: never replaced.
 _CLINICAL_CODE = re.compile(
     r"(?i)^(?:ICD-?\d+|CPT-?\d*|PHQ-?\d+|GAD-?\d+|DSM-?\d+|HIV-?\d|COVID-?\d+|SARS-?\d*|IL-?\d+|CD\d+|"
@@ -731,10 +740,17 @@ _AGE_REACHED = re.compile(
 )
 # The answer to "how old ...?" in a transcript: a number at the start of one of the next turns
 # ("Patient: ninety-four come Easter", "Husband: Ninety-three last spring").
-_HOW_OLD = re.compile(r"(?i)\bhow old\b")
+# "how old are you", "so that makes you ...", "what age is she": the answer is an age.
+_HOW_OLD = re.compile(r"(?i)\bhow old\b|\bthat makes (?:you|her|him)\b|\bwhat age\b")
+# transcripts name the speaker with a colon or without one ("patient ninety two and still kicking")
 _TURN_AGE = re.compile(
-    rf"(?im)^[ \t]*(?:[\w .'’\-]{{1,20}}:[ \t]*)?(?:(?:about|almost|nearly|just|oh|well|um|uh|I'm|I am|she's|he's)[ \t,]+)*"
+    rf"(?im)^[ \t]*(?:[\w .'’\-]{{1,20}}:[ \t]*|(?:patient|pt|caller|parent|mum|mom|dad|son|daughter|husband|wife)[ \t]+)?(?:(?:about|almost|nearly|just|oh|well|um|uh|I'm|I am|she's|he's)[ \t,]+)*"
     rf"{_AGE_VALUE}"
+)
+# Spanish ages in words over 89 before "años": "tiene noventa y dos años".
+_SPANISH_AGE = re.compile(
+    r"(?i)\b(?:noventa(?:[ \t]+y[ \t]+(?:uno|un|dos|tres|cuatro|cinco|seis|siete|ocho|nueve))?|cien|ciento(?:[ \t]+\w+){1,3}?)"
+    r"(?=[ \t]+años\b)"
 )
 _WORD_AGE = [
     re.compile(rf"(?i)\b{_WORD_NUM}(?=[ \t\-]+years?(?:[ \t\-]+old)?\b)"),
@@ -1607,7 +1623,9 @@ _EPONYM_AFTER = re.compile(
     r"regression|proportional|hazards?|exact|coefficients?|correlations?|inventory|questionnaire|scores|scales|"
     r"valves?|(?:bio)?prosthes[ie]s|fractures|antibod(?:y|ies)|antigens?|chain|"
     r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial|"
-    r"o?esophagus|epiphys[ie]s|spots?)\b"
+    r"o?esophagus|epiphys[ie]s|spots?|grades?|grading|stag(?:e|ing))\b"
+    # a named score with its value: "Berg Balance 38/56"
+    r"|[ \-][A-Z][a-z]+[ \t]\d{1,3}/\d{1,3}\b"
 )
 
 
@@ -1763,9 +1781,10 @@ def _ages(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_AGE_STATED, text, "AGE", 1) + _group(_AGE_APPOSITION, text, "AGE", 1)
     out += _group(_AGE_REACHED, text, "AGE", 1) + _answered_ages(text)
     lower = text.lower()
-    if "ninety" in lower or "hundred" in lower:
+    if "ninety" in lower or "hundred" in lower or "noventa" in lower or "cien" in lower:
         out += _group(_WORD_AGE[0], text, "AGE")
         out += _group(_WORD_AGE[1], text, "AGE", 1)
+        out += _group(_SPANISH_AGE, text, "AGE")
     return out
 
 
@@ -1818,6 +1837,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_USERNAME, text, "ID", 1)
     out += _cued(text, _BIOMETRIC_CUE, "BIOMETRIC") + _cued(text, _PHOTO_CUE, "PHOTO")
     out += _group(_IMAGE_FILE, text, "PHOTO")
+    out = [sp for sp in out if not (sp.kind == "PHOTO" and _body_part_photo(text, sp))]
     out += _group(_MAC, text, "DEVICE") + _group(_UDI, text, "DEVICE")
     out += _group(_PHONE_CUE_LOCAL, text, "PHONE", 1) + _group(_PHONE_LOCAL, text, "PHONE")
     for m in _SERIAL.finditer(text):
@@ -1829,6 +1849,14 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
             out.append(PhiSpan(m.start(), m.end(), "ID"))
     out += _group(_LONG_DIGITS, text, "ID") + _group(_ISBT, text, "ID")
     return out
+
+
+def _body_part_photo(text: str, sp: PhiSpan) -> bool:
+    """An image file named only by clinical words and short counters: "wound_sacrum_week3.jpg"."""
+    stem = text[sp.start : sp.end].rsplit(".", 1)[0]
+    parts = [w.lower() for w in re.split(r"[\W_\d]+", stem) if len(w) > 1]
+    return (bool(parts) and any(_BODY_PART_PHOTO.fullmatch(w) for w in parts)
+            and all(_english(w) and w not in _IDENTIFYING_PARTS for w in parts) and not re.search(r"\d{4}", stem))
 
 
 def _spelt_codes(text: str) -> list[PhiSpan]:
@@ -2012,6 +2040,8 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         state, zipc = m.group(2), m.group(3)
         city = m.group(1)
         words = city.split()
+        if re.fullmatch(_CAR_MAKES, words[0]):  # "a 2009 Chevy Impala, Indiana plate ...": a car
+            continue
         # Keep only the trailing words that can be a city ("... Apt 2F, New York" -> "New York").
         while words and (re.fullmatch(_STREET_TYPES, words[0]) or _common(words[0]) or words[0].lower() in _NOT_PLACES):
             words.pop(0)
