@@ -178,6 +178,7 @@ _CAR_MAKES = (
     r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)"
 )
 _CAR_MAKE_BEFORE = re.compile(rf"{_CAR_MAKES}[ \t]+$")
+_MODEL_AFTER = re.compile(r"[ \t]+[A-Z][\w\-]+")  # "Toyota Camry": the make, not the town
 _SCORE_AFTER = re.compile(r"[ \t]+\d{1,2}/\d{1,2}\b")
 # Scales named after a town, scored with a bare number ("STOP-BANG 6, Epworth 15"), and insurers
 # named after one ("Keystone Mutual PPO").
@@ -191,7 +192,8 @@ def _not_a_place(text: str, s: int, e: int) -> bool:
     return (_CITY_INSTRUMENT.match(text, e) is not None or _SCORE_AFTER.match(text, e) is not None
             or _INSURER_AFTER.match(text, e) is not None
             or text[s:e] in _SCALE_PLACES and _BARE_SCORE_AFTER.match(text, e) is not None
-            or _CAR_MAKE_BEFORE.search(text, max(0, s - 14), s) is not None)
+            or _CAR_MAKE_BEFORE.search(text, max(0, s - 14), s) is not None
+            or re.fullmatch(_CAR_MAKES, text[s:e]) is not None and _MODEL_AFTER.match(text, e) is not None)
 
 
 def _city_spans(text: str) -> list[PhiSpan]:
