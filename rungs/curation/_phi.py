@@ -30,6 +30,7 @@ import bisect
 import ipaddress
 import itertools
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -88,9 +89,12 @@ _PRIORITY = {
 }
 
 # Latin letters with their accented forms, Latin Extended-A too (Echeverría, Szymańska, Łukasz):
-# that block alternates capital and small letters, so its capitals are listed.
-_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ"
-_LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľŀłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷźżž"
+# that block alternates capital and small letters, so its capitals are listed. Vietnamese needs the
+# horned Ơ/Ư and Latin Extended Additional (Nguyễn, Phạm, Đặng), whose block alternates the same way.
+_VI_UP = "ƠƯ" + "".join(chr(c) for c in range(0x1EA0, 0x1EFA, 2))
+_VI_LO = "ơư" + "".join(chr(c) for c in range(0x1EA1, 0x1EFA, 2))
+_UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŊŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽ" + _VI_UP
+_LO = "a-zß-öø-ÿāăąćĉċčďđēĕėęěĝğġģĥħĩīĭįıĵķĺļľŀłńņňŋōŏőœŕŗřśŝşšţťŧũūŭůűųŵŷźżž" + _VI_LO
 _H = r"[ \t]"  # horizontal space: identifiers never span a line break
 
 # ---------------------------------------------------------------------------------------------
@@ -169,10 +173,12 @@ def _ends_with_city(before: str) -> bool:
 
 # Car models named after places ("Chevrolet Malibu", "Hyundai Tucson") and scales scored with a
 # fraction ("Epworth 6/24") are not places.
-_CAR_MAKE_BEFORE = re.compile(
+_CAR_MAKES = (
     r"(?:Chevrolet|Chevy|Ford|Toyota|Honda|Nissan|Hyundai|Kia|Dodge|Jeep|Buick|GMC|Subaru|Mazda|Volkswagen|"
-    r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)[ \t]+$"
+    r"VW|Chrysler|Pontiac|Lincoln|Cadillac|Mercury|Plymouth|Oldsmobile|Vauxhall|Renault|Seat)"
 )
+_CAR_MAKE_BEFORE = re.compile(rf"{_CAR_MAKES}[ \t]+$")
+_MODEL_AFTER = re.compile(r"[ \t]+[A-Z][\w\-]+")  # "Toyota Camry": the make, not the town
 _SCORE_AFTER = re.compile(r"[ \t]+\d{1,2}/\d{1,2}\b")
 # Scales named after a town, scored with a bare number ("STOP-BANG 6, Epworth 15"), and insurers
 # named after one ("Keystone Mutual PPO").
@@ -186,7 +192,8 @@ def _not_a_place(text: str, s: int, e: int) -> bool:
     return (_CITY_INSTRUMENT.match(text, e) is not None or _SCORE_AFTER.match(text, e) is not None
             or _INSURER_AFTER.match(text, e) is not None
             or text[s:e] in _SCALE_PLACES and _BARE_SCORE_AFTER.match(text, e) is not None
-            or _CAR_MAKE_BEFORE.search(text, max(0, s - 14), s) is not None)
+            or _CAR_MAKE_BEFORE.search(text, max(0, s - 14), s) is not None
+            or re.fullmatch(_CAR_MAKES, text[s:e]) is not None and _MODEL_AFTER.match(text, e) is not None)
 
 
 def _city_spans(text: str) -> list[PhiSpan]:
@@ -322,8 +329,10 @@ _DATE_PATTERNS = [
     re.compile(r"\b(?:19|20)\d{2}([/\-.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?:\b|(?=T\d))"),
     # March 14, 2023 / Mar. 14th 2023 / March 14
     re.compile(rf"\b{_MONTHS}\.?{_H}+{_ORD}\b(?:,?{_H}+{_YEAR}\b)?(?!{_H}*(?:mg|mcg|g|ml|mL|%|units?)\b)"),
-    # 14 March 2023 / 14th of March / 14-Mar-2023 / 07/Apr/2024 (server logs)
-    re.compile(rf"\b{_ORD}(?:{_H}+of)?[ \t\-/]+{_MONTHS}\b\.?(?:[ \t\-,/]+{_YEAR}\b)?"),
+    # 14 March 2023 / 14th of March / 14-Mar-2023 / 07/Apr/2024 (server logs) / 3 Mar 24 (a two-digit
+    # year after a day and month, unless a unit follows: "3 Mar 24 h"). A spaced dash is a range
+    # ("Feb 14 - Feb 28"), not a day-month separator.
+    re.compile(rf"\b{_ORD}(?:{_H}+of)?(?:{_H}+|[\-/]){_MONTHS}\b\.?(?:[ \t\-,/]+(?:{_YEAR}|\d{{2}}(?![\d:]|{_H}*(?:h|hrs?|hours?|mg|%|units?)\b))\b)?"),
     # March 2023, Mar-2023, March of 2023
     re.compile(rf"\b{_MONTHS}\.?(?:{_H}+of)?[ \t\-,]+(?:19|20)\d{{2}}\b"),
     # 03/2023
@@ -368,9 +377,13 @@ _LOWER_MONTH_DAY = re.compile(
 )
 _WORD_DATE = re.compile(
     rf"\b{_MONTHS_ANY_CASE}[ \t]+(?:the[ \t]+)?{_ORD_WORD}\b(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b)?"
-    rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+{_MONTHS_ANY_CASE}\b"
-    # lower-case "may" is a verb first, a month when a year follows: "may fifth nineteen thirty-three"
-    rf"|\bmay[ \t]+(?:the[ \t]+)?{_ORD_WORD},?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b"
+    # "the second of may nineteen thirty one": after "<ordinal> of" even "may" is the month
+    rf"|\b(?<=the[ \t]){_ORD_WORD}[ \t]+of[ \t]+(?:{_MONTHS_ANY_CASE}|may)\b(?:,?[ \t]+(?:{_YEAR}|{_YEAR_WORDS})\b)?"
+    # lower-case "may" is a verb first, a month when a year follows: "may fifth nineteen thirty-three",
+    # or when its ordinal ends the clause ("back on may fifteenth.")
+    rf"|\bmay[ \t]+(?:the[ \t]+)?{_ORD_WORD}(?:,?[ \t]+(?:of[ \t]+)?(?:{_YEAR}|{_YEAR_WORDS})\b|(?=[ \t]*(?:(?m:$)|[.,;!?])))"
+    # "mid may", "early may": no verb follows those words
+    rf"|(?<=\bmid[ \t\-])may\b|(?<=\blate[ \t])may\b|(?<=\bearly[ \t])may\b"
 )
 # "on the nineteenth." - an ordinal word after a date cue, followed by nothing a count would take.
 _ORDINAL_WORD_DAY = re.compile(
@@ -438,7 +451,7 @@ _FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10})
 # A month named alone after a cue: "in March", "since last May", "in late August", "back in february".
 _MONTH_ALONE = re.compile(
     r"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Tt]ill|[Bb]y|[Oo]f|[Ee]arly|[Ll]ate|[Mm]id|[Ll]ast|[Nn]ext|"
-    r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of)[ \t\-]+"
+    r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of|[Aa]round|[Aa]bout)[ \t\-]+"
     r"(?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?"
     rf"({_MONTHS_ANY_CASE})\b"
 )
@@ -516,6 +529,8 @@ _PHONE = re.compile(
     r"|(?<![\w/.])\+\d{1,3}(?:[ \t.\-]\(?\d{1,4}\)?\d{0,4}){2,4}(?![\w/])"
     # UK national: 0113 392 4000, 07700 900123, 020 7946 0958, 01953 555 0127 (the 555 drama range)
     r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/\-]|\.\d)"
+    # Australia and New Zealand, a one-digit area code: (08) 5550 1234, 07 555 0193
+    r"|(?<![\w/.\-(])(?:\(0\d\)|0\d)[ \t]\d{3,4}[ \t]\d{4}(?![\w/\-]|\.\d)"
 )
 # "ext 5-0128": a hospital extension with its exchange digit. "x" after a dash is part of a code
 # ("VAR-X88120"), not an extension.
@@ -526,6 +541,30 @@ _PHONE_CUE_SHORT = re.compile(
 # A number read out in words in a transcript: "five seven oh, five five five, oh one four two".
 _DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double[ \t]+\w+)"
 _PHONE_WORDS = re.compile(rf"(?i)\b{_DIGIT_WORD}(?:[ \t,\-]+{_DIGIT_WORD}){{6,}}\b")
+# A code read out letter by letter and digit by digit: "k l seven two x p a" (a plate), "w x k four
+# four nine ..." (a member number), "t r four four seven one" (a lot). Five characters at least, two
+# of them digits and one a letter other than "a" and "i" (words on their own) and "x" ("two x two x
+# three cm"), so that "a one", counting aloud or a size is not one.
+_SPELT_TOKEN = rf"(?:{_DIGIT_WORD}|[a-z])"
+_SPELT_CODE = re.compile(rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:[ \t]+{_SPELT_TOKEN}){{4,}}(?![\w'’\-])")
+_SPELT_KINDS = (
+    ("VEHICLE", re.compile(r"(?i)\b(?:registration|reg|plate|tag|number plate|licen[cs]e plate)\b")),
+    ("HEALTH_PLAN", re.compile(r"(?i)\b(?:member|insurance|medicaid|medicare|policy|plan|subscriber)\b")),
+    ("DEVICE", re.compile(r"(?i)\b(?:lot|serial|batch)\b")),
+    ("LICENSE", re.compile(r"(?i)\b(?:licen[cs]e|licence|dl)\b")),
+    ("ZIP", re.compile(r"(?i)\b(?:post ?code|zip|address)\b")),
+)
+# An e-mail address or web address read out: "seoyeon dot kim at mail dot example", "w w w dot bayside
+# derm dot example slash results". The last "dot" must be followed by a domain ending.
+_SPOKEN_TLD = rf"(?:{_TLDS}|example)"
+_SPOKEN_EMAIL = re.compile(
+    rf"(?<![\w\-])[a-z0-9]+(?:[ \t]+(?:dot|underscore|dash)[ \t]+[a-z0-9]+)*[ \t]+at[ \t]+[a-z0-9]+(?:[ \t]+[a-z0-9]+)?"
+    rf"(?:[ \t]+dot[ \t]+[a-z0-9]+)*[ \t]+dot[ \t]+{_SPOKEN_TLD}\b"
+)
+_SPOKEN_URL = re.compile(
+    rf"(?<![\w\-])(?:w[ \t]+w[ \t]+w|h[ \t]+t[ \t]+t[ \t]+p[ \t]*s?)[ \t]+(?:dot[ \t]+)?[a-z0-9]+(?:[ \t]+[a-z0-9]+){{0,2}}"
+    rf"(?:[ \t]+dot[ \t]+[a-z0-9]+)*[ \t]+dot[ \t]+{_SPOKEN_TLD}\b(?:[ \t]+slash[ \t]+[a-z0-9]+)*"
+)
 # A seven-digit local number after a word that gives one: "call 555-0134", "text her at 555-0199".
 _PHONE_CUE_LOCAL = re.compile(
     r"(?i:\b(?:call|text|reach|contact|at|number|is|on)[ \t]+(?:(?:me|her|him|them|us)[ \t]+)?(?:at[ \t]+)?)"
@@ -544,7 +583,9 @@ _NUM = r"(?:number|num|no\.?|#|ID|identifier)"
 _LABELS: list[tuple[str, str]] = [
     ("MRN", (rf"MRN|MR ?#|MR No\.?|medical record(?: {_NUM})?|med(?:ical)? rec(?:ord)?\.? ?{_NUM}?|"
             rf"chart {_NUM}|hospital {_NUM}|unit {_NUM}|patient {_NUM}|pt ID|NHS {_NUM}|record {_NUM}|"
-            rf"health record {_NUM}|EMPI|MPI")),
+            rf"health record {_NUM}|EMPI|MPI|"
+            # New Zealand NHI, Scottish CHI, Australian UR numbers
+            rf"NHI(?: {_NUM})?|CHI(?: {_NUM})?|UR(?: {_NUM})?|URN")),
     ("ACCOUNT", (rf"account(?: {_NUM})?|acct\.?(?: {_NUM})?|billing {_NUM}|encounter {_NUM}|visit {_NUM}|"
                 rf"FIN|CSN|HAR|invoice {_NUM}")),
     # "per policy HIM-14" is a hospital policy, not an insurance one
@@ -552,22 +593,34 @@ _LABELS: list[tuple[str, str]] = [
                     # bare "group" only before a colon or a long number: "a group of 678", "group 148 (69%)"
                     rf"group(?=[ \t]*[:#]|[ \t]+[A-Z0-9\-]*\d[A-Z0-9\-]*\d{{3}})|insurance {_NUM}|"
                     rf"Medicare(?: {_NUM}| MBI)?|Medicaid(?: {_NUM})?|MBI|HICN|beneficiary(?: {_NUM})?|"
-                    rf"health plan {_NUM}|plan {_NUM}")),
+                    rf"health plan {_NUM}|plan {_NUM}|"
+                    # public plans elsewhere: Irish medical card (GMS), Canadian health cards (HSN, PHN,
+                    # OHIP, RAMQ), Australian Medicare and IHI
+                    rf"medical card(?: {_NUM})?|GMS(?: {_NUM})?|HSN|PHN|OHIP(?: {_NUM})?|RAMQ(?: {_NUM})?|"
+                    rf"health card(?: {_NUM})?|(?:personal )?health (?:services|insurance) {_NUM}|IHI(?: {_NUM})?")),
     ("LICENSE", (rf"DEA(?: {_NUM})?|NPI(?: {_NUM})?|licen[cs]e {_NUM}|lic\.? ?#|driver'?s licen[cs]e(?: {_NUM})?|"
                 rf"DL ?#|certificate {_NUM}|cert\.? ?#|GMC(?: {_NUM})?|registration {_NUM}|"
-                rf"board certification(?: {_NUM})?|state licen[cs]e(?: {_NUM})?|license|licence")),
+                rf"board certification(?: {_NUM})?|state licen[cs]e(?: {_NUM})?|license|licence|"
+                # medical and health registers of other countries (Ireland, South Africa, New Zealand,
+                # Australia, Canada, UK nursing and allied professions)
+                rf"IMC(?: {_NUM})?|MCNZ(?: {_NUM})?|HPCSA(?: {_NUM})?|AHPRA(?: {_NUM})?|CPSO(?: {_NUM})?|"
+                rf"NMC(?: {_NUM})?|HCPC(?: {_NUM})?|GPhC(?: {_NUM})?|PSI(?: {_NUM})?")),
     ("DEVICE", (rf"serial(?: {_NUM})?|S/N|SN|device {_NUM}|device serial|UDI|IMEI|model/serial|lot(?: {_NUM})?|"
                rf"implant {_NUM}")),
     ("ID", (rf"accession(?: {_NUM})?|specimen(?: {_NUM})?|claim(?: {_NUM})?|case {_NUM}|case|"
            rf"requisition(?: {_NUM})?|order {_NUM}|referral {_NUM}|reference {_NUM}|ref\.? ?#|"
            rf"authori[sz]ation {_NUM}|PA {_NUM}|tracking {_NUM}|sample {_NUM}|culture {_NUM}|badge(?: {_NUM})?|"
            rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|work order(?: {_NUM})?|ticket {_NUM}|"
-           rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?")),
+           rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?|"
+           # staff numbers in access logs: "(emp E40213)", "employee no. 88120"
+           rf"emp(?:loyee)?(?: {_NUM})?|staff {_NUM}")),
 ]
 # An identifier value: letters, digits, - and /, at least one digit, at least 3 characters; a short
 # capital prefix set off by a dot or a space goes with it ("MD.0048815", "GRP 55012", "AZH 88103-4472").
+# Numbers printed in spaced groups keep their groups ("794 221 806", "2953 71648 1").
 _VALUE = (
-    r"(?P<value>(?:[A-Z]{1,4}[. ](?=\d))?(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9](?:[ ][0-9]{3}[ ][0-9]{4})?)"
+    r"(?P<value>(?:[A-Z]{1,4}[. ](?=\d))?(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9]"
+    r"(?:(?<=\d)(?:[ ]\d{3,5}){1,2}(?:[ ]\d(?![\w.,]\d|[ \t]*(?:mg|%|units?|x|times)\b))?)?)"
 )
 # One pass for all labels (a named group per kind): six case-insensitive scans cost six times as much.
 _LABEL_RE = re.compile(
@@ -620,9 +673,17 @@ _MAC = re.compile(r"(?<![\w:\-])[0-9A-Fa-f]{2}([:\-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa
 # GS1 unique device identifiers: "(01)00643169007222(17)250101(21)A1234"
 _UDI = re.compile(r"\(01\)\d{14}(?:\(\d{2,4}\)[A-Za-z0-9\-]+)*")
 _YEAR_ALONE = re.compile(r"(?:19|20)\d{2}")
-_SENTENCE_END = re.compile(r"\n|[.;](?:\s|$)")
+_SENTENCE_END = re.compile(r"\n|[.;?!](?:\s|$)")  # "Can I send a picture? My cell is ..." 
 # Image files: a picture of a person kept by name in a note is a photograph of them.
 _IMAGE_FILE = re.compile(r"(?i)(?<![\w\-.])[\w\-.]{1,80}\.(?:jpe?g|png|heic|heif|gif|tiff?|bmp|webp|dcm|dicom)\b")
+# A picture of a wound, a rash or a limb named by nothing but clinical words ("wound_sacrum_week3.jpg")
+# shows no face and names no one; a name, a date, the face or a tattoo in it still make it a photograph
+# that identifies ("Coleman_sacrum_0612.jpg", "tattoo_L_forearm.png").
+_BODY_PART_PHOTO = re.compile(
+    r"(?i)wound|ulcer|lesion|rash|burn|incision|scar|sacr\w*|heel|foot|feet|toe|skin|mole|knee|hand|ankle|leg|"
+    r"arm|abdomen|stoma|dressing|graft|flap|site"
+)
+_IDENTIFYING_PARTS = frozenset(_words("tattoo face facial cheek head portrait id badge eye eyes ear lip nose chin forehead"))
 # Clinical codes that look like identifiers: never replaced.
 _CLINICAL_CODE = re.compile(
     r"(?i)^(?:ICD-?\d+|CPT-?\d*|PHQ-?\d+|GAD-?\d+|DSM-?\d+|HIV-?\d|COVID-?\d+|SARS-?\d*|IL-?\d+|CD\d+|"
@@ -681,10 +742,17 @@ _AGE_REACHED = re.compile(
 )
 # The answer to "how old ...?" in a transcript: a number at the start of one of the next turns
 # ("Patient: ninety-four come Easter", "Husband: Ninety-three last spring").
-_HOW_OLD = re.compile(r"(?i)\bhow old\b")
+# "how old are you", "so that makes you ...", "what age is she": the answer is an age.
+_HOW_OLD = re.compile(r"(?i)\bhow old\b|\bthat makes (?:you|her|him)\b|\bwhat age\b")
+# transcripts name the speaker with a colon or without one ("patient ninety two and still kicking")
 _TURN_AGE = re.compile(
-    rf"(?im)^[ \t]*(?:[\w .'’\-]{{1,20}}:[ \t]*)?(?:(?:about|almost|nearly|just|oh|well|um|uh|I'm|I am|she's|he's)[ \t,]+)*"
+    rf"(?im)^[ \t]*(?:[\w .'’\-]{{1,20}}:[ \t]*|(?:patient|pt|caller|parent|mum|mom|dad|son|daughter|husband|wife)[ \t]+)?(?:(?:about|almost|nearly|just|oh|well|um|uh|I'm|I am|she's|he's)[ \t,]+)*"
     rf"{_AGE_VALUE}"
+)
+# Spanish ages in words over 89 before "años": "tiene noventa y dos años".
+_SPANISH_AGE = re.compile(
+    r"(?i)\b(?:noventa(?:[ \t]+y[ \t]+(?:uno|un|dos|tres|cuatro|cinco|seis|siete|ocho|nueve))?|cien|ciento(?:[ \t]+\w+){1,3}?)"
+    r"(?=[ \t]+años\b)"
 )
 _WORD_AGE = [
     re.compile(rf"(?i)\b{_WORD_NUM}(?=[ \t\-]+years?(?:[ \t\-]+old)?\b)"),
@@ -704,14 +772,26 @@ _STREET_TYPES = (
 )
 # A unit after the street ("Apt 3C", "Flat 2/1", "Floor 3", "2nd Floor"): the word must end there,
 # or "Fl" takes the start of "Floor".
-_UNIT_WORD = r"(?:(?:Apartment|Apt|Unit|Suite|Ste|Room|Rm|Flat|Floor|Fl|Bldg|Building)\b\.?|#)"
+_UNIT_WORD = r"(?:(?:Apartment|Apt|Unit|Suite|Ste|Room|Rm|Flat|Floor|Fl|Bldg|Building|Level|[Bb]ureau)\b\.?|#)"
 _UNIT = (
     rf"(?:,?{_H}*(?:{_UNIT_WORD}{_H}*#?{_H}*[A-Za-z0-9\-/]*[A-Za-z0-9]|\d{{1,2}}(?:st|nd|rd|th){_H}+(?:Floor|Fl)\b\.?))?"
 )
 _STREET = re.compile(
     rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:(?:NE|NW|SE|SW|[NSEW])\.?{_H}+|(?:North|South|East|West){_H}+)?"
     rf"(?:[{_UP}][{_LO}A-Za-z'\-]*|\d+(?:st|nd|rd|th))(?:{_H}+[{_UP}][{_LO}A-Za-z'\-]*){{0,3}}{_H}+{_STREET_TYPES}\b\.?"
-    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW|Ext|Extension)\b\.?)?{_UNIT}"
+    # a quadrant after the type: "1528 20th Street West," (not "West" starting a town: "Main St West Haven")
+    rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW|Ext|Extension)\b\.?|{_H}+(?:North|South|East|West)(?={_H}*(?:,|(?m:$))))?{_UNIT}"
+)
+# Rural numbered roads: "4130 County Road 12", "on State Route 9".
+_NUMBERED_ROAD = re.compile(
+    rf"(?:\b\d{{1,6}}[A-Za-z]?{_H}+(?:(?:County|State|Township|Forest|Farm)[ \t]+)?|\b(?:County|State|Township)[ \t]+)"
+    rf"(?:Road|Rd|Route|Rte|Highway|Hwy)\.?{_H}+\d{{1,4}}[A-Z]?\b{_UNIT}"
+)
+# A street with a quadrant before it needs no house number: "at S Figueroa St and W 7th St" (the
+# quadrant rules out a title or a saint; "Dr" still is one).
+_QUADRANT_STREET = re.compile(
+    rf"\b(?:NE|NW|SE|SW|N|S|E|W)\.?{_H}+(?:[{_UP}][{_LO}]+|\d{{1,3}}(?:st|nd|rd|th))(?:{_H}+[{_UP}][{_LO}]+)?{_H}+"
+    rf"(?:St|Ave|Blvd|Rd|Ln|Pl|Ct|Pkwy|Hwy|Street|Avenue|Boulevard|Road|Lane|Place|Parkway|Highway)\b\.?"
 )
 # One capitalised word of a place name, bounded ("Pant-y-Celyn", "Chandler's"): unbounded runs of
 # word characters and dashes make a scan quadratic on text like "Aa-Aa-Aa-...".
@@ -721,13 +801,14 @@ _PLACE_WORD = rf"(?<![\w'’\-])[{_UP}][\w'’]{{0,30}}(?:-[\w'’]{{1,30}}){{0,
 # English, so no house number is needed, except for "Via" ("via Email").
 _STREET_FIRST_TYPES = r"(?:Calle|Avenida|Rua|Rue|Viale|Piazza|Bóthar|Bothar|Sráid|Sraid|Heol|Stryd|Ffordd|Lôn|Carrer|Camino|Paseo|Chemin|Allée|Strada|Ulica)"
 _STREET_PARTICLE = r"(?:de|del|de la|la|le|les|des|du|na|an|y|yr|di|da|dos|das|do|della|dei|degli)"
+# French addresses write the type in lower case after the number: "1700 rue Saint-Denis, bureau 410".
 _STREET_TYPE_FIRST = re.compile(
-    rf"(?:\b\d{{1,5}}[A-Za-z]?{_H}+)?(?:\b{_STREET_FIRST_TYPES}|(?<=\d{_H})Via)"
+    rf"(?:\b\d{{1,5}}[A-Za-z]?{_H}+)?(?:\b{_STREET_FIRST_TYPES}|(?<=\d{_H})(?:Via|rue|chemin|boulevard|avenue|route|place))"
     rf"(?:{_H}+{_STREET_PARTICLE})*{_H}+{_PLACE_WORD}(?:{_H}+(?:{_STREET_PARTICLE}{_H}+)?{_PLACE_WORD}){{0,3}}{_UNIT}"
 )
 # "Flat 6, Wensum Court, 22 Riverside Road": a flat and a building's name before the street line.
 _FLAT_BEFORE = re.compile(
-    rf"\b(?:Flat|Apt\.?|Apartment|Unit|Suite|Room)[ \t]*[\w/\-]{{1,8}},[ \t]*(?:{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,3}},[ \t]*)?$"
+    rf"\b(?:Flat|Apt\.?|Apartment|Unit|Suite|Room|Level|Floor|Shop)[ \t]*[\w/\-]{{1,8}},[ \t]*(?:{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,3}},[ \t]*)?$"
 )
 # A street named without a number: "on Carver Street", "Chapeltown Road". Full words only ("Dr" and
 # "St" alone are titles and saints far more often than streets).
@@ -735,6 +816,8 @@ _STREET_NAMED = re.compile(
     rf"\b((?:[{_UP}][{_LO}]+(?:-[{_UP}][{_LO}]+)?{_H}+){{1,3}}(?:Street|Avenue|Road|Boulevard|Lane|Parkway|Terrace|"
     rf"Highway|Drive|Crescent|Grove))\b"
 )
+# A street that is one field of a comma-separated address line (a town follows it, see _LOCALITY).
+_ADDRESS_FIELD = re.compile(r"(?:^|\n|,)[ \t]*\Z")
 _POBOX = re.compile(
     r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+\d+\b"
     # "RR 18" is a respiratory rate and "HC 34" a head circumference: the abbreviations need a box
@@ -759,8 +842,14 @@ _CITY_STATE = re.compile(
     rf"\b([{_UP}][{_LO}]+(?:[ \t\-][{_UP}][{_LO}]+){{0,2}}),?{_H}*\b({_STATE_ABBR}|{_STATE_NAMES})\b"
     rf"(?:\.?,?{_H}*(\d{{5}}(?:-\d{{4}})?)\b)?"
 )
+# Canadian provinces and Australian states, kept like US states.
+_OTHER_STATES = (
+    "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|Alberta|British Columbia|Manitoba|New Brunswick|Nova Scotia|Ontario|"
+    "Qu[eé]bec|Saskatchewan|Yukon|NSW|VIC|Vic|QLD|Qld|SA|TAS|Tas|ACT|New South Wales|Victoria|Queensland|"
+    "Western Australia|South Australia|Tasmania|Northern Territory"
+)
 _STATE_AT_END = re.compile(rf"\b(?:{_STATE_ABBR}|{_STATE_NAMES}),?[ \t]*$")
-_ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})\b")
+_ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d)\b")
 _ZIP_AFTER_PLACE = re.compile(rf"(?<=[{_LO}A-Z]),?{_H}+(\d{{5}}(?:-\d{{4}})?)\b(?![.,]\d|{_H}*(?:mg|units|mL|cells))")
 _UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?[ \t]\d[ABD-HJLNP-UW-Z]{2})\b")
 # Irish Eircodes ("H91 X2F7"): a routing key and four letters and digits, after a word of the address.
@@ -787,10 +876,22 @@ _LOWER_FACILITY = re.compile(
 _LOCALITY = re.compile(
     rf"[ \t]*,[ \t]*(?:(?:Co\.?|County)[ \t]+)?({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}|"
     rf"[{_LO}][{_LO}'’\-]+(?:[ \t]+[{_LO}][{_LO}'’\-]+)?)"
-    rf"(?=[ \t]*(?:[,.?!;]|$|[A-Z]{{1,2}}\d|\d{{5}}|{_EIRCODE_CORE}))",
+    rf"(?=[ \t]*(?:[,.?!;]|$|[A-Z]{{1,2}}\d|\d{{4,5}}\b|{_EIRCODE_CORE}))",
     re.MULTILINE,
 )
-_ZIP_AFTER_LOCALITY = re.compile(r"[ \t]*,?[ \t]*(\d{5}(?:-\d{4})?)\b(?![.,]\d)")
+# The ZIP or postcode after those places; four digits (South Africa, New Zealand, Australia...) only
+# where the line or the list ends.
+_ZIP_AFTER_LOCALITY = re.compile(
+    r"[ \t]*,?[ \t]*(\d{5}(?:-\d{4})?|\d{4}(?=[ \t]*(?:$|\n|[ \t]{2}|[,;]|\.(?!\d))))\b(?![.,]\d)", re.MULTILINE
+)
+# Postcodes after a Canadian province ("Saskatoon, SK S7M 0Z6") or an Australian state ("Fremantle WA
+# 6160"): the state alone is kept, like a US state.
+_CA_POSTCODE = r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ \t]?\d[ABCEGHJ-NPRSTV-Z]\d"
+_PROVINCE_POSTCODE = re.compile(
+    rf"\b(?:AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|Alberta|British Columbia|Manitoba|New Brunswick|Nova Scotia|"
+    rf"Ontario|Qu[eé]bec|Saskatchewan|Yukon),?{_H}+({_CA_POSTCODE})\b"
+    rf"|\b(?:NSW|VIC|Vic|QLD|Qld|WA|SA|TAS|Tas|NT|ACT),?{_H}+(\d{{4}})\b(?![.,]\d|{_H}*(?:mg|units|mL|cells|%))"
+)
 # The place right before a UK postcode or an Eircode: "Norwich NR1 1SR", "Balornock, G21 4QQ".
 _BEFORE_POSTCODE = re.compile(
     rf"\b({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}),?[ \t]+"
@@ -835,11 +936,17 @@ _SUFFIX = rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:III|II|IV)(?!\w))?"
 # A nickname in quotes between the given name and the surname: Reginald "Reggie" Miles.
 _NICK = rf"(?:{_H}[\"“][{_UP}][{_LO}]+[\"”])"
 # Lower-case particles inside a surname: "Van der Merwe", "María de la Cruz", "Ibn al Haytham".
+# Welsh patronymics too: "Aled ap Rhys", "Nia ferch Owain".
 _PARTICLES = ("van", "von", "der", "den", "de", "del", "della", "di", "da", "du", "la", "le", "ter", "ten",
-              "bin", "ibn", "al", "el", "dos", "das")
-_PARTICLE = rf"(?:{_H}(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)(?={_H}[{_UP}]))"
+              "bin", "ibn", "al", "el", "dos", "das", "ap", "ab", "ferch", "verch", "bint")
+_PARTICLE_WORD = rf"(?:{'|'.join(_PARTICLES)}|Ó|Ní|Nic|Uí|Mac)"
+# a particle may follow another ("van der", "de la") before the capital
+_PARTICLE = rf"(?:{_H}{_PARTICLE_WORD}(?=(?:{_H}{_PARTICLE_WORD})?{_H}[{_UP}]))"
 _SEQ = rf"(?<![\w\-.]){_TOK}(?:{_NICK}?{_PARTICLE}{{0,2}}{_H}{_TOK}){{0,3}}{_SUFFIX}"  # one space between parts: two end a sentence
-_CAPS_LAST_FIRST = r"[A-Z]{2,}(?:[\-'][A-Z]{2,})?,[ \t]*[A-Z]{2,}(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
+# "KIM, JI-HOON", "ROSE, Summer A.": the surname in capitals, the given name in capitals or not
+_CAPS_LAST_FIRST = (
+    rf"[A-Z]{{2,}}(?:[\-'][A-Z]{{2,}})?,[ \t]*(?:[A-Z]{{2,}}(?:-[A-Z]{{2,}})?|[{_UP}][{_LO}]+)(?:[ \t]+[A-Z]\.?(?!\w))?(?![a-z])"
+)
 _LAST_FIRST = rf"[{_UP}][{_LO}]+(?:[\-'][{_UP}][{_LO}]+)?,[ \t]*[{_UP}][{_LO}]+(?:[ \t]+[{_UP}]\.?(?!\w))?"
 
 # Abbreviated titles may carry a period; full-word titles may not ("Thank you, Doctor. Tell me ...").
@@ -860,7 +967,8 @@ _TITLE = re.compile(
 _ROLE_BEFORE = re.compile(
     r"(?i:\b(?:manager|supervisor|coordinator|technician|tech|therapist|pharmacist|interpreter|hospitalist|"
     r"attending|resident|fellow|intern|surgeon|scribe|analyst|aide|sitter|midwife|paramedic|physio|"
-    r"physiotherapist|dietitian|counsell?or|navigator|colleague|CPN|HCA|CNA|social worker|case manager|"
+    r"physiotherapist|dietitian|counsell?or|navigator|colleague|CPN|HCA|CNA|social worker|case manager|doula|"
+    r"hygienist|registrar|"
     rf"charge nurse|house sup|house supervisor))[ \t]+(?=[{_UP}])({_SEQ})"
 )
 # A role in brackets after a name: "Gallardo (house sup)", "Whitfield (IT security)".
@@ -868,7 +976,8 @@ _ROLE_AFTER = re.compile(
     r"[ \t]*\((?:[^()\n]{0,25}?\b)?(?i:sup|supervisor|charge|manager|IT|security|pharmacy|lab|"
     r"registration|billing|scheduling|front desk|admin|attending|resident|fellow|intern|hospitalist|"
     r"surgeon|nurse|RN|LPN|CNA|PT|OT|SLP|RT|MD|NP|PA|SW|pharmacist|therapist|tech|technician|"
-    r"interpreter|chaplain|sitter|aide|coordinator|case manager|social work)\b[^()\n]{0,20}\)"
+    r"interpreter|chaplain|sitter|aide|coordinator|case manager|social work|counsell?or|doula|registrar|"
+    r"PGY-?\d|hygienist)\b[^()\n]{0,20}\)"
 )
 # A capital there is no evidence of a name ("Reply (M. Ashworth, MD)").
 _SENTENCE_START = re.compile(r"(?:^|[.!?:\n][ \t]*)$")
@@ -882,7 +991,7 @@ _CREDENTIALS = (
     r"LPN|LVN|LCSW|LICSW|MSW|DPM|DDS|DMD|CNM|CRNA|RD|RDN|DPT|OTR|OTR/L|MBBS|MBChB|FRCP|FACP|FACS|MPH|MSN|"
     r"BSN|DNP|CNA|MA|EMT|EMT-P|RT|RRT|PsyD|LMFT|LPC|CCC-SLP|SLP|MS|NP-C|CNS|PHN|CCRP|CCRC|CCDS|MLS|CLS|"
     r"MLT|CMA|RPh|LMSW|CHW|CPhT|RPSGT|RDMS|RVT|CDE|CDCES|IBCLC|ATC|PT|OT|PTA|COTA|RDH|NREMT|AuD|Au\.D\.|OD|"
-    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA|LADC|LCADC|CADC|CGC|LMHC|LCPC|CPRS|CCM|MFT|CNP|BCBA)"
+    r"O\.D\.|DC|EdD|DrPH|ScD|CCC-A|FAAA|CPN|HCA|LADC|LCADC|CADC|CGC|LMHC|LCPC|CPRS|CCM|MFT|CNP|BCBA|Esq\.?)"
 )
 # "Priya Raman, MD", "Okonkwo (PT)", "D. Okafor-Mensah, MLS(ASCP)"
 _NAME_CRED = re.compile(rf"\b(?=[{_UP}])({_SEQ}),?{_H}+\(?{_CREDENTIALS}(?![\w\-])")
@@ -897,7 +1006,7 @@ _FIELD_WORDS = (
     r"copies to|emergency contact|nok|next of kin|guardian|caregiver|interpreter|witness|author|"
     r"consultant|therapist|identifying data|scribe|clinician|nurse|rn|mother|father|parents?|contact|from|"
     r"to|requested by|referred by|counsell?or|case manager|care manager|care coordinator|coordinator|navigator|"
-    r"social worker|chaplain|pharmacist|dietitian|midwife|nurse practitioner|physician assistant|technologist|"
+    r"social worker|chaplain|pharmacist|dietitian|midwife|nurse practitioner|physician assistant|technologist|team|"
     r"phlebotomist|advocate|attorney|poa|health care proxy|proxy|surrogate|spouse|husband|wife|son|daughter|"
     r"re(?=:)"
 )
@@ -915,7 +1024,9 @@ _BY_WORDS = (
     r"copy to|followed by|examined by|evaluated by|performed by|under the care of|verified by|completed by|"
     r"interviewed by|reported by|witnessed by|obtained by|prepared by|entered by|approved by|authored by|"
     r"d/w|discussed w/|spoke w/|reviewed with|report given to|handed over to|audited by|"
-    r"electronically signed|e-?signed|referred to|referral to|access by|accessed by"
+    r"electronically signed|e-?signed|referred to|referral to|access by|accessed by|"
+    # the person a visit is booked with: "Hygiene with Jade."
+    r"(?:appointment|appt|session|visit|hygiene|therapy|follow-?up|f/u|booked in) with"
 )
 _BY_LABEL = re.compile(
     rf"(?i:\b{_lead(_BY_WORDS)}(?:{_BY_WORDS}){_H}*:?{_H}*)"
@@ -948,6 +1059,14 @@ _LAST_FIRST_AGE = re.compile(
     rf"(?={_H}*[\-–,(]?{_H}*\d{{1,3}}{_H}*(?:[MF]\b|y\b|yo\b|y/o|yrs?\b|years?\b|-year)"
     rf"|{_H}*[,(]?{_H}*(?:DOB|D\.O\.B|MRN|born)\b)"
 )
+# A cell of a log or table holding "Last, First" alone (an access log's user): "| Morrow, Jessica (emp E40213) |".
+_CELL_LAST_FIRST = re.compile(
+    rf"(?m:(?<=\|)){_H}*({_LAST_FIRST}|{_CAPS_LAST_FIRST})(?={_H}*(?:\([^()\n]{{0,30}}\))?{_H}*(?:\||$))"
+)
+# A name with its nickname in brackets after it: 'Olufemi Adebayo-Williams ("Femi")'.
+_NAME_NICK_BRACKETS = re.compile(rf"(?=[{_UP}])({_SEQ})(?={_H}*\([\"“][{_UP}][{_LO}]+[\"”]\))")
+# The display name before an e-mail address: "Rhiannon Pugh <rpugh77@mail.example>".
+_NAME_BEFORE_EMAIL = re.compile(rf"(?=[{_UP}])({_SEQ})(?={_H}*<[^<>\s@]+@)")
 # "Pt Avery Nakamura-Blake (they/them), 27": a patient named after the word, no colon.
 _PT_NAME = re.compile(rf"\b(?:Pt|Patient|Resident|Client)\.?{_H}+({_SEQ})")
 # A credential written before the name: "night RN Miles", "day RN Faith.", "LPN Okafor".
@@ -1026,8 +1145,21 @@ def _known(tok: str) -> tuple[bool, bool]:
     gazetteer's hyphenated names ("amy-lee") match as written, other names without their hyphens."""
     first, last = _names()
     t = tok.lower().strip(".,;:()\"'’").replace("’", "'").removesuffix("'s")
-    forms = (t, re.sub(r"[\W\d_]", "", t))
+    forms = (t, re.sub(r"[\W\d_]", "", t), _unaccented(t))
     return any(f in first for f in forms), any(f in last for f in forms)
+
+
+_VIETNAMESE = re.compile(f"[{_VI_UP}{_VI_LO}đĐ]")
+
+
+def _unaccented(tok: str) -> str:
+    """Vietnamese names are listed without their tone marks only ("Nguyễn" as "nguyen"): look their
+    bare form up. Other accented names are listed as written, and folding them would read words of
+    other languages as names (Māori "tēnā" is not "Tena")."""
+    if not _VIETNAMESE.search(tok):
+        return tok
+    bare = unicodedata.normalize("NFKD", tok.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in bare if not unicodedata.combining(c))
 
 
 def _tokens(text: str, s: int, e: int) -> list[tuple[int, int, str]]:
@@ -1099,10 +1231,14 @@ def _label_names(text: str, add: _Add) -> None:
     for m in _NAME_CRED.finditer(text):
         if _plausible(m.group(1)) and not _credential_is_a_prefix(text, m.end()) and not _job_word(m.group(1)):
             add(m.start(1), m.end(1))
-    for pat in (_FIELD_LABEL, _BY_LABEL, _ROLE_BEFORE, _LAST_FIRST_AGE):
+    for pat in (_FIELD_LABEL, _BY_LABEL, _ROLE_BEFORE, _LAST_FIRST_AGE, _CELL_LAST_FIRST, _NAME_NICK_BRACKETS):
         for m in pat.finditer(text):
             if _plausible(m.group(1)):
                 add(m.start(1), m.end(1))
+    # an e-mail's display name is a person even when a word of it names a sign ("Pugh")
+    for m in _NAME_BEFORE_EMAIL.finditer(text):
+        if _plausible(m.group(1), strict=False):
+            add(m.start(1), m.end(1), strict=False)
     for m in _WEAK_LABEL.finditer(text):
         seq = m.group(1)
         after = text[m.end(1) : m.end(1) + 6]
@@ -1221,6 +1357,7 @@ _ORG_WORDS = frozenset(
         services partners inc llc ltd foundation trust institute university college school laboratories
         laboratory labs lab imaging radiology therapy care home hospice agency church department unit ward
         team network system systems solutions medical dental pediatrics surgical specialists physicians
+        dept dept. management office desk bureau division
         """
     )
 )
@@ -1237,7 +1374,7 @@ _INITIALS_BEFORE = re.compile(rf"(?<![\w.'’\-])(?:[{_UP}]\.[ \t]?){{1,2}}[ \t]
 _SUFFIX_AFTER = re.compile(rf"(?:,?{_H}+(?:Jr|Sr)\.?|{_H}+(?:III|II|IV))(?!\w)")
 _NICK_THEN_SURNAME = re.compile(rf"{_NICK}(?:{_H}({_TOK}(?:{_H}{_TOK})?))?")
 # "Young, Harold (Hal)": a nickname in brackets after the name is a name of its own.
-_NICK_IN_BRACKETS = re.compile(rf"[ \t]*\(([{_UP}][{_LO}]+)\)")
+_NICK_IN_BRACKETS = re.compile(rf"[ \t]*\([\"“]?([{_UP}][{_LO}]+)[\"”]?\)")
 
 
 def _grow(text: str, s: int, e: int) -> tuple[int, int]:
@@ -1488,7 +1625,9 @@ _EPONYM_AFTER = re.compile(
     r"regression|proportional|hazards?|exact|coefficients?|correlations?|inventory|questionnaire|scores|scales|"
     r"valves?|(?:bio)?prosthes[ie]s|fractures|antibod(?:y|ies)|antigens?|chain|"
     r"foundation|center|centre|hospital|university|college|school|clinic|library|database|study|trial|"
-    r"o?esophagus|epiphys[ie]s|spots?)\b"
+    r"o?esophagus|epiphys[ie]s|spots?|grades?|grading|stag(?:e|ing))\b"
+    # a named score with its value: "Berg Balance 38/56"
+    r"|[ \-][A-Z][a-z]+[ \t]\d{1,3}/\d{1,3}\b"
 )
 
 
@@ -1644,9 +1783,10 @@ def _ages(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_AGE_STATED, text, "AGE", 1) + _group(_AGE_APPOSITION, text, "AGE", 1)
     out += _group(_AGE_REACHED, text, "AGE", 1) + _answered_ages(text)
     lower = text.lower()
-    if "ninety" in lower or "hundred" in lower:
+    if "ninety" in lower or "hundred" in lower or "noventa" in lower or "cien" in lower:
         out += _group(_WORD_AGE[0], text, "AGE")
         out += _group(_WORD_AGE[1], text, "AGE", 1)
+        out += _group(_SPANISH_AGE, text, "AGE")
     return out
 
 
@@ -1671,7 +1811,10 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_URL, text, "URL")
     if _TLD_ANY.search(text):
         out += _group(_URL_DOMAIN, text, "URL")
-    out += _group(_PHONE_WORDS, text, "PHONE")
+    codes = _spelt_codes(text)  # a code with letters in it is not a phone number read out
+    out += [sp for sp in _group(_PHONE_WORDS, text, "PHONE") if not any(c.start <= sp.start and sp.end <= c.end for c in codes)]
+    out += codes
+    out += _group(_SPOKEN_EMAIL, text, "EMAIL") + _group(_SPOKEN_URL, text, "URL")
     if not digits:  # everything below needs a digit
         return out
     if ":" in text:
@@ -1682,7 +1825,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     for pat, group in ((_PHONE, 0), (_PHONE_CUE_SHORT, 1)):
         for m in pat.finditer(text):
             digits = re.sub(r"\D", "", m.group(group))
-            if group == 0 and m.group(0).startswith("0") and not 10 <= len(digits) <= 12:
+            if group == 0 and m.group(0).lstrip("(").startswith("0") and not 9 <= len(digits) <= 12:
                 continue
             cues = _PHONE_KIND.findall(text[max(0, m.start(group) - 30) : m.start(group)])
             kind = "FAX" if cues and cues[-1].lower() == "fax" else "PHONE"
@@ -1696,6 +1839,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out += _group(_USERNAME, text, "ID", 1)
     out += _cued(text, _BIOMETRIC_CUE, "BIOMETRIC") + _cued(text, _PHOTO_CUE, "PHOTO")
     out += _group(_IMAGE_FILE, text, "PHOTO")
+    out = [sp for sp in out if not (sp.kind == "PHOTO" and _body_part_photo(text, sp))]
     out += _group(_MAC, text, "DEVICE") + _group(_UDI, text, "DEVICE")
     out += _group(_PHONE_CUE_LOCAL, text, "PHONE", 1) + _group(_PHONE_LOCAL, text, "PHONE")
     for m in _SERIAL.finditer(text):
@@ -1706,6 +1850,28 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
         if sum(c.isdigit() for c in tok) >= 5 and not _CLINICAL_CODE.match(tok):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
     out += _group(_LONG_DIGITS, text, "ID") + _group(_ISBT, text, "ID")
+    return out
+
+
+def _body_part_photo(text: str, sp: PhiSpan) -> bool:
+    """An image file named only by clinical words and short counters: "wound_sacrum_week3.jpg"."""
+    stem = text[sp.start : sp.end].rsplit(".", 1)[0]
+    parts = [w.lower() for w in re.split(r"[\W_\d]+", stem) if len(w) > 1]
+    return (bool(parts) and any(_BODY_PART_PHOTO.fullmatch(w) for w in parts)
+            and all(_english(w) and w not in _IDENTIFYING_PARTS for w in parts) and not re.search(r"\d{4}", stem))
+
+
+def _spelt_codes(text: str) -> list[PhiSpan]:
+    """Codes read out in characters; the kind is that of the last cue word in the 80 characters before."""
+    out: list[PhiSpan] = []
+    for m in _SPELT_CODE.finditer(text):
+        toks = m.group().split()
+        digit_words = sum(len(t) > 1 for t in toks)
+        if digit_words < 2 or not any(len(t) == 1 and t not in "aix" for t in toks):
+            continue
+        before = text[max(0, m.start() - 80) : m.start()]
+        cued = [(c.start(), kind) for kind, cue in _SPELT_KINDS for c in cue.finditer(before)]
+        out.append(PhiSpan(m.start(), m.end(), max(cued)[1] if cued else "ID"))
     return out
 
 
@@ -1735,8 +1901,16 @@ def _cued(text: str, cue: re.Pattern, kind: str) -> list[PhiSpan]:
 
 @lru_cache(maxsize=1)
 def _lower_cities() -> frozenset[str]:
-    """Gazetteer cities none of whose words is an ordinary word ("boston", "san diego"; not "reading")."""
-    return frozenset(c.lower() for c in _cities()[0] if not any(_english(w) for w in c.split()))
+    """Gazetteer cities none of whose words is an ordinary word ("boston", "san diego"; not "reading"),
+    but for a compass point or a word such as "heights" next to one that is not ("east haddam",
+    "dearborn heights")."""
+    def place_like(city: str) -> bool:
+        words = city.lower().split()
+        return not any(_english(w) and w not in _PLACE_PARTS for w in words) and not all(w in _PLACE_PARTS for w in words)
+    return frozenset(c.lower() for c in _cities()[0] if place_like(c))
+
+
+_PLACE_PARTS = frozenset(_words("east west north south new upper lower heights falls springs park hills"))
 
 
 # In lower-case lines a place is told by a preposition before it and by not being a word.
@@ -1766,8 +1940,21 @@ _LOWER_STREET_NAMED = re.compile(
 )
 
 
+# A ZIP read out after the town: "in worcester zero one six zero five".
+_SPOKEN_ZIP = re.compile(rf"[ \t,]+((?:zero|oh|one|two|three|four|five|six|seven|eight|nine)(?:[ \t]+(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)){{4}})\b")
+
+
 def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
     out = _group_in(_LOWER_STREET, text, start, end, "ADDRESS")
+    # the town right after a street read out: "forty two ashgrove terrace headingley"
+    for street in list(out):
+        words = text[street.end : end].split(None, 2)[:2]
+        for k in range(len(words), 0, -1):
+            name = " ".join(words[:k]).rstrip(".,;:?!")
+            if name in _lower_cities():
+                s = text.index(name, street.end)
+                out.append(PhiSpan(s, s + len(name), "CITY"))
+                break
     out += _group_in(_LOWER_STREET_NAMED, text, start, end, "ADDRESS", 1)
     cities = _lower_cities()
     for m in _LOWER_PLACE_CUE.finditer(text, start, end):
@@ -1776,6 +1963,7 @@ def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:
             name = " ".join(words[:k]).rstrip(".,;:?!")
             if name in cities:
                 out.append(PhiSpan(m.end(), m.end() + len(name), "CITY"))
+                out += _group_at(_SPOKEN_ZIP, text, m.end() + len(name), "ZIP")
                 break
     return out
 
@@ -1791,12 +1979,15 @@ def _lower_streets_named(text: str) -> list[PhiSpan]:
 
 
 def _streets(text: str, digits: bool) -> list[PhiSpan]:
-    out = _group(_STREET, text, "ADDRESS") if digits else []
-    out += _group(_STREET_TYPE_FIRST, text, "ADDRESS")
+    out = _group(_STREET, text, "ADDRESS") + _group(_NUMBERED_ROAD, text, "ADDRESS") if digits else []
+    out += _group(_STREET_TYPE_FIRST, text, "ADDRESS") + _group(_QUADRANT_STREET, text, "ADDRESS")
     for m in _STREET_NAMED.finditer(text):
         toks = _tokens(text, m.start(1), m.end(1))
+        whole = len(toks)
         while len(toks) > 1 and (_common(toks[0][2]) or toks[0][2].lower() in _NOT_PLACES):
             toks.pop(0)
+        if len(toks) == 1 and whole > 1 and _ADDRESS_FIELD.search(text, max(0, m.start(1) - 8), m.start(1)) and _LOCALITY.match(text, m.end(1)):
+            toks = _tokens(text, m.start(1), m.end(1))  # "The Surgery, Main Street, Oughterard": a field of an address
         if len(toks) > 1:
             out.append(PhiSpan(toks[0][0], toks[-1][1], "ADDRESS"))
     out += _group(_POBOX, text, "ADDRESS")
@@ -1812,7 +2003,7 @@ def _with_flat(text: str, sp: PhiSpan) -> PhiSpan:
 
 def _is_region(name: str) -> bool:
     """A state or a country: Safe Harbor allows them."""
-    return (re.fullmatch(rf"{_STATE_ABBR}|{_STATE_NAMES}", name) is not None or name in _COUNTRIES
+    return (re.fullmatch(rf"{_STATE_ABBR}|{_STATE_NAMES}|{_OTHER_STATES}", name) is not None or name in _COUNTRIES
             or name.lower() in _COUNTRIES)
 
 
@@ -1851,6 +2042,8 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         state, zipc = m.group(2), m.group(3)
         city = m.group(1)
         words = city.split()
+        if re.fullmatch(_CAR_MAKES, words[0]):  # "a 2009 Chevy Impala, Indiana plate ...": a car
+            continue
         # Keep only the trailing words that can be a city ("... Apt 2F, New York" -> "New York").
         while words and (re.fullmatch(_STREET_TYPES, words[0]) or _common(words[0]) or words[0].lower() in _NOT_PLACES):
             words.pop(0)
@@ -1866,6 +2059,7 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
         if zipc:
             out.append(PhiSpan(m.start(3), m.end(3), "ZIP"))
     out += _group(_ZIP_CUE, text, "ZIP", 1) + _group(_EIRCODE, text, "ZIP")
+    out += [PhiSpan(m.start(g), m.end(g), "ZIP") for m in _PROVINCE_POSTCODE.finditer(text) for g in (1, 2) if m.group(g)]
     for m in _UK_POSTCODE.finditer(text):
         if re.search(r"\d", m.group(1)[-3:]) and not _CLINICAL_CODE.match(m.group(1).split()[0]):
             out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
