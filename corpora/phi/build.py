@@ -27,6 +27,7 @@ SOURCES = {
     "test3": HERE / "notes_test3.txt",
     "dev4": HERE / "notes_dev4.txt",
     "test4": HERE / "notes_test4.txt",
+    "test5": HERE / "notes_test5.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
