@@ -1,7 +1,11 @@
 """Which way of training the emergency classifier lowers false alarms without losing recall?
 
-    .venv/bin/python bench/triage_variants.py --extra NEW_TRAIN.jsonl --check HELD_OUT.jsonl \
-        [--variants now,more,...] [--seeds 0,1,2] [--no-write] [KEY=VALUE ...]
+    .venv/bin/python bench/triage_variants.py --extra-writer tr3- --check-writer t2- \
+        [--variants now,more,...] [--seeds 0,1,2] [--json ROWS] [--load ROWS] [--no-write] [KEY=VALUE ...]
+
+(--extra-writer / --check-writer take one writer's messages out of the train split by id prefix: above,
+writer G's 600 are the extra training messages and writer D's 420, once the blind test, the check; or give
+files with --extra PATH and --check PATH.)
 
 Every variant trains the triage stage's own pieces (`stages/triage.finetune`, `rungs.safety.features`,
 `fit_classifier`) on `triage.train` (plus the `--extra` files where the variant says so), picks its threshold
@@ -11,9 +15,8 @@ variant runs under several seeds, because one fine-tuning run moves false alarms
 
 Reported per variant (mean over seeds, and the range): dev false alarms at the dev threshold, and on the
 check split recall and false alarms of the classifier alone, of rules OR classifier (as chat combines
-them), and of rules that need the classifier's agreement above a floor chosen on dev
-(the highest floor that keeps every dev emergency the rules caught), with 95 % bootstrap intervals of the
-first seed. `hardware.device=cuda` tunes on a GPU (seconds instead of minutes).
+them), and of red flags that escalate only above the rule floor chosen on dev (`rungs.safety.rule_floor_for`,
+as the stage and Detector do), with 95 % bootstrap intervals of the first seed. `hardware.device=cuda` tunes on a GPU (seconds instead of minutes).
 """
 
 from __future__ import annotations
@@ -36,35 +39,25 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 HEADING = "## Emergency triage: training variants"
 # name: (train on the --extra files too?, overrides); variants that differ only in triage.c share one tuned embedder
 VARIANTS: dict[str, tuple[bool, list[str]]] = {
-    "now": (False, []),                      # the stage as it was: writers A and E, one epoch
-    "more": (True, []),                      # the same recipe on the extra training messages too
-    "more-2ep": (True, ["triage.epochs=2"]),
-    "more-3ep": (True, ["triage.epochs=3"]),
-    "more-lr5e-5": (True, ["triage.lr=5e-5"]),
-    "more-c0.3": (True, ["triage.c=0.3"]),
-    "more-c30": (True, ["triage.c=30"]),
+    "now": (False, ["triage.lr=2e-5", "triage.group_by_length=false"]),  # the stage until 2026-12-04 (writers A, E)
+    "more": (True, ["triage.lr=2e-5"]),      # the same recipe on the extra messages, batches grouped by length
+    "more-lr5e-5": (True, []),               # the default since 2026-12-04 (its train split also holds the check's writer)
+    "more-2ep": (True, ["triage.lr=2e-5", "triage.epochs=2"]),
+    "more-random": (True, ["triage.lr=2e-5", "triage.group_by_length=false"]),
+    "more-lr5e-5-random": (True, ["triage.group_by_length=false"]),
+    "more-2ep-random": (True, ["triage.lr=2e-5", "triage.epochs=2", "triage.group_by_length=false"]),
+    "more-3ep-random": (True, ["triage.lr=2e-5", "triage.epochs=3", "triage.group_by_length=false"]),
+    "more-c0.3-random": (True, ["triage.lr=2e-5", "triage.c=0.3", "triage.group_by_length=false"]),
+    "more-c30-random": (True, ["triage.lr=2e-5", "triage.c=30", "triage.group_by_length=false"]),
     "more-frozen": (True, ["triage.epochs=0"]),
 }
-
-
-def gated(scores, ruled, threshold: float, floor: float):
-    """Escalate when the classifier says so, or a rule fires and the classifier is above `floor`."""
-    return (scores >= threshold) | (ruled & (scores >= floor))
-
-
-def rule_floor(scores, ruled, y, threshold: float) -> float:
-    """The highest floor that keeps every dev emergency the rules caught and the classifier missed."""
-    import numpy as np
-
-    rescued = scores[(y == 1) & ruled & (scores < threshold)]
-    return float(np.min(rescued)) if len(rescued) else threshold
 
 
 def run_variant(name: str, seed: int, args, data: dict, rules, work: Path, cache: dict) -> dict:
     import numpy as np
 
     from rungs.kernel import compose
-    from rungs.safety import features, fit_classifier, threshold_for_recall, user_text
+    from rungs.safety import features, fit_classifier, rule_floor_for, threshold_for_recall, user_text
     from stages.triage import finetune
 
     use_extra, overrides = VARIANTS[name]
@@ -73,7 +66,7 @@ def run_variant(name: str, seed: int, args, data: dict, rules, work: Path, cache
     texts = {s: [user_text(r["messages"]) for r in rows] for s, rows in (("train", train), ("dev", data["dev"]),
                                                                           ("check", data["check"]))}
     t_cfg = cfg.triage
-    key = (use_extra, t_cfg.embedder, t_cfg.epochs, t_cfg.lr, t_cfg.batch_size, seed)
+    key = (use_extra, t_cfg.embedder, t_cfg.epochs, t_cfg.lr, t_cfg.batch_size, t_cfg.group_by_length, seed)
     if key not in cache:
         out = work / f"{name}-{seed}"
         out.mkdir(parents=True, exist_ok=True)
@@ -86,11 +79,12 @@ def run_variant(name: str, seed: int, args, data: dict, rules, work: Path, cache
     score = {s: 1.0 / (1.0 + np.exp(-(x[s] @ coef + intercept))) for s in ("dev", "check")}
     ruled = {s: np.array([rules.match(t) is not None for t in texts[s]]) for s in ("dev", "check")}
     t = threshold_for_recall(score["dev"], y["dev"], cfg.triage.target_recall)
-    floor = rule_floor(score["dev"], ruled["dev"], y["dev"], t)
+    floor = rule_floor_for(score["dev"], ruled["dev"], y["dev"], t)
     decisions = {"classifier": score["check"] >= t, "rules OR classifier": (score["check"] >= t) | ruled["check"],
-                 "rules gated": gated(score["check"], ruled["check"], t, floor)}
+                 "rules above the floor": (score["check"] >= t) | (ruled["check"] & (score["check"] >= floor))}
     yc = y["check"]
     row = {"variant": name, "seed": seed, "threshold": t, "floor": floor, "train_n": len(train),
+           "check_scores": score["check"].tolist(), "check_ruled": ruled["check"].tolist(),
            "dev_false_alarms": float((score["dev"][y["dev"] == 0] >= t).mean()),
            "check_auc": _auc(score["check"], yc)}
     for label, d in decisions.items():
@@ -113,7 +107,8 @@ def summarize(rows: list[dict]) -> list[str]:
              "|---|---:|---:|---:|---:|---|---:|---:|"]
     for name in dict.fromkeys(r["variant"] for r in rows):
         group = [r for r in rows if r["variant"] == name]
-        for k, label in enumerate(("classifier", "rules OR classifier", "rules gated")):
+        labels = [x for x in ("classifier", "rules OR classifier", "rules above the floor") if x in group[0]]
+        for k, label in enumerate(labels):
             cells = []
             for metric in ("recall", "false_alarms"):
                 means = [float(np.mean(r[label][metric])) for r in group]
@@ -130,7 +125,9 @@ def summarize(rows: list[dict]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--extra", type=Path, nargs="*", default=[], help="more training messages (JSONL, triage format)")
-    parser.add_argument("--check", type=Path, required=True, help="held-out labelled messages to score on (not the blind test)")
+    parser.add_argument("--check", type=Path, help="held-out labelled messages to score on (not the blind test)")
+    parser.add_argument("--extra-writer", default="", help="id prefix of train messages used only as --extra (e.g. tr3-)")
+    parser.add_argument("--check-writer", default="", help="id prefix of train messages held out as the check (e.g. t2-)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated (default all: {','.join(VARIANTS)})")
     parser.add_argument("--seeds", default="0,1,2", help="seeds per variant")
     parser.add_argument("--json", type=Path, help="also write every row (per seed, per message) here")
@@ -147,8 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     from stages.triage import load_split
 
     cfg = compose(args.overrides)
-    data = {"train": load_split(resolve_path(cfg.triage.train)), "dev": load_split(resolve_path(cfg.triage.dev)),
-            "check": load_split(args.check), "extra": [row for path in args.extra for row in load_split(path)]}
+    if bool(args.check) == bool(args.check_writer):
+        parser.error("give one of --check PATH and --check-writer PREFIX")
+    train = load_split(resolve_path(cfg.triage.train))
+    writer = lambda r, prefix: bool(prefix) and r["id"].startswith(prefix)  # noqa: E731
+    data = {"train": [r for r in train if not writer(r, args.check_writer) and not writer(r, args.extra_writer)],
+            "dev": load_split(resolve_path(cfg.triage.dev)),
+            "check": [r for r in train if writer(r, args.check_writer)] if args.check_writer else load_split(args.check),
+            "extra": [r for r in train if writer(r, args.extra_writer)] + [row for path in args.extra for row in load_split(path)]}
+    if not data["check"]:
+        parser.error(f"no check messages (--check-writer {args.check_writer!r} matches no train id)")
     ids = {s: {r["id"] for r in rows} for s, rows in data.items()}
     for a, b in (("check", "train"), ("check", "dev"), ("check", "extra"), ("extra", "train"), ("extra", "dev")):
         if ids[a] & ids[b]:
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name} seed {seed}: dev FA {r['dev_false_alarms']:.3f}, check AUC {r['check_auc']:.3f}, "
                       + ", ".join(f"{k} {sum(r[k]['recall']) / len(r[k]['recall']):.3f}/"
                                   f"{sum(r[k]['false_alarms']) / len(r[k]['false_alarms']):.3f}"
-                                  for k in ("classifier", "rules OR classifier", "rules gated")), flush=True)
+                                  for k in ("classifier", "rules OR classifier", "rules above the floor")), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows))
     lines = summarize(rows)

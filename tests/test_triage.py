@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rungs.kernel import compose
-from rungs.safety import Classifier, normalize, threshold_for_recall, user_text
+from rungs.safety import Classifier, normalize, rule_floor_for, threshold_for_recall, user_text
 
 
 def test_normalisation_undoes_what_defeated_the_patterns():
@@ -30,6 +30,36 @@ def test_threshold_keeps_the_recall_asked_for():
     assert clf.probabilities(np.ones((2, 3), dtype=np.float32)).tolist() == [0.5, 0.5]
 
 
+def test_rule_floor_adds_no_false_alarm_on_the_split_it_is_chosen_on():
+    import numpy as np
+
+    scores = np.array([0.9, 0.35, 0.2, 0.3, 0.1, 0.05])
+    ruled = np.array([True, True, True, True, False, True])
+    y = np.array([1, 1, 1, 0, 0, 0])
+    floor = rule_floor_for(scores, ruled, y, threshold=0.5)
+    assert 0.3 < floor <= 0.35  # above the harmless flagged message (0.3), so the emergency at 0.35 is kept
+    escalated = (scores >= 0.5) | (ruled & (scores >= floor))
+    assert escalated.tolist() == [True, True, False, False, False, False]
+    assert rule_floor_for(scores, ruled & (y == 1), y, 0.5) == 0.0  # no flagged harmless message: flags alone escalate
+
+
+def test_a_red_flag_escalates_only_above_the_classifier_floor():
+    import numpy as np
+
+    from rungs.retrieval import load_embedder
+    from rungs.safety import Detector, Guardrails
+
+    rules = Guardrails(compose([]).prompt)
+    flagged = [{"role": "user", "content": "I've had no chest pain since my stent, can I fly?"}]
+    assert rules.match(user_text(flagged)) is not None  # the keyword rule cannot read the "no"
+    dim = 3 * 384
+    constant = Classifier(np.zeros(dim, dtype=np.float32), 0.0, threshold=0.9, rule_floor=0.6)  # p = 0.5 always
+    assert Detector(rules, constant, load_embedder("minilm")).check(flagged) is None
+    constant.rule_floor = 0.4
+    assert Detector(rules, constant, load_embedder("minilm")).check(flagged)[0] == "chest_pain"
+    assert Detector(rules).check(flagged)[0] == "chest_pain"  # no trained classifier: the rules alone
+
+
 @pytest.fixture(scope="module")
 def triage(tmp_path_factory):
     from rungs.kernel import progress_factory
@@ -50,6 +80,7 @@ def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emerge
     assert "suicidal_intent" in report and "rules + classifier" in report
     saved = json.loads((triage.path / "triage.json").read_text())
     assert saved["embedder_dir"] == "embedder" and (triage.path / "embedder" / "model.safetensors").exists()
+    assert m["dev_false_alarms"] <= m["dev_classifier_false_alarms"]  # the floor lets no flag add a dev false alarm
 
 
 def test_chat_loads_the_trained_detector(triage):

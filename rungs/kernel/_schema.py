@@ -367,9 +367,10 @@ class TriageConfig:
     dev: str = "corpora/triage/dev.jsonl"
     test: str = "corpora/triage/test.jsonl"
     embedder: str = "minilm"
-    epochs: int = num(2, 0)  # fine-tuning epochs of the embedder; 0 = the shipped embedder as is
+    epochs: int = num(1, 0)  # fine-tuning epochs of the embedder; 0 = the shipped embedder as is
     batch_size: int = num(32, 1)
-    lr: float = num(2e-5, 0, low_open=True)
+    lr: float = num(5e-5, 0, low_open=True)
+    group_by_length: bool = True  # fine-tuning batches of similar length (same recipe, less padding)
     c: float = num(3.0, 0, low_open=True)  # inverse L2 strength of the logistic regression
     target_recall: float = num(0.98, 0, 1, low_open=True)  # dev recall the threshold must keep
 

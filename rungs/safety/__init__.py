@@ -3,7 +3,8 @@
 A conversation is read as all of its user turns, normalised (`user_text`: NFKC, look-alike letters,
 invisible characters, line breaks), and checked twice by the `Detector`:
 
-- `Guardrails`: the red-flag rules of `prompt.red_flags`, phrases that must always escalate;
+- `Guardrails`: the red-flag rules of `prompt.red_flags`, phrases that escalate once the classifier's
+  probability reaches its `rule_floor` (a keyword cannot read "no chest pain since my stent");
 - `Classifier`: logistic regression over sentence embeddings (`features`), trained by the `triage` stage
   (`fit_classifier`, its threshold from `threshold_for_recall` on dev) and loaded from a triage artifact
   (`load_classifier`).
@@ -13,12 +14,20 @@ retrieval or any model. scikit-learn and sentence-transformers load where they a
 here (`from rungs.safety import Detector`), never from the private modules.
 """
 
-from ._classifier import MODEL_FILE, Classifier, features, fit_classifier, load_classifier, threshold_for_recall
+from ._classifier import (
+    MODEL_FILE,
+    Classifier,
+    features,
+    fit_classifier,
+    load_classifier,
+    rule_floor_for,
+    threshold_for_recall,
+)
 from ._detector import Detector
 from ._rules import Guardrails
 from ._text import normalize, sentences, user_text
 
 __all__ = [
     "MODEL_FILE", "Classifier", "Detector", "Guardrails", "features", "fit_classifier", "load_classifier", "normalize",
-    "sentences", "threshold_for_recall", "user_text",
+    "rule_floor_for", "sentences", "threshold_for_recall", "user_text",
 ]

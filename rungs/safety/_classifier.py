@@ -44,18 +44,20 @@ class Classifier:
     intercept: float
     threshold: float
     embedder: str = "minilm"
+    rule_floor: float = 0.0  # a red flag escalates when the probability is at least this (rule_floor_for)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
 
     def save(self, path: Path, **extra) -> None:
         path.write_text(json.dumps({"coef": self.coef.tolist(), "intercept": self.intercept, "threshold": self.threshold,
-                                    "embedder": self.embedder, **extra}))
+                                    "rule_floor": self.rule_floor, "embedder": self.embedder, **extra}))
 
     @classmethod
     def load(cls, path: Path) -> Classifier:
         d = json.loads(Path(path).read_text())
-        return cls(np.asarray(d["coef"], dtype=np.float32), float(d["intercept"]), float(d["threshold"]), d["embedder"])
+        return cls(np.asarray(d["coef"], dtype=np.float32), float(d["intercept"]), float(d["threshold"]), d["embedder"],
+                   float(d.get("rule_floor", 0.0)))  # artifacts before 2026-12-04: a red flag alone escalated
 
 
 def fit_classifier(x: np.ndarray, y: np.ndarray, c: float = 1.0, seed: int = 0) -> tuple[np.ndarray, float]:
@@ -74,6 +76,17 @@ def threshold_for_recall(scores: np.ndarray, y: np.ndarray, recall: float) -> fl
         return 0.5
     k = int(np.floor((1 - recall) * len(positives) + 1e-9))  # positives allowed below the threshold
     return float(positives[k]) if k < len(positives) else float(positives[-1])
+
+
+def rule_floor_for(scores: np.ndarray, ruled: np.ndarray, y: np.ndarray, threshold: float) -> float:
+    """The lowest probability at which a red flag may escalate without one more false alarm on (scores, y).
+
+    A keyword rule cannot tell "I have chest pain" from "no chest pain since my stent" or "what should I do
+    if my lips swell?"; the classifier can. So a flag escalates on its own only above the probability of
+    every harmless message it matched, and below the classifier's threshold it rescues the emergencies the
+    classifier scored just short."""
+    harmless = scores[(y == 0) & ruled & (scores < threshold)]
+    return float(np.nextafter(harmless.max(), np.inf)) if len(harmless) else 0.0
 
 
 def load_classifier(folder: Path):

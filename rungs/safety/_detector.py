@@ -1,5 +1,7 @@
-"""The detector chat, serve and evaluate consult first: the rules, then the trained classifier, over
-every user turn of a conversation (an emergency may be spread over two messages)."""
+"""The detector chat, serve and evaluate consult first: the rules and the trained classifier, over every
+user turn of a conversation (an emergency may be spread over two messages). A red flag escalates when the
+classifier's probability reaches its rule floor (chosen on dev: no more false alarms than the classifier
+alone); the classifier escalates on its own at its threshold."""
 
 from __future__ import annotations
 
@@ -31,8 +33,11 @@ class Detector:
         classifier alone says so, else None."""
         text = user_text(messages)
         flag = self.rules.match(text) if self.rules is not None else None
-        if flag is not None:
+        if self.classifier is None:
+            return flag  # no trained detector: the rules alone
+        score = self.scores([messages])[0]
+        if flag is not None and score >= self.classifier.rule_floor:
             return flag
-        if self.classifier is not None and self.scores([messages])[0] >= self.classifier.threshold:
+        if score >= self.classifier.threshold:
             return "classifier", None
         return None
