@@ -91,7 +91,7 @@ def test_model_and_hardware_bring_their_training_settings_and_overrides_still_wi
     tiny = compose(["model=tiny"])
     assert tiny.cpt.lr == pytest.approx(3e-3) and tiny.cpt.method == "full"
     real = compose(["model=gemma3-270m"])
-    assert real.cpt.method == "lora" and real.cpt.lr == pytest.approx(5e-5) and real.model.tokenizer == "model"
+    assert real.cpt.method == "lora" and real.cpt.lr == pytest.approx(2e-4) and real.model.tokenizer == "model"
     qlora = compose(["model=gemma3-27b", "hardware=gpu-24gb"])
     assert (qlora.hardware.quant, qlora.hardware.optimizer, qlora.cpt.method) == ("nf4", "paged_adamw_8bit", "lora")
     assert qlora.hardware.gradient_checkpointing
