@@ -82,10 +82,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def prefect_server(tmp_path):
-    """A real `prefect server start` on a free loopback port, in its own PREFECT_HOME; yields its API URL."""
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real `prefect server start` on a free loopback port, in its own PREFECT_HOME; yields its API URL.
+    One for the session (each start costs ~17 s): tests tell their own runs apart by id, not by an empty server."""
     import httpx
+
+    tmp_path = tmp_path_factory.mktemp("prefect-server")
 
     port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
