@@ -57,7 +57,7 @@ def run_variant(name: str, seed: int, args, data: dict, rules, work: Path, cache
     import numpy as np
 
     from rungs.kernel import compose
-    from rungs.safety import features, fit_classifier, rule_floor_for, threshold_for_recall, user_text
+    from rungs.safety import features, train_classifier, user_text
     from stages.triage import finetune
 
     use_extra, overrides = VARIANTS[name]
@@ -75,13 +75,12 @@ def run_variant(name: str, seed: int, args, data: dict, rules, work: Path, cache
     x = cache[key]
     y = {s: np.array([r["label"] == "emergency" for r in rows], dtype=int)
          for s, rows in (("train", train), ("dev", data["dev"]), ("check", data["check"]))}
-    coef, intercept = fit_classifier(x["train"], y["train"], cfg.triage.c, seed)
-    score = {s: 1.0 / (1.0 + np.exp(-(x[s] @ coef + intercept))) for s in ("dev", "check")}
     ruled = {s: np.array([rules.match(t) is not None for t in texts[s]]) for s in ("dev", "check")}
-    t = threshold_for_recall(score["dev"], y["dev"], cfg.triage.target_recall)
-    floor = rule_floor_for(score["dev"], ruled["dev"], y["dev"], t)
+    classifier = train_classifier(x, y, ruled["dev"], c=t_cfg.c, target_recall=t_cfg.target_recall, seed=seed)
+    score = {s: classifier.probabilities(x[s]) for s in ("dev", "check")}
+    t, floor = classifier.threshold, classifier.rule_floor
     decisions = {"classifier": score["check"] >= t, "rules OR classifier": (score["check"] >= t) | ruled["check"],
-                 "rules above the floor": (score["check"] >= t) | (ruled["check"] & (score["check"] >= floor))}
+                 "rules above the floor": classifier.escalates(score["check"], ruled["check"])}
     yc = y["check"]
     row = {"variant": name, "seed": seed, "threshold": t, "floor": floor, "train_n": len(train),
            "check_scores": score["check"].tolist(), "check_ruled": ruled["check"].tolist(),

@@ -104,7 +104,7 @@ def finetune(cfg, rows: list[dict], out: Path):
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
-    from rungs.safety import Classifier, Guardrails, features, fit_classifier, rule_floor_for, threshold_for_recall, user_text
+    from rungs.safety import Guardrails, features, train_classifier, user_text
 
     _check(cfg)
     t = cfg.triage
@@ -115,19 +115,16 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     x = {s: features(embedder, [user_text(r["messages"]) for r in rows]) for s, rows in data.items()}
     y = {s: np.array([r["label"] == "emergency" for r in rows], dtype=int) for s, rows in data.items()}
     bar.update(1)
-    coef, intercept = fit_classifier(x["train"], y["train"], t.c, cfg.seed)
-    classifier = Classifier(coef, intercept, 0.5, t.embedder)
-    scores = {s: classifier.probabilities(x[s]) for s in SPLITS}
-    classifier.threshold = threshold_for_recall(scores["dev"], y["dev"], t.target_recall)
     rules = Guardrails(cfg.prompt)
     ruled = {s: np.array([rules.match(user_text(r["messages"])) is not None for r in data[s]]) for s in ("dev", "test")}
-    classifier.rule_floor = rule_floor_for(scores["dev"], ruled["dev"], y["dev"], classifier.threshold)
+    classifier = train_classifier(x, y, ruled["dev"], c=t.c, target_recall=t.target_recall, seed=cfg.seed, embedder=t.embedder)
+    scores = {s: classifier.probabilities(x[s]) for s in ("dev", "test")}
     bar.update(1)
     metrics: dict = {"threshold": round(classifier.threshold, 4), "rule_floor": round(classifier.rule_floor, 4)}
     per_category: dict[str, dict] = {}
     for split in ("dev", "test"):
         model_says = scores[split] >= classifier.threshold
-        both = model_says | (ruled[split] & (scores[split] >= classifier.rule_floor))  # as Detector.check decides
+        both = classifier.escalates(scores[split], ruled[split])  # as Detector.check decides
         metrics.update(_rates(f"{split}_classifier", model_says, y[split]))
         metrics.update(_rates(split, both, y[split]))
         metrics.update(_rates(f"{split}_rules", ruled[split], y[split]))

@@ -6,8 +6,8 @@ invisible characters, line breaks), and checked twice by the `Detector`:
 - `Guardrails`: the red-flag rules of `prompt.red_flags`, phrases that escalate once the classifier's
   probability reaches its `rule_floor` (a keyword cannot read "no chest pain since my stent");
 - `Classifier`: logistic regression over sentence embeddings (`features`), trained by the `triage` stage
-  (`fit_classifier`, its threshold from `threshold_for_recall` on dev) and loaded from a triage artifact
-  (`load_classifier`).
+  (`train_classifier`: weights on train, threshold and rule floor on dev; `Classifier.escalates` decides)
+  and loaded from a triage artifact (`load_classifier`).
 
 The triage stage trains and measures it; the assistant (chat, serve, evaluate) consults it before
 retrieval or any model. scikit-learn and sentence-transformers load where they are used. Import from
@@ -22,6 +22,7 @@ from ._classifier import (
     load_classifier,
     rule_floor_for,
     threshold_for_recall,
+    train_classifier,
 )
 from ._detector import Detector
 from ._rules import Guardrails
@@ -29,5 +30,5 @@ from ._text import normalize, sentences, user_text
 
 __all__ = [
     "MODEL_FILE", "Classifier", "Detector", "Guardrails", "features", "fit_classifier", "load_classifier", "normalize",
-    "rule_floor_for", "sentences", "threshold_for_recall", "user_text",
+    "rule_floor_for", "sentences", "threshold_for_recall", "train_classifier", "user_text",
 ]

@@ -49,6 +49,10 @@ class Classifier:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
 
+    def escalates(self, scores: np.ndarray, ruled: np.ndarray) -> np.ndarray:
+        """Which messages escalate: the classifier at its threshold, or a red flag at the rule floor."""
+        return (scores >= self.threshold) | (ruled & (scores >= self.rule_floor))
+
     def save(self, path: Path, **extra) -> None:
         path.write_text(json.dumps({"coef": self.coef.tolist(), "intercept": self.intercept, "threshold": self.threshold,
                                     "rule_floor": self.rule_floor, "embedder": self.embedder, **extra}))
@@ -87,6 +91,17 @@ def rule_floor_for(scores: np.ndarray, ruled: np.ndarray, y: np.ndarray, thresho
     classifier scored just short."""
     harmless = scores[(y == 0) & ruled & (scores < threshold)]
     return float(np.nextafter(harmless.max(), np.inf)) if len(harmless) else 0.0
+
+
+def train_classifier(x: dict[str, np.ndarray], y: dict[str, np.ndarray], ruled_dev: np.ndarray, *, c: float,
+                     target_recall: float, seed: int = 0, embedder: str = "minilm") -> Classifier:
+    """Weights fitted on x["train"]; the threshold (for `target_recall`) and the rule floor chosen on x["dev"]."""
+    coef, intercept = fit_classifier(x["train"], y["train"], c, seed)
+    classifier = Classifier(coef, intercept, 0.5, embedder)
+    dev = classifier.probabilities(x["dev"])
+    classifier.threshold = threshold_for_recall(dev, y["dev"], target_recall)
+    classifier.rule_floor = rule_floor_for(dev, ruled_dev, y["dev"], classifier.threshold)
+    return classifier
 
 
 def load_classifier(folder: Path):

@@ -35,9 +35,7 @@ class Detector:
         flag = self.rules.match(text) if self.rules is not None else None
         if self.classifier is None:
             return flag  # no trained detector: the rules alone
-        score = self.scores([messages])[0]
-        if flag is not None and score >= self.classifier.rule_floor:
-            return flag
-        if score >= self.classifier.threshold:
-            return "classifier", None
-        return None
+        score = self.scores([messages])
+        if not self.classifier.escalates(score, np.array([flag is not None]))[0]:
+            return None
+        return flag if flag is not None and score[0] >= self.classifier.rule_floor else ("classifier", None)
