@@ -61,34 +61,18 @@ def finetune(cfg, rows: list[dict], out: Path):
     t = cfg.triage
     if t.epochs == 0:
         return load_embedder(t.embedder)
-    import torch
     from datasets import Dataset
-    from sentence_transformers import (
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-        losses,
-    )
+    from sentence_transformers import SentenceTransformer, losses
 
-    torch.manual_seed(cfg.seed)
+    from rungs.retrieval import fine_tune, save_model
+
     categories = sorted({r["category"] for r in rows})
     data = Dataset.from_dict({"text": [user_text(r["messages"]) for r in rows],
                               "label": [categories.index(r["category"]) for r in rows]})
     model = SentenceTransformer(str(model_path(t.embedder)), device="cpu", local_files_only=True)
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(out / "_trainer"), num_train_epochs=t.epochs, per_device_train_batch_size=t.batch_size,
-        learning_rate=t.lr, seed=cfg.seed, data_seed=cfg.seed, report_to=[], save_strategy="no", disable_tqdm=True,
-        use_cpu=True, dataloader_num_workers=0)
-    SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=losses.BatchAllTripletLoss(model)).train()
-    model.save(str(out / EMBEDDER_DIR))
-    for leftover in (out / "_trainer", out / EMBEDDER_DIR / "README.md"):  # trainer scratch; a model card with dates
-        if leftover.is_dir():
-            import shutil
-
-            shutil.rmtree(leftover)
-        elif leftover.exists():
-            leftover.unlink()
-    model.eval()
+    fine_tune(model, data, losses.BatchAllTripletLoss(model), out, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+              seed=cfg.seed)
+    save_model(model, out / EMBEDDER_DIR)
     return model
 
 
