@@ -257,7 +257,11 @@ def learned_spec(retriever_dir: Path, out: Path) -> dict:
 
 def learned_metrics(spec: dict, ref: str) -> dict:
     """The learned choices as flat manifest metrics (index.json holds them whole)."""
-    fusion, rerank = spec.get("fusion") or {}, spec.get("rerank") or {}
+    from rungs.retrieval import Fusion
+
+    # in Fusion's field order, as the retriever's own metrics say it (retriever.json is written with sorted keys)
+    fusion = Fusion.from_dict(spec["fusion"]).to_dict() if spec.get("fusion") else {}
+    rerank = spec.get("rerank") or {}
     return {"learned_from": ref, "embedder_tuned": bool(spec.get("embedder")), "reranker": bool(spec.get("reranker")),
             "fusion": ", ".join(f"{k}={v}" for k, v in fusion.items()),
             "rerank_depth": rerank.get("depth", 0), "rerank_weight": rerank.get("weight", 0.0)}

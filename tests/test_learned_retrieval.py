@@ -2,9 +2,13 @@
 reranker's combination, calibration, and the retriever stage end to end on a small MedQuAD subset
 (fine-tuned embedder vs the shipped one on held-out conditions, lineage, the choices in the index manifest).
 
-The pure-logic tests take seconds. `test_retriever_stage_learns_and_the_index_carries_it` is SLOW: it
-fine-tunes MiniLM and trains a cross-encoder on the CPU (minutes) and needs ../shared/data/medquad.jsonl;
-deselect it for a quick run with `-k "not retriever_stage"`."""
+The pure-logic tests take seconds. `test_retriever_stage_learns_and_the_index_carries_it` fine-tunes MiniLM on
+~60 MedQuAD pairs and trains a one-layer cross-encoder (short sequences, one negative each, rerank depth 5),
+sized to stay in the default suite: about a minute on 2 cores, most of it the embedder's four steps and, in a
+fresh process, importing transformers. It needs ../shared/data/medquad.jsonl (skipped without it) and asserts
+on fixed-seed numbers moving the right way on held-out conditions: the fine-tuned embedder beats the shipped
+one, and the full learned stack beats dense alone and today's RRF hybrid. bench/retrieval_quality.py measures
+the same at full size."""
 
 from __future__ import annotations
 
@@ -184,7 +188,8 @@ def _cfg(subset, *extra):
     return compose(["index.chunk_words=60", "index.overlap_words=10", "index.batch_size=32", "index.gate_questions=null",
                     "retriever=medquad", f"retriever.pairs=[{subset.pairs}]", "retriever.test_conditions=0.4",
                     "retriever.dev_conditions=0.25", "retriever.embedder_batch_size=16", "retriever.embedder_lr=5e-5",
-                    "retriever.reranker_layers=1", "retriever.max_seq_length=96", "retriever.reranker_max_length=96",
+                    "retriever.reranker_layers=1", "retriever.max_seq_length=64", "retriever.reranker_max_length=64",
+                    "retriever.reranker_negatives=1", "retriever.rerank_depth=5",
                     "pipeline.stages=[corpus,base,retriever,index,triage,evaluate]", *extra])
 
 
@@ -215,7 +220,8 @@ def test_retriever_stage_learns_and_the_index_carries_it(medquad_subset, tmp_pat
     plain = build("index", _cfg(medquad_subset, "pipeline.stages=[corpus,index]"), {"corpus": test_corpus}, store, progress=progress).artifact
     tuned = build("index", cfg, {"corpus": test_corpus, "retriever": learned}, store, progress=progress).artifact
     assert tuned.inputs["retriever"] == learned.id and "retriever" not in plain.inputs  # lineage
-    assert learned.id in json.dumps(store.upstream(tuned.id)) and corpus.id in json.dumps(store.upstream(learned.id))
+    up = store.upstream(tuned.id)["inputs"]["retriever"]
+    assert up["artifact"].id == learned.id and up["inputs"]["corpus"]["artifact"].id == corpus.id
     assert tuned.metrics["learned_from"] == learned.ref and tuned.metrics["fusion"] == m["fusion"]
     meta = json.loads((tuned.path / "index.json").read_text())
     assert meta["learned"]["fusion"] == spec["fusion"] and "learned" not in json.loads((plain.path / "index.json").read_text())
@@ -223,13 +229,17 @@ def test_retriever_stage_learns_and_the_index_carries_it(medquad_subset, tmp_pat
 
     questions = sorted({r["question"] for r in test_rows})
     relevant = [{r["id"] for r in test_rows if r["question"] == q} for q in questions]
-    base, adapted = Retriever(plain.path, mode="dense"), Retriever(tuned.path)
+    base, adapted = Retriever(plain.path, mode="dense"), Retriever(tuned.path, mode="auto")
     assert adapted.mode == RERANK and RERANK not in base.modes and adapted.calibrated and not base.calibrated
-    before = retrieval_metrics(base, questions, relevant, mode="dense")
-    after = retrieval_metrics(adapted, questions, relevant, mode="dense")
-    print(f"\nheld-out conditions ({len(questions)} questions): dense MRR {before['mrr']:.3f} -> {after['mrr']:.3f} "
-          f"fine-tuned; reranked {retrieval_metrics(adapted, questions, relevant)['mrr']:.3f}")
-    assert after["mrr"] > before["mrr"] and after["recall@1"] >= before["recall@1"]
+    mrr = {name: retrieval_metrics(r, questions, relevant, mode=mode) for name, r, mode in (
+        ("dense", base, "dense"), ("rrf", base, "hybrid"), ("tuned", adapted, "dense"),
+        ("tuned+fusion", adapted, "hybrid"), ("full", adapted, RERANK))}
+    print(f"\nheld-out conditions ({len(questions)} questions), MRR: "
+          + ", ".join(f"{k} {v['mrr']:.3f}" for k, v in mrr.items()))
+    # the fine-tuned embedder beats the shipped one on conditions it never saw, and the whole learned stack
+    # beats today's default (RRF over the shipped embedder) and its best part
+    assert mrr["tuned"]["mrr"] > mrr["dense"]["mrr"] and mrr["tuned"]["recall@1"] >= mrr["dense"]["recall@1"]
+    assert mrr["full"]["mrr"] > max(mrr["dense"]["mrr"], mrr["rrf"]["mrr"])
     hits = adapted.search(questions[:3], 5)
     assert all(0 <= h.relevance <= 1 for row in hits for h in row)
     assert [h.relevance for h in hits[0]] == sorted((h.relevance for h in hits[0]), reverse=True)
