@@ -39,7 +39,7 @@ from rungs.kernel import ConfigError, InputError, resolve_path
 # sentence-transformers, datasets, torch and scikit-learn load inside `run`: rungs.pipeline imports this
 # module to fingerprint it. Its inputs are the ladder's (rungs.kernel: corpus).
 
-VERSION = 1
+VERSION = 2  # 2: unregularised relevance calibration; 1: first
 # the chunking, embedder and BM25 settings shape the passages trained on and the dev index choices are made on
 CONFIG = ("seed", "retriever", "index.embedder", "index.chunk_words", "index.overlap_words", "index.title_prefix",
           "index.bm25_k1", "index.bm25_b", "index.rrf_k", "index.gate_answered")

@@ -117,6 +117,10 @@ def test_calibration_turns_scores_into_probabilities():
     assert cal.probability(0.9) == pytest.approx(0.9, abs=0.1) and cal.probability(0.1) == pytest.approx(0.1, abs=0.1)
     assert Calibration.from_dict(cal.to_dict()) == cal
     assert calibrate([[(1, 0.5)]], [{"1"}], str).probability(0.5) > 0.99  # one class only: a constant
+    # the same on a narrow score range (fused ranks span ~0.08): the slope is kept, not shrunk to the base rate
+    narrow = [[(i, s * 0.08) for i, s in row] for row in rows]
+    cal = calibrate(narrow, relevant, str)
+    assert cal.probability(0.072) == pytest.approx(0.9, abs=0.1) and cal.probability(0.008) == pytest.approx(0.1, abs=0.1)
 
 
 # ------------------------------------------------------------------------------------------ ladder and config
