@@ -62,44 +62,19 @@ def finetune(cfg, rows: list[dict], out: Path):
     t = cfg.triage
     if t.epochs == 0:
         return load_embedder(t.embedder)
-    import torch
     from datasets import Dataset
-    from sentence_transformers import (
-        DefaultBatchSampler,
-        SentenceTransformer,
-        SentenceTransformerTrainer,
-        SentenceTransformerTrainingArguments,
-        losses,
-    )
-    from transformers.trainer_pt_utils import LengthGroupedSampler
+    from sentence_transformers import SentenceTransformer, losses
 
-    torch.manual_seed(cfg.seed)
+    from rungs.retrieval import fine_tune, save_model
+
     device = "cuda" if str(cfg.hardware.device).startswith("cuda") else "cpu"  # a GPU profile tunes in seconds
     categories = sorted({r["category"] for r in rows})
     texts = [user_text(r["messages"]) for r in rows]
     data = Dataset.from_dict({"text": texts, "label": [categories.index(r["category"]) for r in rows]})
-
-    def by_length(dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
-        # batches of similar length: random batches pad every message to the longest of 32 (~170 tokens
-        # where the mean is ~60), which nearly triples the work; mega-batches keep the categories mixed
-        return DefaultBatchSampler(LengthGroupedSampler(batch_size, lengths=[len(x) for x in texts], generator=generator),
-                                   batch_size=batch_size, drop_last=drop_last, valid_label_columns=valid_label_columns,
-                                   generator=generator, seed=seed)
     model = SentenceTransformer(str(model_path(t.embedder)), device=device, local_files_only=True)
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(out / "_trainer"), num_train_epochs=t.epochs, per_device_train_batch_size=t.batch_size,
-        learning_rate=t.lr, seed=cfg.seed, data_seed=cfg.seed, report_to=[], save_strategy="no", disable_tqdm=True,
-        use_cpu=device == "cpu", dataloader_num_workers=0, **({"batch_sampler": by_length} if t.group_by_length else {}))
-    SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=losses.BatchAllTripletLoss(model)).train()
-    model.save(str(out / EMBEDDER_DIR))
-    for leftover in (out / "_trainer", out / EMBEDDER_DIR / "README.md"):  # trainer scratch; a model card with dates
-        if leftover.is_dir():
-            import shutil
-
-            shutil.rmtree(leftover)
-        elif leftover.exists():
-            leftover.unlink()
-    model.eval()
+    fine_tune(model, data, losses.BatchAllTripletLoss(model), out, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+              seed=cfg.seed, device=device, lengths=[len(x) for x in texts] if t.group_by_length else None)
+    save_model(model, out / EMBEDDER_DIR)
     return model
 
 

@@ -266,7 +266,12 @@ def test_stage_contract():
     from rungs.kernel import PROJECT_ROOT, rung
 
     assert index_stage.VERSION == 3
-    assert rung("index").inputs == {"corpus": ("corpus",)} and rung("index").optional == frozenset()  # the ladder's
+    # the ladder's: a learned retriever is an optional input
+    assert rung("index").inputs == {"corpus": ("corpus",), "retriever": ("retriever",)}
+    assert rung("index").optional == frozenset({"retriever"})
+    # a retriever joins only when the pipeline builds one: a one-stage build never picks up a stray one
+    assert index_stage.needs(compose([])) == {"corpus"}
+    assert index_stage.needs(compose(["pipeline.stages=[corpus,base,retriever,index]"])) == {"corpus", "retriever"}
     assert index_stage.CONFIG == ("seed", "index")
     # the gate's labelled questions are the stage's one raw file (hashed into its fingerprint)
     assert index_stage.sources(compose([])) == [PROJECT_ROOT / "corpora" / "gate" / "dev.jsonl"]
@@ -312,7 +317,7 @@ def test_retriever_finds_the_document_for_paraphrased_questions(built):
         assert all(h.text and h.title and h.url for h in hits)
     metrics = retrieval_metrics(retriever, [q for q, _ in QUESTIONS], [d for _, d in QUESTIONS])
     print("paraphrase retrieval:", metrics)
-    assert set(metrics) == {"recall@1", "recall@5", "recall@10", "mrr", "questions"}
+    assert set(metrics) == {"recall@1", "recall@5", "recall@10", "mrr", "ndcg@10", "questions"}
     assert metrics["questions"] == len(QUESTIONS)
     assert metrics["recall@1"] >= 0.8 and metrics["recall@5"] == 1.0
     assert retriever.search(["anything"], k=10_000)[0][-1].chunk_id >= 0  # k beyond the index is capped
@@ -350,8 +355,13 @@ def test_retrieval_metrics_hand_computed():
         "recall@5": pytest.approx(2 / 4),
         "recall@10": pytest.approx(3 / 4),
         "mrr": pytest.approx((1 / 2 + 0 + 1 + 1 / 6) / 4),
+        "ndcg@10": pytest.approx((1 / np.log2(3) + 0 + 1 + 1 / np.log2(7)) / 4),
         "questions": 4,
     }
+    # several relevant documents (a question answered twice): the first one found counts for recall and MRR
+    both = retrieval_metrics(fake, ["q1", "q2"], [{"b", "c"}, "d"])
+    assert both["mrr"] == pytest.approx(1 / 4) and both["ndcg@10"] == pytest.approx(
+        (1 / np.log2(3) + 1 / np.log2(4)) / (1 + 1 / np.log2(3)) / 2)
     with pytest.raises(ValueError):
         retrieval_metrics(fake, ["q1"], [])
 

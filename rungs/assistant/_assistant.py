@@ -7,8 +7,8 @@ a `Retriever` over an index artifact. `reply(messages)` decides, in this order:
    triage artifact's classifier, over every user turn since the last escalation) says emergency: the
    escalation message comes back at once; the model is not called and no generation is waited for.
 2. **don't know** — no retrieved chunk is similar enough to the question (the index's fitted gate, or
-   `prompt.min_score`, a cosine): the assistant says so and suggests a clinician, again without calling
-   the model.
+   `prompt.min_score`: a cosine, or the calibrated relevance of an index with learned scoring): the
+   assistant says so and suggests a clinician, again without calling the model.
 3. **answer** — the model generates from the system prompt, the numbered sources and the conversation,
    streamed token by token (transformers' `TextIteratorStreamer`); a disclaimer and the numbered
    sources with their titles follow, so every answer carries its citations [1], [2], ...
@@ -483,12 +483,16 @@ class Assistant:
 
 
 def _min_score(prompt: PromptConfig, retriever) -> float:
-    """The don't-know threshold (a cosine): prompt.min_score when set, else the index's fitted gate."""
+    """The don't-know threshold: prompt.min_score when set, else the index's fitted gate, else the relevance
+    threshold its retriever chose on held-out questions (both on the scale find_sources compares: the
+    calibrated relevance on an index with learned scoring, else the cosine)."""
     if prompt.min_score is not None:
         return prompt.min_score
     gate = getattr(retriever, "gate", None)
     if gate is not None:
         return gate.threshold
+    if getattr(retriever, "calibrated", False) and retriever.min_relevance is not None:
+        return retriever.min_relevance
     print(f"warning: {retriever.index_dir} has no fitted don't-know gate; using a cosine of {FALLBACK_MIN_SCORE}",
           file=sys.stderr)
     return FALLBACK_MIN_SCORE
@@ -552,7 +556,8 @@ def _open_retriever(retriever_class, index_dir, mode: str):
                   file=sys.stderr)
         return retriever_class(index_dir), "dense"
     try:
-        return retriever_class(index_dir, mode=mode), mode
+        retriever = retriever_class(index_dir, mode=mode)
+        return retriever, getattr(retriever, "mode", mode)  # auto resolved to what this index offers
     except InputError as exc:
         if mode == "dense":
             raise
@@ -570,7 +575,7 @@ def _check_prompt(p: PromptConfig) -> None:
         raise ConfigError(f"prompt.max_new_tokens={p.max_new_tokens}: expected >= 1")
     if p.temperature < 0:
         raise ConfigError(f"prompt.temperature={p.temperature}: expected >= 0 (0 = greedy)")
-    if p.retrieval_mode not in ("dense", "bm25", "hybrid"):
-        raise ConfigError(f"prompt.retrieval_mode={p.retrieval_mode!r}: expected dense, bm25 or hybrid")
+    if p.retrieval_mode not in ("dense", "bm25", "hybrid", "rerank", "auto"):
+        raise ConfigError(f"prompt.retrieval_mode={p.retrieval_mode!r}: expected dense, bm25, hybrid, rerank or auto")
     if p.format not in ("auto", "chat", "completion"):
         raise ConfigError(f"prompt.format={p.format!r}: expected auto, chat or completion")

@@ -44,7 +44,7 @@ class Citation:
     title: str
     url: str
     doc_id: str
-    score: float  # relevance of the best chunk: P(in scope) under the index's fitted gate, else its cosine
+    score: float  # relevance of the best chunk: P(in scope) under the index's fitted gate, else its calibrated relevance or cosine
     chunks: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list, repr=False)  # the retrieved chunk texts, given to the model
 
@@ -54,7 +54,8 @@ class Citation:
 
 
 def find_sources(retriever, mode: str, question: str, top_k: int, min_score: float) -> list[Citation]:
-    """Chunks relevant to `question` (dense cosine >= min_score), grouped per document, best first."""
+    """Chunks relevant to `question` (relevance >= min_score: the calibrated relevance on an index with
+    learned scoring, else the dense cosine), grouped per document, best first."""
     search = retriever.search
     if "mode" in inspect.signature(search).parameters:
         hits = search([question], top_k, mode=mode)[0]
@@ -62,7 +63,9 @@ def find_sources(retriever, mode: str, question: str, top_k: int, min_score: flo
         raise ConfigError(f"prompt.retrieval_mode={mode!r}: this index offers dense retrieval only")
     else:
         hits = search([question], top_k)[0]
-    scores = _cosines(retriever, mode, question, hits)
+    mode = retriever.resolve_mode(mode) if hasattr(retriever, "resolve_mode") else mode  # auto: what the index offers
+    calibrated = getattr(retriever, "calibrations", {}).get(mode) is not None
+    scores = [h.relevance for h in hits] if calibrated else _cosines(retriever, mode, question, hits)
     gate = getattr(retriever, "gate", None)
     citations: dict[str, Citation] = {}
     for hit, score in sorted(zip(hits, scores), key=lambda pair: -pair[1]):

@@ -4,7 +4,8 @@
   one error policy (`OnError`: fail or skip) that names file, line and reason; `iter_documents`;
 - cleaning and quality rules, exact and MinHash near-duplicates, decontamination against evaluation
   text, de-identification (`scrub`, HIPAA Safe Harbor identifiers);
-- conversations for instruction tuning and their held-out split, held-out conditions, instruction
+- conversations for instruction tuning and their held-out split, held-out conditions (and their
+  test/dev/train split for what learns from question-answer pairs), instruction
   records for the corpus artifact;
 - the corpus' own tokenizer and the packing of documents into `<bos>`-led token blocks;
 - the raw files behind configured paths and their content hashes (`sources_digest`), which every
@@ -34,13 +35,13 @@ from ._instructions import write_records
 from ._packing import MIN_SEGMENT, load_blocks, pack
 from ._phi import KINDS as PHI_KINDS
 from ._phi import PhiSpan, ScrubResult, find_spans, scrub
-from ._splits import Conditions, condition_words, heldout_condition, same_condition
+from ._splits import Conditions, condition_split, condition_words, heldout_condition, same_condition
 from ._tokenizer import GEMMA_CHAT_TEMPLATE, load_tokenizer, train_tokenizer
 
 __all__ = [
     "DEFAULT_N", "DEFAULT_THRESHOLD", "DOCUMENT_SUFFIXES", "DROP_REASONS", "GEMMA_CHAT_TEMPLATE", "MIN_SEGMENT",
     "PHI_KINDS", "Conditions", "Decontaminator", "Doc", "Fields", "KeyIndex", "NearDuplicates", "OnError", "OnErrorFn", "PhiSpan",
-    "Quality", "RowError", "ScrubResult", "boilerplate_pattern", "clean_text", "condition_words", "conversation",
+    "Quality", "RowError", "ScrubResult", "boilerplate_pattern", "clean_text", "condition_split", "condition_words", "conversation",
     "exact_key", "expand_paths", "file_documents", "find_spans", "format_of", "heldout_condition", "is_heldout",
     "iter_documents", "iter_rows", "jaccard", "load_blocks", "load_tokenizer", "normalize_text", "normalize_words",
     "pack", "parse_dialogue", "quality_issue", "read_conversations", "read_csv", "read_jsonl", "read_records",

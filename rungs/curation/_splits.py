@@ -6,6 +6,11 @@ a split by condition: `heldout_condition(name, fraction)` is a pure function of 
 independent of the seed and of the corpus, so the corpus stage (which drops those conditions from
 training, `corpus.heldout_conditions`) and the evaluate stage (which scores exactly them,
 `evaluate.perplexity.sets.*.heldout_conditions`) agree without talking to each other.
+
+`condition_split(name, test, dev)` cuts the same ordering into test, dev and train conditions for
+whatever is learned from question-answer pairs (the retriever stage): its test conditions at `test=0.1`
+are exactly the ones `heldout_condition(name, 0.1)` holds out, and dev takes the next `dev` share, so
+nothing tuned on dev or trained on train has seen a test condition.
 """
 
 from __future__ import annotations
@@ -25,13 +30,29 @@ def condition_words(name: str | None) -> frozenset[str]:
     return frozenset(w for w in _WORD.findall((name or "").lower()) if w not in _FILLER)
 
 
+def _position(name: str | None) -> float | None:
+    """Where the condition falls in [0, 1): a hash of its sorted content words (None without any).
+    One position serves both splits, so a larger held-out share only ever adds conditions to it."""
+    words = condition_words(name)
+    if not words:
+        return None
+    digest = hashlib.sha256(f"{_SALT}\x00{' '.join(sorted(words))}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def heldout_condition(name: str | None, fraction: float) -> bool:
     """Whether the condition `name` belongs to the held-out `fraction` of all conditions."""
-    words = condition_words(name)
-    if not words or fraction <= 0:
-        return False
-    digest = hashlib.sha256(f"{_SALT}\x00{' '.join(sorted(words))}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    position = _position(name)
+    return position is not None and fraction > 0 and position < fraction
+
+
+def condition_split(name: str | None, test: float, dev: float = 0.0) -> str:
+    """'test', 'dev' or 'train' for the condition `name`: the first `test` share of conditions, the next
+    `dev` share, the rest. A name without content words is 'train' (it names no condition to hold out)."""
+    position = _position(name)
+    if position is None:
+        return "train"
+    return "test" if position < test else "dev" if position < test + dev else "train"
 
 
 def same_condition(a: frozenset[str], b: frozenset[str]) -> bool:

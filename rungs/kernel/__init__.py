@@ -13,7 +13,7 @@ Import from here (`from rungs.kernel import compose`), never from the private mo
 from ._compose import check_override, choices, compose, groups, known_keys, section, to_dict
 from ._errors import ConfigError, InputError, RungsError, StoreError
 from ._hashing import file_sha256, hash_file
-from ._ladder import FULL_WEIGHTS, KINDS, LADDER, MODEL_RUNGS, MODELS, PIPELINE, TRAINING, Rung, rung
+from ._ladder import FULL_WEIGHTS, KINDS, LADDER, MODEL_RUNGS, MODELS, PIPELINE, STAGEABLE, TRAINING, Rung, rung
 from ._paths import CONF_DIR, PROJECT_ROOT, display_path, resolve_path
 from ._progress import Progress, progress_factory
 from ._provenance import code_info, run_info
@@ -35,6 +35,7 @@ from ._schema import (
     PromoteConfig,
     PromptConfig,
     RedFlagConfig,
+    RetrieverConfig,
     RungsConfig,
     SftConfig,
     SourceConfig,
@@ -50,10 +51,10 @@ from ._text import did_you_mean, flatten, human_bytes, human_duration, replace_s
 
 __all__ = [
     "CARDS", "CONF_DIR", "CORPUS_BOILERPLATE", "FULL_WEIGHTS", "KINDS", "LADDER", "MODELS", "MODEL_RUNGS", "PIPELINE",
-    "PROJECT_ROOT", "TRAINING", "AnswersConfig", "ConfigError", "CorpusConfig", "CptConfig", "EvaluateConfig",
+    "PROJECT_ROOT", "STAGEABLE", "TRAINING", "AnswersConfig", "ConfigError", "CorpusConfig", "CptConfig", "EvaluateConfig",
     "GateMetric", "HardwareConfig", "IndexConfig", "InputError", "Mapper", "ModelConfig", "NotifyConfig", "OpsConfig",
     "PerplexityConfig", "PipelineConfig", "Progress", "PromoteConfig", "PromptConfig", "RedFlagConfig", "Rung",
-    "RungsConfig", "RungsError", "SftConfig", "SourceConfig", "StageOps", "StoreError", "TextSetConfig",
+    "RetrieverConfig", "RungsConfig", "RungsError", "SftConfig", "SourceConfig", "StageOps", "StoreError", "TextSetConfig",
     "TrainConfig", "TriageConfig", "card_gib", "check_override", "choices", "code_info", "compose", "did_you_mean", "display_path", "file_sha256",
     "flatten", "groups", "hash_file", "human_bytes", "human_duration", "interval", "known_keys", "local_map",
     "metric_entries", "progress_factory", "replace_section", "resolve_path", "run_info", "rung", "section",

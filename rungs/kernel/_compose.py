@@ -33,7 +33,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from omegaconf import OmegaConf
 
 from ._errors import ConfigError
-from ._ladder import KINDS, PIPELINE
+from ._ladder import KINDS, STAGEABLE
 from ._paths import CONF_DIR
 from ._schema import CARDS, RungsConfig, card_gib, check_ranges
 from ._text import did_you_mean
@@ -291,6 +291,9 @@ def _check(cfg: RungsConfig) -> None:
         ("corpus.min_chars", cfg.corpus.min_chars, "<=", "corpus.max_chars", cfg.corpus.max_chars),
         ("evaluate.perplexity.stride", cfg.evaluate.perplexity.stride, "<=", "evaluate.perplexity.window",
          cfg.evaluate.perplexity.window),
+        # train conditions must remain: what is left after test and dev is what the retriever learns from
+        ("retriever.dev_conditions", cfg.retriever.dev_conditions, "<", "1 - retriever.test_conditions",
+         round(1 - cfg.retriever.test_conditions, 12)),
     )
     for key, value, op, other, limit in pairs:
         if not errors and not (value < limit if op == "<" else value <= limit):
@@ -301,9 +304,9 @@ def _check(cfg: RungsConfig) -> None:
     resolve_variant(cfg)
     _resolve_memory(cfg)
     _check_operations(cfg)
-    unknown = [s for s in cfg.pipeline.stages if s not in PIPELINE]
+    unknown = [s for s in cfg.pipeline.stages if s not in STAGEABLE]
     if unknown:
-        raise ConfigError(f"pipeline.stages: unknown stage(s) {unknown}; expected some of {list(PIPELINE)}")
+        raise ConfigError(f"pipeline.stages: unknown stage(s) {unknown}; expected some of {list(STAGEABLE)}")
     if cfg.cpt.method not in ("full", "lora"):
         raise ConfigError(f"cpt.method={cfg.cpt.method!r}: expected 'full' or 'lora'")
     choices = {

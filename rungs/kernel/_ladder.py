@@ -1,6 +1,7 @@
 """The ladder, declared once: every kind of artifact in build order, what it takes and what it is.
 
-Everything else reads these facts from here: the configuration's stage list, the pipeline's DAG (each
+Everything else reads these facts from here: the configuration's stage list (and the stages it may
+list besides: `opt_in` ones), the pipeline's DAG (each
 stage waits for the producers of its inputs), which stages train (launched by torchrun), which hold
 weights (what the assistant can load, what a release promotes) and the key metrics of the end-of-run
 table. A stage module (stages/<kind>.py) holds how its kind is built; this table holds what it is.
@@ -26,6 +27,9 @@ class Rung:
     trains: bool = False  # runs the training loop: launched on hardware.processes workers by torchrun
     weights: str | None = None  # "full": model/ holds full weights; "adapter": adapter/ holds LoRA on its input model
     pipeline: bool = True  # built by the pipelines; False: on demand (`rungs merge`)
+    # built only when pipeline.stages lists it: it needs data a default run does not have (the retriever
+    # learns from question-answer pairs about the corpus: retriever=medquad brings MedQuAD's)
+    opt_in: bool = False
     key_metrics: tuple[str, ...] = ()  # shown in the end-of-run table
 
     def describe_inputs(self) -> str:
@@ -61,9 +65,18 @@ LADDER: tuple[Rung, ...] = (
         key_metrics=("train_loss_first", "train_loss_final", "train_tokens_per_s"),
     ),
     Rung(
+        "retriever",
+        "an embedder and a reranker fine-tuned on the corpus' question-answer pairs, fusion chosen on dev conditions",
+        inputs={"corpus": ("corpus",)},
+        opt_in=True,  # conf/pipeline/ presets leave it out: the old flat layout did too (retriever.pairs is empty by default)
+        key_metrics=("pairs_train", "dev_hybrid_mrr", "dev_rerank_mrr", "min_relevance"),
+    ),
+    Rung(
         "index",
         "chunks of the corpus documents, embedded, in FAISS and BM25 indexes",
-        inputs={"corpus": ("corpus",)},
+        # build order puts the retriever first: the index embeds with its embedder and carries its choices
+        inputs={"corpus": ("corpus",), "retriever": ("retriever",)},
+        optional=frozenset({"retriever"}),
         key_metrics=("chunks", "dim", "index_type", "gate_threshold"),
     ),
     Rung(
@@ -104,7 +117,8 @@ LADDER: tuple[Rung, ...] = (
 
 _BY_KIND = {r.kind: r for r in LADDER}
 KINDS: tuple[str, ...] = tuple(_BY_KIND)  # build order
-PIPELINE: tuple[str, ...] = tuple(r.kind for r in LADDER if r.pipeline)
+STAGEABLE: tuple[str, ...] = tuple(r.kind for r in LADDER if r.pipeline)  # what pipeline.stages may list
+PIPELINE: tuple[str, ...] = tuple(r.kind for r in LADDER if r.pipeline and not r.opt_in)  # the default stage list
 TRAINING: tuple[str, ...] = tuple(r.kind for r in LADDER if r.trains)
 MODELS: tuple[str, ...] = tuple(r.kind for r in reversed(LADDER) if r.weights)  # what can answer, most specialised first
 FULL_WEIGHTS: tuple[str, ...] = tuple(k for k in MODELS if _BY_KIND[k].weights == "full")

@@ -257,6 +257,7 @@ class IndexConfig:
     type: str = "auto"  # auto | flat | hnsw | ivf | ivfpq (rungs/retrieval/_faiss.py)
     chunk_words: int = num(120, 1)
     overlap_words: int = num(30, 0)
+    title_prefix: bool = False  # embed and BM25-index each chunk after its document's title: a chunk deep in a long page then names its condition
     batch_size: int = num(64, 1)
     shard_size: int = num(512, 1)  # chunks per embedding shard: the unit of checkpointing and of work per worker
     workers: int = num(1, 1)  # > 1: the flow spreads shards over a local Dask cluster (flows/embedding.py)
@@ -275,6 +276,32 @@ class IndexConfig:
     rrf_k: int = num(60, 1)
     gate_questions: str | None = "corpora/gate/dev.jsonl"  # in/out-of-scope questions the don't-know gate is fitted on
     gate_answered: float = num(0.95, 0, 1, low_open=True)  # share of in-scope questions the gate's threshold must still answer
+
+
+@dataclass
+class RetrieverConfig:
+    """Learned retrieval (conf/retriever/, stages/retriever.py): an embedder fine-tuned on the corpus'
+    question-answer pairs, a cross-encoder reranker, and the fusion and calibrations chosen on dev conditions."""
+
+    pairs: list[str] = field(default_factory=list)  # JSONL: a question and the id of the corpus document answering it; empty = no retriever stage
+    question_field: str = "question"  # MedQuAD's name for the patient's question
+    doc_field: str = "id"  # the corpus id of the answering document (corpus=medquad indexes answers under the row id)
+    test_conditions: float = num(0.1, 0, 1, high_open=True)  # never trained or tuned on; 0.1 = exactly corpus.heldout_conditions=0.1's (rungs.curation.condition_split)
+    dev_conditions: float = num(0.05, 0, 1, low_open=True, high_open=True)  # the next share: fusion, rerank weight and calibrations need questions no training saw
+    max_pairs: int = num(0, 0)  # 0 = every train question; a seeded sample bounds CPU time
+    max_dev_questions: int = num(0, 0)  # 0 = every dev question; a sample bounds the reranker passes while tuning
+    embedder_epochs: float = num(1.0, 0)  # one epoch does not overshoot at this lr; 0 = the index's embedder as shipped
+    embedder_batch_size: int = num(32, 2)  # in-batch negatives: each question meets batch_size - 1 other passages, so at least 2
+    embedder_lr: float = num(3e-5, 0, low_open=True)  # sentence-transformers' usual 2e-5..5e-5 for MiniLM
+    max_seq_length: int = num(128, 1)  # passage tokens while training: half the cost of a whole chunk, and its opening carries the topic
+    hard_negatives: int = num(1, 0)  # per question: a page on the same condition answering another question, the confusion in-batch negatives miss
+    reranker_epochs: float = num(1.0, 0)  # a fresh head on pretrained layers learns in one pass; 0 = no reranker (no rerank mode)
+    reranker_layers: int = num(2, 1)  # of MiniLM's 6: a third of the cost per pair, what a 50 ms query budget affords
+    reranker_max_length: int = num(128, 1)  # question + passage tokens the reranker reads: the same budget as the embedder's passages
+    reranker_negatives: int = num(3, 0)  # wrong passages per question, same kinds as the hard negatives: the reranker learns to tell them apart
+    reranker_batch_size: int = num(32, 1)  # fits the CPU's memory with room; the loss has no in-batch coupling
+    reranker_lr: float = num(5e-5, 0, low_open=True)  # a fresh head learns fast; higher diverged on 2 layers
+    rerank_depth: int = num(10, 1)  # fused chunks re-scored per question: each is one cross-encoder pass at query time
 
 
 @dataclass
@@ -340,7 +367,7 @@ class PromptConfig:
     system: str = ""
     top_k: int = num(3, 1)
     min_score: float | None = num(None, -1, 1)  # a cosine below which the assistant does not know; None: the index's fitted gate (rungs.retrieval.Gate)
-    retrieval_mode: str = "hybrid"  # dense | bm25 | hybrid (as the index offers)
+    retrieval_mode: str = "auto"  # dense | bm25 | hybrid | rerank | auto: the best the index offers (rerank with a learned retriever, else hybrid)
     max_history_turns: int = num(4, 0)
     max_new_tokens: int = num(256, 1)
     temperature: float = num(0.0, 0, 2)
@@ -435,6 +462,7 @@ class RungsConfig:
     cpt: CptConfig = field(default_factory=CptConfig)
     sft: SftConfig = field(default_factory=SftConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
+    retriever: RetrieverConfig = field(default_factory=RetrieverConfig)
     triage: TriageConfig = field(default_factory=TriageConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)

@@ -1,8 +1,10 @@
 """The don't-know gate: is the knowledge base relevant to this question at all?
 
-The score is the best dense cosine between the question and any chunk of the index. The index stage
-fits it on a labelled question set (`index.gate_questions`: in-scope questions and ones the documents
-cannot answer) and stores the result in the index artifact:
+The score is the best dense cosine between the question and any chunk of the index — or, when the index
+carries learned scoring (built from a retriever artifact: rungs.retrieval._fusion), the calibrated relevance
+of its best hit in the mode the assistant searches (`auto`: reranked when the index has a reranker), which
+separates answerable questions better than a cosine does. The index stage fits it on a labelled question
+set (`index.gate_questions`: in-scope questions and ones the documents cannot answer) and stores the result in the index artifact:
 
 - a logistic calibration, so a source's relevance reads as the probability that the question is in
   scope (what `Citation.score` reports), not a raw cosine whose scale depends on the embedder;
@@ -28,7 +30,7 @@ FALLBACK_MIN_SCORE = 0.3  # the cosine gate of an index without a fitted one (Mi
 class Gate:
     coef: float
     intercept: float
-    threshold: float  # cosine: at or above it the assistant answers
+    threshold: float  # on best_scores' scale (a cosine, or a calibrated relevance): at or above it the assistant answers
 
     def probability(self, cosine: float) -> float:
         return 1.0 / (1.0 + math.exp(-(self.coef * cosine + self.intercept)))
@@ -46,15 +48,29 @@ def best_cosines(retriever, questions: Sequence[str]) -> np.ndarray:
     return np.array([hits[0][1] if hits else -1.0 for hits in retriever.dense(list(questions), 1)], dtype=np.float64)
 
 
+def best_scores(retriever, questions: Sequence[str]) -> np.ndarray:
+    """What the gate reads for each question: the best hit's calibrated relevance in the retriever's mode
+    when that mode is calibrated, else the best dense cosine."""
+    if getattr(retriever, "calibrated", False):
+        return np.array([hits[0].relevance if hits else 0.0 for hits in retriever.search(list(questions), 1)],
+                        dtype=np.float64)
+    return best_cosines(retriever, questions)
+
+
+def answering_threshold(scores: np.ndarray, answered: float) -> float:
+    """The highest threshold at or above which `answered` of these (answerable) questions' scores still fall."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))
+    k = int(math.floor((1 - answered) * len(ordered) + 1e-9))
+    return float(ordered[min(k, len(ordered) - 1)])
+
+
 def fit_gate(cosines: np.ndarray, in_scope: np.ndarray, answered: float) -> tuple[Gate, dict]:
     """The calibrated gate and what it does on the set it was fitted on (AUC, answered, refused)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     model = LogisticRegression().fit(cosines.reshape(-1, 1), in_scope)
-    positives = np.sort(cosines[in_scope == 1])
-    k = int(math.floor((1 - answered) * len(positives) + 1e-9))
-    threshold = float(positives[min(k, len(positives) - 1)])
+    threshold = answering_threshold(cosines[in_scope == 1], answered)
     gate = Gate(float(model.coef_[0][0]), float(model.intercept_[0]), threshold)
     passed = cosines >= threshold
     return gate, {"auc": round(float(roc_auc_score(in_scope, cosines)), 4),

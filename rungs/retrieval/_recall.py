@@ -1,60 +1,53 @@
-"""How well retrieval finds the right document: recall@k and MRR over question sets, per search mode."""
+"""How well retrieval finds the right document: recall@k, MRR and nDCG@10 over question sets, per search mode."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 from rungs.curation import read_jsonl
 from rungs.kernel import InputError
 
+from ._ranking import distinct, judge, summarize
 from ._retriever import MODES, Hit, Retriever
 
 
 def ranked_docs(hits: Iterable[Hit]) -> list[str]:
     """Distinct doc ids in the order of their best chunk."""
-    seen: dict[str, None] = {}
-    for hit in hits:
-        seen.setdefault(hit.doc_id, None)
-    return list(seen)
+    return distinct(hit.doc_id for hit in hits)
 
 
 def retrieval_metrics(
     retriever: Retriever,
     questions: Sequence[str],
-    relevant: Sequence[str],
+    relevant: Sequence[str | Collection[str]],
     ks: Sequence[int] = (1, 5, 10),
     depth_factor: int = 4,
     mode: str | None = None,
+    per_question: bool = False,
 ) -> dict:
-    """recall@k (share of questions whose relevant doc is among the top-k distinct docs) and MRR.
+    """recall@k (share of questions with a relevant doc among the top-k distinct docs), MRR and nDCG@10
+    (rungs.retrieval._ranking); `relevant` holds one doc id per question, or a collection of them.
 
     Chunks are searched `depth_factor * max(ks)` deep and collapsed to distinct documents; a relevant
-    document not found within that depth counts 0 towards MRR. `mode` picks dense, bm25 or hybrid
-    (the retriever's own mode when None).
+    document not found within that depth counts 0 towards MRR. `mode` picks dense, bm25, hybrid, rerank
+    or auto (the retriever's own mode when None). `per_question` adds `rows`, each question's scores,
+    for bootstrap intervals.
     """
     if len(questions) != len(relevant):
         raise ValueError(f"{len(questions)} questions but {len(relevant)} relevant ids")
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
         raise ValueError(f"ks must be positive integers, got {ks}")
-    n = len(questions)
-    hits_at = {k: 0 for k in ks}
-    rr_sum = 0.0
-    if n:
+    rows = []
+    if questions:
         extra = {"mode": mode} if mode is not None else {}
         results = retriever.search(list(questions), depth_factor * ks[-1], **extra)
         for hits, target in zip(results, relevant):
-            docs = ranked_docs(hits)
-            target = str(target)
-            rank = docs.index(target) + 1 if target in docs else math.inf
-            for k in ks:
-                hits_at[k] += rank <= k
-            rr_sum += 0.0 if rank == math.inf else 1.0 / rank
-    metrics = {f"recall@{k}": (hits_at[k] / n if n else 0.0) for k in ks}
-    metrics["mrr"] = rr_sum / n if n else 0.0
-    metrics["questions"] = n
+            rows.append(judge(ranked_docs(hits), [target] if isinstance(target, str) else target, ks))
+    metrics = summarize(rows) if rows else {**{f"recall@{k}": 0.0 for k in ks}, "mrr": 0.0, "ndcg@10": 0.0, "questions": 0}
+    if per_question:
+        metrics["rows"] = rows
     return metrics
 
 

@@ -4,6 +4,13 @@ An index directory holds `index.faiss` (unit vectors, inner product), `index.jso
 parameters, the BM25 settings, the RRF constant), `bm25/` (bm25s), `chunks.parquet` (row i is vector i
 and BM25 document i) and `embedder.json` (which model embeds the queries). Grounded answering with
 citations builds on `Retriever`; how well it finds the right document is rungs.retrieval._recall.
+
+An index built from a retriever artifact also holds `embedder/` (the fine-tuned embedder), `reranker/`
+(a cross-encoder) and, in index.json under `learned`, the fusion, rerank weight and per-mode relevance
+calibrations chosen on held-out conditions (rungs.retrieval._fusion). Then `hybrid` fuses as learned
+instead of by equal-weight RRF, `rerank` re-scores the fused top chunks with the cross-encoder, and every
+hit carries `relevance`, a calibrated probability that its document answers the question. `auto` is the
+best mode the index offers: rerank, else hybrid.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from pathlib import Path
 
 from rungs.kernel import ConfigError, InputError
 
+from ._fusion import RRF_K, Calibration, Fusion, Rerank, rrf
 from ._gate import Gate
 
 INDEX_FILE = "index.faiss"
@@ -23,11 +31,10 @@ EMBEDDER_FILE = "embedder.json"
 SPEC_FILE = "index.json"
 BM25_DIR = "bm25"
 CHUNK_COLUMNS = ("chunk_id", "doc_id", "title", "url", "text")
-MODES = ("dense", "bm25", "hybrid")
-# Reciprocal-rank fusion constant: Cormack, Clarke & Buettcher (SIGIR 2009) found k=60 near-best across
-# TREC collections. Each list contributes 1/(k + rank): a large k flattens the gap between rank 1 and
-# rank 10 so agreement between the lists decides; a small k lets one list's top hit win on its own.
-RRF_K = 60
+MODES = ("dense", "bm25", "hybrid")  # every index offers these
+RERANK = "rerank"  # indexes with a reranker (built from a retriever artifact)
+AUTO = "auto"  # the best the index offers: rerank, else hybrid
+LEARNED_FILE = "retriever.json"  # in a retriever artifact: what an index built from it takes over
 # Each list is searched this deep before fusion, so a chunk ranked low by one retriever but high by the
 # other still collects both contributions.
 FUSION_DEPTH = 100
@@ -40,30 +47,16 @@ class Hit:
     title: str
     url: str
     text: str
-    score: float  # dense: cosine; bm25: BM25 score; hybrid: RRF score (ranks only, not comparable across queries)
+    score: float  # dense: cosine; bm25: BM25 score; hybrid: the fusion's score; rerank: the combined score (neither comparable across queries: `relevance` is)
     dense: float | None = None  # cosine similarity, when the dense search returned this chunk
     bm25: float | None = None  # BM25 score, when the lexical search returned this chunk
     source: str = ""
-
-
-def rrf(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Reciprocal-rank fusion: sum over lists of 1/(k + rank), rank from 1; best first.
-
-    Ties go to the item that reached the better single-list rank first, then to the lower id.
-    """
-    if k < 1:
-        raise ValueError(f"rrf k must be >= 1, got {k}")
-    scores: dict[int, float] = {}
-    best: dict[int, int] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, 1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-            best[item] = min(best.get(item, rank), rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], best[kv[0]], kv[0]))
+    relevance: float | None = None  # P(its document answers the question), when the index calibrated this mode
 
 
 class Retriever:
-    """Nearest chunks to a query in an index artifact directory: `mode` dense, bm25 or hybrid (RRF)."""
+    """Nearest chunks to a query in an index artifact directory: `mode` dense, bm25, hybrid (RRF, or the
+    index's learned fusion), rerank (indexes with a reranker) or auto (the best of these the index offers)."""
 
     def __init__(self, index_dir: str | Path, batch_size: int = 64, mode: str = "hybrid",
                  depth: int = FUSION_DEPTH, rrf_k: int | None = None):
@@ -76,7 +69,6 @@ class Retriever:
         for name in (INDEX_FILE, CHUNKS_FILE, EMBEDDER_FILE):
             if not (self.index_dir / name).is_file():
                 raise InputError(self.index_dir / name, "missing: not an index artifact directory")
-        self.mode = self._check_mode(mode)
         try:
             self.embedder_info = json.loads((self.index_dir / EMBEDDER_FILE).read_text())
             self.embedder_name = self.embedder_info["name"]
@@ -89,6 +81,8 @@ class Retriever:
                 self.spec["faiss"]["type"]
             except (ValueError, KeyError, TypeError) as exc:
                 raise InputError(self.index_dir / SPEC_FILE, f"expected a JSON object with faiss.type: {exc}") from exc
+        self._learn(self.spec.get("learned") or {})
+        self.mode = self.resolve_mode(mode)
         self.index = faiss_index.load(self.index_dir / INDEX_FILE, self.spec.get("faiss"))
         table = pq.read_table(self.index_dir / CHUNKS_FILE)
         missing = [c for c in CHUNK_COLUMNS if c not in table.column_names]
@@ -113,16 +107,40 @@ class Retriever:
         self._bm25 = None
         if self.mode != "dense":
             self.bm25_index  # noqa: B018  (fail at open, not at the first question, when BM25 is missing)
-        self.model = load_embedder(self.embedder_name)
+        tuned = self.embedder_info.get("dir")  # the index's own copy of a fine-tuned embedder
+        self.model = load_embedder(str(self.index_dir / tuned) if tuned else self.embedder_name)
         self.gate = Gate.from_dict(self.spec.get("gate"))  # the don't-know gate the index stage fitted, if any
         self.batch_size = batch_size
         self._cached: tuple[tuple[str, ...], object] | None = None
 
-    @staticmethod
-    def _check_mode(mode: str) -> str:
-        if mode not in MODES:
-            raise ConfigError(f"retrieval mode {mode!r}: expected one of {', '.join(MODES)}")
+    def _learn(self, learned: dict) -> None:
+        """The learned scoring a retriever artifact left in index.json (rungs.retrieval._fusion), if any."""
+        self.fusion = Fusion.from_dict(learned.get("fusion"))
+        self.rerank = Rerank.from_dict(learned.get("rerank")) if learned.get("reranker") else None
+        self.reranker_dir = self.index_dir / learned["reranker"] if self.rerank is not None else None
+        self.calibrations = {m: Calibration.from_dict(c) for m, c in (learned.get("relevance") or {}).items()}
+        self.min_relevance = learned.get("min_relevance")  # the don't-know threshold chosen on held-out questions
+        self.modes = MODES + ((RERANK,) if self.rerank is not None else ())
+
+    def resolve_mode(self, mode: str) -> str:
+        """`mode` checked against what this index offers; `auto` becomes the best of it."""
+        if mode == AUTO:
+            return RERANK if RERANK in self.modes else "hybrid"
+        if mode not in self.modes:
+            extra = "" if mode != RERANK else " (rerank needs an index built from a retriever with a reranker)"
+            raise ConfigError(f"retrieval mode {mode!r}: expected one of {', '.join((*self.modes, AUTO))}{extra}")
         return mode
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether hits in this retriever's mode carry a calibrated relevance."""
+        return self.mode in self.calibrations
+
+    @property
+    def reranker(self):
+        from ._rerank import load_reranker
+
+        return load_reranker(self.reranker_dir)
 
     @property
     def bm25_index(self):
@@ -134,6 +152,15 @@ class Retriever:
 
     def __len__(self) -> int:
         return self.index.ntotal
+
+    def doc_of(self, chunk_id: int) -> str:
+        return self._doc_id[int(chunk_id)]
+
+    def passage(self, chunk_id: int) -> str:
+        """What the reranker reads for a chunk (rungs.retrieval._rerank)."""
+        from ._rerank import passage
+
+        return passage(self._title[chunk_id], self._text[chunk_id])
 
     def hit(self, chunk_id: int, score: float, dense: float | None = None, bm25: float | None = None) -> Hit:
         i = int(chunk_id)
@@ -160,7 +187,7 @@ class Retriever:
         finds no shared term). `mode` overrides the retriever's default for this call."""
         if isinstance(queries, str):
             raise TypeError("search() takes a list of queries, not one string")
-        mode = self._check_mode(mode or self.mode)
+        mode = self.resolve_mode(mode or self.mode)
         if not queries:
             return []
         k = min(int(k), self.index.ntotal)
@@ -168,13 +195,32 @@ class Retriever:
             return [[] for _ in queries]
         queries = list(queries)
         if mode == "dense":
-            return [[self.hit(i, s, dense=s) for i, s in row] for row in self.dense(queries, k)]
-        if mode == "bm25":
-            return [[self.hit(i, s, bm25=s) for i, s in row] for row in self.bm25_index.search(queries, k)]
+            found = [[self.hit(i, s, dense=s) for i, s in row] for row in self.dense(queries, k)]
+        elif mode == "bm25":
+            found = [[self.hit(i, s, bm25=s) for i, s in row] for row in self.bm25_index.search(queries, k)]
+        else:
+            found = self._fused(queries, k, rerank=mode == RERANK)
+        calibration = self.calibrations.get(mode)
+        if calibration is not None:
+            for hits in found:
+                for h in hits:
+                    h.relevance = calibration.probability(h.score)
+        return found
+
+    def _fused(self, queries: list[str], k: int, rerank: bool) -> list[list[Hit]]:
+        """Dense and BM25 lists fused (RRF, or the learned fusion), the top re-scored by the reranker if asked."""
+        from ._rerank import rerank_logits
+
         depth = min(max(k, self.depth), self.index.ntotal)
         results = []
-        for dense_row, lexical_row in zip(self.dense(queries, depth), self.bm25_index.search(queries, depth)):
+        for query, dense_row, lexical_row in zip(queries, self.dense(queries, depth), self.bm25_index.search(queries, depth)):
             cos, lex = dict(dense_row), dict(lexical_row)
-            fused = rrf([[i for i, _ in dense_row], [i for i, _ in lexical_row]], self.rrf_k)[:k]
-            results.append([self.hit(i, s, dense=cos.get(i), bm25=lex.get(i)) for i, s in fused])
+            if self.fusion is None:
+                fused = rrf([[i for i, _ in dense_row], [i for i, _ in lexical_row]], self.rrf_k)
+            else:
+                fused = self.fusion.fuse(dense_row, lexical_row)
+            if rerank:
+                head = [i for i, _ in fused[: self.rerank.depth]]
+                fused = self.rerank.combine(fused, rerank_logits(self.reranker, query, [self.passage(i) for i in head]))
+            results.append([self.hit(i, s, dense=cos.get(i), bm25=lex.get(i)) for i, s in fused[:k]])
         return results
