@@ -36,8 +36,8 @@ question at a time after 10 warm-up questions (query embedding, FAISS, BM25, fus
 For the calibrated modes, how well the calibrated relevance of the top hit (what citations and the
 don't-know gate read) matches how often it is right, and what the retriever's `min_relevance` does.
 
-Latency at `--pad-to` chunks (100k): each `medquad` index's own vectors and chunks, padded with synthetic
-chunks — vector: a real chunk's vector + `--spread` x the difference of two other real vectors,
+Latency at `--pad-to` chunks (100k): each `medquad` index's (without `--kb medquad`, `medquad-test`'s)
+own vectors and chunks, padded with synthetic chunks — vector: a real chunk's vector + `--spread` x the difference of two other real vectors,
 renormalised (bench/index_latency.py's construction: the real spectrum and topic clusters; embedding 70k
 more real texts would take an hour of this CPU); text: that real chunk's words shuffled (BM25 sees real
 term statistics) — written by the index stage's own `write` (FAISS type as `index.type` resolves it at that
@@ -491,7 +491,7 @@ def markdown(args, meta: dict, stack: dict, kbs: dict, lat: dict | None) -> str:
     if lat:
         f = lat["faiss"]
         lines += ["", f"### Latency at {args.pad_to:,} chunks", "",
-                  f"The `medquad` indexes padded to {args.pad_to:,} chunks (synthetic vectors around the real ones, spread "
+                  f"The `{lat.get('kb', 'medquad')}` indexes padded to {args.pad_to:,} chunks (synthetic vectors around the real ones, spread "
                   f"{args.spread}; shuffled real texts for BM25; see the script's docstring), written by the index stage's "
                   f"`write`: FAISS {f['type']} ({_params(f['params'])}, chosen by {f['chosen_by']}), BM25 over all "
                   f"{args.pad_to:,} texts. {lat['queries']} test questions, one per call, {WARMUP} warm-up first; top 10.", "",
@@ -596,10 +596,12 @@ def main(argv=None) -> int:
             "faiss": f"{plain.spec['faiss']['type']}", "refs": {k: v["ref"] for k, v in indexes.items()}}}
         del plain
     lat = None
-    if args.pad_to and "medquad" in indexes_by_kb:
+    # the whole knowledge base's vectors seed the padding where it was measured, else the test conditions' pages
+    source_kb = next((kb for kb in ("medquad", "medquad-test") if kb in indexes_by_kb), None)
+    if args.pad_to and source_kb:
         qs = list(cap(test, args.latency_queries, args.seed + 1))
-        lat = latency_at(args, cfg, indexes_by_kb["medquad"], qs, progress)
-        lat["queries"] = len(qs)
+        lat = latency_at(args, cfg, indexes_by_kb[source_kb], qs, progress)
+        lat["queries"], lat["kb"] = len(qs), source_kb
 
     usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()

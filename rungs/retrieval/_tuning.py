@@ -42,7 +42,7 @@ def fine_tune(model, data, loss, work: Path, *, epochs: float, batch_size: int, 
     elif lengths is not None:
         extra["batch_sampler"] = _by_length(lengths)
     if warmup_ratio:
-        extra["warmup_ratio"] = warmup_ratio
+        extra["warmup_steps"] = warmup_ratio  # transformers 5: a float below 1 is a fraction of the steps
     args = Arguments(output_dir=str(Path(work) / "_trainer"), num_train_epochs=epochs,
                      per_device_train_batch_size=batch_size, learning_rate=lr, seed=seed, data_seed=seed, report_to=[],
                      save_strategy="no", disable_tqdm=True, use_cpu=device == "cpu", dataloader_num_workers=0, **extra)
