@@ -13,6 +13,8 @@
 - `rungs+presidio-patterns` and `rungs+presidio-person`: rungs, plus every span of Presidio's pattern
   recognizers, or plus the PERSON spans of its NER: the two combinations tried on the dev splits (see
   bench/RESULTS.md for why neither was adopted).
+- `learned` and `rungs+learned`: the token classifier of bench/phi_learned.py (MiniLM fine-tuned on the
+  development notes; bench/phi_eval.py fits it on every split but the judged one), alone and added to rungs.
 
 Nothing is fetched at run time: tldextract (used by Presidio's e-mail recognizer) is given its
 bundled public-suffix snapshot instead of the list it would download, and no model hub is touched.
@@ -160,6 +162,16 @@ def _non_overlapping(spans: list[PhiSpan]) -> list[PhiSpan]:
     return out
 
 
+def learned_spans(text: str) -> list[PhiSpan]:
+    from phi_learned import learned_spans as spans
+
+    return spans(text)
+
+
+def rungs_learned_spans(text: str) -> list[PhiSpan]:
+    return _non_overlapping(find_spans(text) + learned_spans(text))
+
+
 TOOLS: dict[str, Tool] = {
     "rungs": rungs_spans,
     "presidio-patterns": presidio_pattern_spans,
@@ -167,6 +179,8 @@ TOOLS: dict[str, Tool] = {
     "philter": philter_spans,
     "rungs+presidio-patterns": rungs_presidio_pattern_spans,
     "rungs+presidio-person": rungs_presidio_person_spans,
+    "learned": learned_spans,
+    "rungs+learned": rungs_learned_spans,
 }
 
 

@@ -51,7 +51,7 @@ def test_every_annotated_span_matches_its_text(rows):
             total += 1
     assert total >= 200  # the issue asks for at least 200 labelled spans
     splits = {row["split"] for row in rows}
-    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3", "dev4", "test4", "test5"}
+    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3", "dev4", "test4", "test5", "test6"}
     assert len({row["id"] for row in rows}) == len(rows)
 
 
@@ -402,3 +402,25 @@ def test_long_runs_cost_linear_time():
         t0 = time.perf_counter()
         find_spans(text)
         assert time.perf_counter() - t0 < 10, run  # ~0.3 s here; quadratic would be ~30 s
+
+
+def test_learned_recogniser_labels_word_pieces_inside_spans_and_only_those():
+    """bench/phi_learned.py's training labels: B- on a span's first word piece, I- on the rest, O outside,
+    nothing on [CLS]/[SEP]; the shipped MiniLM tokenizer (uncased) reads the text."""
+    from transformers import AutoTokenizer
+
+    from rungs.retrieval import model_path
+
+    sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+    learned = _load_module("phi_learned", PROJECT_ROOT / "bench" / "phi_learned.py")
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path("minilm")))
+    text = "seen with her son will okafor on march 3rd"
+    spans = [{"start": 18, "end": 29, "kind": "NAME"}, {"start": 33, "end": 42, "kind": "DATE"}]
+    [example] = learned._examples(tokenizer, [{"text": text, "spans": spans}])
+    pieces = tokenizer.convert_ids_to_tokens(example["input_ids"])
+    labels = [learned.LABELS[i] if i >= 0 else None for i in example["labels"]]
+    tagged = [(p, lab) for p, lab in zip(pieces, labels) if lab not in (None, "O")]
+    assert tagged[0] == ("will", "B-NAME") and tagged[-1][1] == "I-DATE"
+    assert [lab for _, lab in tagged].count("B-NAME") == 1 and [lab for _, lab in tagged].count("B-DATE") == 1
+    assert labels[0] is None and labels[-1] is None  # [CLS], [SEP]
+    assert dict(zip(pieces, labels))["son"] == "O"

@@ -28,6 +28,7 @@ SOURCES = {
     "dev4": HERE / "notes_dev4.txt",
     "test4": HERE / "notes_test4.txt",
     "test5": HERE / "notes_test5.txt",
+    "test6": HERE / "notes_test6.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
