@@ -9,9 +9,10 @@ product's scrubber is still `rungs.curation.find_spans`.
 
 The model: all-MiniLM-L6-v2 (the PyPI package the index uses; an uncased BERT, so a lower-case name looks
 like a capitalised one) with a fresh BIO head over PHI_KINDS, trained with transformers' Trainer on the
-notes bench/phi_eval.py hands `fit` — every split but the judged one (windows of 256 word pieces, stride 64), seeded. Predictions:
-each word piece's label, windows overlapping; runs of labelled pieces become spans. Trained models are
-cached under `$TMPDIR/rungs-phi-learned/<hash of notes and settings>`.
+notes bench/phi_eval.py hands `fit` — every split but `--hold-out` (windows of 256 word pieces, stride 64),
+seeded. Predictions: each word piece's probability of being PHI (1 - P(O)) and its likeliest kind, windows
+overlapping; runs of PHI pieces become spans, kept at a mean probability of MIN_CONFIDENCE. Trained models
+are cached under `$TMPDIR/rungs-phi-learned/<hash of notes and settings>`.
 """
 
 from __future__ import annotations
