@@ -1,10 +1,10 @@
-"""Fine-tuning sentence-transformers models on this CPU: one trainer set-up for every model the project
-tunes — the triage embedder, the retriever's embedder and its cross-encoder reranker (stages/triage.py,
+"""Fine-tuning sentence-transformers models: one trainer set-up for every model the project tunes — the
+triage embedder, the retriever's embedder and its cross-encoder reranker (stages/triage.py,
 stages/retriever.py) — and one way to save them.
 
 The trainer runs in fp32 on the CPU (bf16 is ~15x slower here: ../shared/STACK-NOTES.md) or on the GPU of
-a GPU profile, seeds model initialisation and data order, saves no checkpoints (the stages are short; a crashed build reruns) and
-leaves its scratch in `work`, not in the artifact. Saved models drop the generated model card, whose dates
+a GPU profile, seeds model initialisation and data order, saves no checkpoints (the stages are short; a
+crashed build reruns) and leaves its scratch in `work`, not in the artifact. Saved models drop the generated model card, whose dates
 would make two identical builds differ.
 """
 
