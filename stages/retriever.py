@@ -11,7 +11,8 @@ choose, train conditions train. A question's relevant documents are every docume
    document on the same condition (the page on X's treatment for a question on X's causes: the confusion
    issue #12 found), else BM25's best wrong passage. A passage is a document's first chunk, as the index
    chunks it.
-2. **reranker** — a cross-encoder (rungs.retrieval's `new_reranker`: MiniLM's first `reranker_layers` layers, a fresh head)
+2. **reranker** — a cross-encoder (rungs.retrieval's `new_reranker`: MiniLM's first `reranker_layers` layers read
+   jointly over question and passage, the cosine of their two sides as the score)
    trained with binary cross-entropy on train questions, their passage (1) and `reranker_negatives` wrong
    ones (0) of the same two kinds.
 3. **choices** — a dev index (the index stage's own build over the dev conditions' documents, embedded by
@@ -39,7 +40,7 @@ from rungs.kernel import ConfigError, InputError, resolve_path
 # sentence-transformers, datasets, torch and scikit-learn load inside `run`: rungs.pipeline imports this
 # module to fingerprint it. Its inputs are the ladder's (rungs.kernel: corpus).
 
-VERSION = 2  # 2: unregularised relevance calibration; 1: first
+VERSION = 3  # 3: the reranker's segment-cosine head (a linear head never learned); 2: unregularised relevance calibration; 1: first
 # the chunking, embedder and BM25 settings shape the passages trained on and the dev index choices are made on
 CONFIG = ("seed", "retriever", "index.embedder", "index.chunk_words", "index.overlap_words", "index.title_prefix",
           "index.bm25_k1", "index.bm25_b", "index.rrf_k", "index.gate_answered")

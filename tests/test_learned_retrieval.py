@@ -103,6 +103,8 @@ def test_rerank_reorders_the_head_and_keeps_the_tail():
     # the weight is chosen on labelled questions: here the reranker is right, so it gets the whole say
     choice, tried = choose_rerank([fused] * 4, [[-2.0, 0.5, 3.0]] * 4, [{"3"}] * 4, str)
     assert choice.weight == 1.0 and choice.depth == 3 and len(tried) == 21
+    # a reranker that changes nothing gets no share, so `auto` does not pay for its passes
+    assert choose_rerank([fused] * 4, [[-2.0, 0.5, 3.0]] * 4, [{"1"}] * 4, str)[0].weight == 0.0
 
 
 def test_calibration_turns_scores_into_probabilities():
@@ -193,7 +195,7 @@ def _cfg(subset, *extra):
                     "retriever=medquad", f"retriever.pairs=[{subset.pairs}]", "retriever.test_conditions=0.4",
                     "retriever.dev_conditions=0.25", "retriever.embedder_batch_size=16", "retriever.embedder_lr=5e-5",
                     "retriever.reranker_layers=1", "retriever.max_seq_length=64", "retriever.reranker_max_length=64",
-                    "retriever.reranker_negatives=1", "retriever.rerank_depth=5",
+                    "retriever.reranker_negatives=1", "retriever.rerank_depth=5", "retriever.reranker_epochs=8",
                     "pipeline.stages=[corpus,base,retriever,index,triage,evaluate]", *extra])
 
 
@@ -234,6 +236,7 @@ def test_retriever_stage_learns_and_the_index_carries_it(medquad_subset, tmp_pat
     questions = sorted({r["question"] for r in test_rows})
     relevant = [{r["id"] for r in test_rows if r["question"] == q} for q in questions]
     base, adapted = Retriever(plain.path, mode="dense"), Retriever(tuned.path, mode="auto")
+    print("\ntuning:", json.loads((learned.path / "tuning.json").read_text())["rerank"])
     assert adapted.mode == RERANK and RERANK not in base.modes and adapted.calibrated and not base.calibrated
     mrr = {name: retrieval_metrics(r, questions, relevant, mode=mode) for name, r, mode in (
         ("dense", base, "dense"), ("rrf", base, "hybrid"), ("tuned", adapted, "dense"),

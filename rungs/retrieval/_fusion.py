@@ -17,7 +17,8 @@ weight 0 (BM25 alone), so on the questions it was chosen on the fusion never los
 
 `Rerank(depth, weight)`: the top `depth` fused chunks re-scored as weight * sigmoid(reranker logit) +
 (1 - weight) * fused score / the query's best fused score; weight is chosen on the same questions (0 keeps
-the fused order, 1 trusts the reranker alone). Chunks below `depth` keep their fused order after them.
+the fused order, and `auto` then skips the reranker; 1 trusts the reranker alone). Chunks below `depth`
+keep their fused order after them.
 
 `Calibration`: a logistic regression of "this chunk's document answers the question" on the final score of
 the top hits, fitted per mode. Its probability is comparable across questions and modes, unlike an RRF score
@@ -170,9 +171,12 @@ def choose_fusion(dense: Sequence[Row], lexical: Sequence[Row], relevant: Sequen
 
 def choose_rerank(fused: Sequence[Row], logits: Sequence[Sequence[float]], relevant: Sequence[set[str]],
                   doc_of: Callable[[int], str]) -> tuple[Rerank, list[dict]]:
-    """The reranker's share of the final score with the best MRR on these questions (depth = len(logits))."""
+    """The reranker's share of the final score with the best MRR on these questions (depth = len(logits)).
+
+    Weight 0 (the fused order: no reranking, and no reranker pass at query time under `auto`) wins any tie:
+    a reranker must earn its cost. Among the weights that beat it, the largest wins a tie."""
     depth = max((len(z) for z in logits), default=0)
-    grid = [Rerank(depth, w) for w in reversed(WEIGHTS)]
+    grid = [Rerank(depth, 0.0)] + [Rerank(depth, w) for w in reversed(WEIGHTS) if w > 0]
     return _best(grid, lambda r: [r.combine(f, z) for f, z in zip(fused, logits)], relevant, doc_of)
 
 

@@ -4,14 +4,16 @@ A bi-encoder embeds question and chunk apart, so "What causes X?" and "What are 
 close to every page about X; a cross-encoder attends across both and can tell the causes page from the
 treatment page. It costs one forward pass per (question, chunk) pair at query time, so it only re-scores the
 top `depth` fused chunks (`Rerank` in rungs.retrieval._fusion), and it is small: the shipped MiniLM's first
-`layers` transformer layers with a fresh one-logit head, trained by the retriever stage on the corpus'
-question-answer pairs (no cross-encoder ships offline). `passage` is the one text both training and
+`layers` transformer layers read jointly over the pair, scored by rungs.retrieval._segment_head (the
+cosine of the two sides' mean states: a fresh linear head never learned here), trained by the retriever
+stage on the corpus' question-answer pairs (no cross-encoder ships offline). `passage` is the one text both training and
 scoring see for a chunk: its document title, then its text, so a chunk deep in a long page still names
 its condition.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,11 +28,32 @@ def passage(title: str, text: str) -> str:
 
 
 def new_reranker(base_dir: Path, layers: int, max_length: int):
-    """A cross-encoder from the bi-encoder weights in `base_dir`: its first `layers` layers, a fresh head."""
+    """A cross-encoder from the bi-encoder weights in `base_dir`: its first `layers` layers, the segment head."""
     from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Transformer
 
-    return CrossEncoder(str(base_dir), num_labels=1, max_length=max_length, device="cpu", local_files_only=True,
-                        config_kwargs={"num_hidden_layers": layers})
+    from ._segment_head import SegmentCosine
+
+    encoder = Transformer(str(base_dir), max_seq_length=max_length, config_kwargs={"num_hidden_layers": layers, "num_labels": 1},
+                          model_kwargs={"local_files_only": True}, processor_kwargs={"local_files_only": True})
+    return CrossEncoder(modules=[encoder, SegmentCosine()], device="cpu")
+
+
+def _load(directory: Path):
+    """The reranker saved in `directory`, its modules built here: loading them by the class names in
+    modules.json would need trust_remote_code, which would also run any code a model folder carries."""
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Transformer
+
+    from ._segment_head import SegmentCosine
+
+    modules = json.loads((directory / "modules.json").read_text())
+    if modules[-1]["type"] != f"{SegmentCosine.__module__}.{SegmentCosine.__name__}":
+        raise ValueError(f"{directory}: not a rungs reranker (its last module is {modules[-1]['type']}); "
+                         "rebuild the retriever artifact")
+    encoder = Transformer.load(str(directory), subfolder=modules[0]["path"], local_files_only=True)
+    head = SegmentCosine.load(str(directory), subfolder=modules[-1]["path"])
+    return CrossEncoder(modules=[encoder, head], device="cpu")
 
 
 def load_reranker(directory: str | Path):
@@ -39,9 +62,7 @@ def load_reranker(directory: str | Path):
     with _lock:
         model = _models.get(key)
         if model is None:
-            from sentence_transformers import CrossEncoder
-
-            model = CrossEncoder(key, device="cpu", local_files_only=True)
+            model = _load(Path(key))
             model.eval()
             _models[key] = model
         return model

@@ -10,7 +10,7 @@ An index built from a retriever artifact also holds `embedder/` (the fine-tuned 
 calibrations chosen on held-out conditions (rungs.retrieval._fusion). Then `hybrid` fuses as learned
 instead of by equal-weight RRF, `rerank` re-scores the fused top chunks with the cross-encoder, and every
 hit carries `relevance`, a calibrated probability that its document answers the question. `auto` is the
-best mode the index offers: rerank, else hybrid.
+best mode the index offers: rerank where the dev questions gave the reranker a share, else hybrid.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ BM25_DIR = "bm25"
 CHUNK_COLUMNS = ("chunk_id", "doc_id", "title", "url", "text")
 MODES = ("dense", "bm25", "hybrid")  # every index offers these
 RERANK = "rerank"  # indexes with a reranker (built from a retriever artifact)
-AUTO = "auto"  # the best the index offers: rerank, else hybrid
+AUTO = "auto"  # the best the index offers: rerank where dev gave the reranker a share, else hybrid
 LEARNED_FILE = "retriever.json"  # in a retriever artifact: what an index built from it takes over
 # Each list is searched this deep before fusion, so a chunk ranked low by one retriever but high by the
 # other still collects both contributions.
@@ -125,7 +125,7 @@ class Retriever:
     def resolve_mode(self, mode: str) -> str:
         """`mode` checked against what this index offers; `auto` becomes the best of it."""
         if mode == AUTO:
-            return RERANK if RERANK in self.modes else "hybrid"
+            return RERANK if RERANK in self.modes and self.rerank.weight > 0 else "hybrid"
         if mode not in self.modes:
             extra = "" if mode != RERANK else " (rerank needs an index built from a retriever with a reranker)"
             raise ConfigError(f"retrieval mode {mode!r}: expected one of {', '.join((*self.modes, AUTO))}{extra}")
