@@ -2,7 +2,8 @@
 reranker's combination, calibration, and the retriever stage end to end on a small MedQuAD subset
 (fine-tuned embedder vs the shipped one on held-out conditions, lineage, the choices in the index manifest).
 
-The pure-logic tests take seconds. `test_retriever_stage_learns_and_the_index_carries_it` fine-tunes MiniLM on
+The pure-logic tests take seconds. `test_the_reranker_learns_to_tell_a_conditions_pages_apart` trains a
+one-layer reranker for ~100 steps (about a minute). `test_retriever_stage_learns_and_the_index_carries_it` fine-tunes MiniLM on
 ~60 MedQuAD pairs and trains a one-layer cross-encoder (short sequences, one negative each, rerank depth 5),
 sized to stay in the default suite: about a minute on 2 cores, most of it the embedder's four steps and, in a
 fresh process, importing transformers. It needs ../shared/data/medquad.jsonl (skipped without it) and asserts
@@ -188,6 +189,53 @@ def medquad_subset(tmp_path_factory):
     return SimpleNamespace(root=root, corpus=corpus, pairs=pairs, rows=rows)
 
 
+def test_the_reranker_learns_to_tell_a_conditions_pages_apart(tmp_path):
+    """Trained as the stage trains it (stages/retriever.py `train_reranker`) on 338 questions about 66
+    conditions, a one-layer reranker ranks the pages of 34 conditions it never saw (190 questions) — causes
+    against treatment against symptoms, the confusion a bi-encoder makes — far better than untrained. With the
+    head it replaced (a fresh linear layer) training left a constant score and the MRR at chance."""
+    from tests.conftest import shared_data
+
+    from rungs.kernel import compose
+    from rungs.retrieval import load_reranker, new_reranker, passage, rerank_logits
+    from stages.retriever import RERANKER_DIR, train_reranker
+
+    by_focus: dict[str, list[dict]] = {}
+    with open(shared_data("medquad.jsonl"), encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            if len(row["answer"]) >= 40:
+                by_focus.setdefault(row["focus"], []).append(row)
+    picked = [f for f in sorted(by_focus) if 4 <= len({r["qtype"] for r in by_focus[f]}) <= 6][1::9][:100]
+    held = {f for f in picked if condition_split(f, 0.3, 0.0) == "test"}
+    train = [r for f in picked if f not in held for r in by_focus[f]]
+    rng = random.Random(0)
+    negatives = [rng.sample([x["id"] for x in by_focus[r["focus"]] if x["id"] != r["id"]], 2) for r in train]
+    docs = {r["id"]: r for f in picked for r in by_focus[f]}
+    pages = SimpleNamespace(title={d: r["focus"] for d, r in docs.items()},
+                            chunk={d: " ".join(r["answer"].split()[:60]) for d, r in docs.items()})
+    cfg = compose(["retriever=medquad", "retriever.reranker_layers=1", "retriever.reranker_max_length=64",
+                   "retriever.reranker_negatives=2", "retriever.reranker_epochs=3", "retriever.reranker_lr=3e-4"])
+    assert train_reranker(cfg, [r["question"] for r in train], [r["id"] for r in train], negatives, pages,
+                          tmp_path, tmp_path / "work") == 3 * len(train)
+
+    def mrr(model) -> float:
+        ranks = []
+        for f in sorted(held):
+            for r in by_focus[f]:
+                scores = rerank_logits(model, r["question"], [passage(f, pages.chunk[x["id"]]) for x in by_focus[f]])
+                order = sorted(range(len(scores)), key=lambda i: -scores[i])
+                ranks.append(1 / (1 + [by_focus[f][i]["id"] for i in order].index(r["id"])))
+        return float(np.mean(ranks))
+
+    from rungs.retrieval import model_path
+
+    before = mrr(new_reranker(model_path(cfg.index.embedder), 1, 64))
+    after = mrr(load_reranker(tmp_path / RERANKER_DIR))
+    print(f"\nreranker on {len(held)} unseen conditions' pages: MRR {before:.3f} untrained, {after:.3f} trained")
+    assert after > before + 0.12 and after > 0.65, (before, after)
+
+
 def _cfg(subset, *extra):
     from rungs.kernel import compose
 
@@ -195,7 +243,7 @@ def _cfg(subset, *extra):
                     "retriever=medquad", f"retriever.pairs=[{subset.pairs}]", "retriever.test_conditions=0.4",
                     "retriever.dev_conditions=0.25", "retriever.embedder_batch_size=16", "retriever.embedder_lr=5e-5",
                     "retriever.reranker_layers=1", "retriever.max_seq_length=64", "retriever.reranker_max_length=64",
-                    "retriever.reranker_negatives=1", "retriever.rerank_depth=5", "retriever.reranker_epochs=8",
+                    "retriever.reranker_negatives=1", "retriever.rerank_depth=5",
                     "pipeline.stages=[corpus,base,retriever,index,triage,evaluate]", *extra])
 
 
@@ -236,8 +284,10 @@ def test_retriever_stage_learns_and_the_index_carries_it(medquad_subset, tmp_pat
     questions = sorted({r["question"] for r in test_rows})
     relevant = [{r["id"] for r in test_rows if r["question"] == q} for q in questions]
     base, adapted = Retriever(plain.path, mode="dense"), Retriever(tuned.path, mode="auto")
-    print("\ntuning:", json.loads((learned.path / "tuning.json").read_text())["rerank"])
-    assert adapted.mode == RERANK and RERANK not in base.modes and adapted.calibrated and not base.calibrated
+    # four steps of a one-layer reranker do not beat the tuned embedder on 28 dev questions: no share, so
+    # `auto` does not pay for its passes (bench/retrieval_quality.py measures a full-size one)
+    assert adapted.mode == (RERANK if spec["rerank"]["weight"] > 0 else "hybrid")
+    assert RERANK in adapted.modes and RERANK not in base.modes and adapted.calibrated and not base.calibrated
     mrr = {name: retrieval_metrics(r, questions, relevant, mode=mode) for name, r, mode in (
         ("dense", base, "dense"), ("rrf", base, "hybrid"), ("tuned", adapted, "dense"),
         ("tuned+fusion", adapted, "hybrid"), ("full", adapted, RERANK))}
