@@ -34,8 +34,17 @@ def new_reranker(base_dir: Path, layers: int, max_length: int):
 
     from ._segment_head import SegmentCosine
 
-    encoder = Transformer(str(base_dir), max_seq_length=max_length, config_kwargs={"num_hidden_layers": layers, "num_labels": 1},
-                          model_kwargs={"local_files_only": True}, processor_kwargs={"local_files_only": True})
+    from transformers.utils import logging
+
+    # the layers left out are meant to be: transformers would print every one of their weights as "unexpected"
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        encoder = Transformer(str(base_dir), max_seq_length=max_length,
+                              config_kwargs={"num_hidden_layers": layers, "num_labels": 1},
+                              model_kwargs={"local_files_only": True}, processor_kwargs={"local_files_only": True})
+    finally:
+        logging.set_verbosity(verbosity)
     return CrossEncoder(modules=[encoder, SegmentCosine()], device="cpu")
 
 
