@@ -17,9 +17,10 @@ choose, train conditions train. A question's relevant documents are every docume
    ones (0) of the same two kinds.
 3. **choices** — a dev index (the index stage's own build over the dev conditions' documents, embedded by
    the new embedder) answers the dev questions; rungs.retrieval picks the fusion of dense and BM25, the
-   reranker's weight over the top `rerank_depth`, a relevance calibration per mode, and `min_relevance`:
-   the best hit's relevance that still answers `index.gate_answered` of them (the don't-know threshold of
-   an index without gate questions of its own).
+   reranker's weight over the top `rerank_depth` (0 unless it adds `rerank_min_gain` to the dev MRR: then
+   `auto` does not rerank), a relevance calibration per mode, and `min_relevance`: the best hit's relevance,
+   in the mode `auto` searches, that still answers `index.gate_answered` of them (the don't-know threshold
+   of an index without gate questions of its own).
 
 Files: `embedder/` and `reranker/` (when trained), `retriever.json` (what an index built from this takes:
 stages/index.py `learned_spec`), `tuning.json` (every fusion and rerank weight tried, with its dev MRR).
@@ -40,7 +41,7 @@ from rungs.kernel import ConfigError, InputError, resolve_path
 # sentence-transformers, datasets, torch and scikit-learn load inside `run`: rungs.pipeline imports this
 # module to fingerprint it. Its inputs are the ladder's (rungs.kernel: corpus).
 
-VERSION = 3  # 3: the reranker's segment-cosine head (a linear head never learned); 2: unregularised relevance calibration; 1: first
+VERSION = 3  # 3: the reranker's segment-cosine head (a linear head never learned), its share only for a dev gain; 2: unregularised relevance calibration; 1: first
 # the chunking, embedder and BM25 settings shape the passages trained on and the dev index choices are made on
 CONFIG = ("seed", "retriever", "index.embedder", "index.chunk_words", "index.overlap_words", "index.title_prefix",
           "index.bm25_k1", "index.bm25_b", "index.rrf_k", "index.gate_answered")
@@ -223,11 +224,11 @@ def tune(cfg, docs, dev: dict[str, set[str]], out: Path, spec: dict, progress, s
         rerank_depth = cfg.retriever.rerank_depth
         logits = [rerank_logits(model, q, [retriever.passage(i) for i, _ in row[:rerank_depth]])
                   for q, row in zip(progress(questions, desc="rerank dev questions", unit="question"), rows["hybrid"])]
-        choice, tried["rerank"] = choose_rerank(rows["hybrid"], logits, relevant, doc_of)
+        choice, tried["rerank"] = choose_rerank(rows["hybrid"], logits, relevant, doc_of, cfg.retriever.rerank_min_gain)
         choices["rerank"] = choice.to_dict()
         rows["rerank"] = [choice.combine(f, z) for f, z in zip(rows["hybrid"], logits)]
     choices["relevance"] = {m: calibrate(r, relevant, doc_of).to_dict() for m, r in rows.items() if m != "rrf"}
-    best = "rerank" if "rerank" in rows else "hybrid"
+    best = "rerank" if choices["rerank"] and choices["rerank"]["weight"] > 0 else "hybrid"  # what `auto` searches
     top = Calibration.from_dict(choices["relevance"][best])
     tops = np.array([top.probability(r[0][1]) if r else 0.0 for r in rows[best]])
     choices["min_relevance"] = round(answering_threshold(tops, cfg.index.gate_answered), 4)

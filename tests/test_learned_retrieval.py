@@ -104,8 +104,11 @@ def test_rerank_reorders_the_head_and_keeps_the_tail():
     # the weight is chosen on labelled questions: here the reranker is right, so it gets the whole say
     choice, tried = choose_rerank([fused] * 4, [[-2.0, 0.5, 3.0]] * 4, [{"3"}] * 4, str)
     assert choice.weight == 1.0 and choice.depth == 3 and len(tried) == 21
-    # a reranker that changes nothing gets no share, so `auto` does not pay for its passes
+    # a reranker that changes nothing gets no share, so `auto` does not pay for its passes; nor does one whose
+    # gain (here MRR 1/3 -> 1) is below the margin asked for
     assert choose_rerank([fused] * 4, [[-2.0, 0.5, 3.0]] * 4, [{"1"}] * 4, str)[0].weight == 0.0
+    assert choose_rerank([fused] * 4, [[-2.0, 0.5, 3.0]] * 4, [{"3"}] * 4, str, min_gain=0.6)[0].weight == 1.0
+    assert choose_rerank([fused] * 4, [[-2.0, 0.5, 3.0]] * 4, [{"3"}] * 4, str, min_gain=0.7)[0].weight == 0.0
 
 
 def test_calibration_turns_scores_into_probabilities():

@@ -302,6 +302,7 @@ class RetrieverConfig:
     reranker_batch_size: int = num(32, 1)  # fits the CPU's memory with room; the loss has no in-batch coupling
     reranker_lr: float = num(1e-4, 0, low_open=True)  # twice the embedder's: two layers re-learn to read the pair jointly in one pass
     rerank_depth: int = num(10, 1)  # fused chunks re-scored per question: each is one cross-encoder pass at query time
+    rerank_min_gain: float = num(0.01, 0, 1)  # dev MRR the reranker must add to get a share: it costs ~60 ms a query on 2 cores (bench/RESULTS.md)
 
 
 @dataclass

@@ -170,14 +170,17 @@ def choose_fusion(dense: Sequence[Row], lexical: Sequence[Row], relevant: Sequen
 
 
 def choose_rerank(fused: Sequence[Row], logits: Sequence[Sequence[float]], relevant: Sequence[set[str]],
-                  doc_of: Callable[[int], str]) -> tuple[Rerank, list[dict]]:
+                  doc_of: Callable[[int], str], min_gain: float = 0.0) -> tuple[Rerank, list[dict]]:
     """The reranker's share of the final score with the best MRR on these questions (depth = len(logits)).
 
-    Weight 0 (the fused order: no reranking, and no reranker pass at query time under `auto`) wins any tie:
-    a reranker must earn its cost. Among the weights that beat it, the largest wins a tie."""
+    A reranker must earn its cost: weight 0 (the fused order, and no reranker pass at query time under `auto`)
+    stands unless another weight beats its MRR by more than `min_gain`. Among the weights that beat it, the
+    largest wins a tie."""
     depth = max((len(z) for z in logits), default=0)
     grid = [Rerank(depth, 0.0)] + [Rerank(depth, w) for w in reversed(WEIGHTS) if w > 0]
-    return _best(grid, lambda r: [r.combine(f, z) for f, z in zip(fused, logits)], relevant, doc_of)
+    best, tried = _best(grid, lambda r: [r.combine(f, z) for f, z in zip(fused, logits)], relevant, doc_of)
+    gain = max(t["mrr"] for t in tried) - tried[0]["mrr"]
+    return (best if gain > min_gain else grid[0]), tried
 
 
 def calibrate(rows: Sequence[Row], relevant: Sequence[set[str]], doc_of: Callable[[int], str],
