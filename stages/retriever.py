@@ -87,6 +87,25 @@ def split_pairs(r, pairs, title_of: dict[str, str]) -> dict[str, dict[str, set[s
     return {s: dict(q) for s, q in out.items()}
 
 
+def sample_questions(r, splits, rng: random.Random) -> tuple[list[tuple[str, set[str]]], dict[str, set[str]]]:
+    """The train questions (up to `max_pairs`) and dev questions (up to `max_dev_questions`) the stage uses."""
+    train = sorted(splits["train"].items())
+    if r.max_pairs and len(train) > r.max_pairs:
+        train = sorted(rng.sample(train, r.max_pairs))
+    dev = dict(sorted(splits["dev"].items()))
+    if r.max_dev_questions and len(dev) > r.max_dev_questions:
+        dev = dict(sorted(rng.sample(sorted(dev.items()), r.max_dev_questions)))
+    return train, dev
+
+
+def dev_documents(r, docs: dict[str, list]) -> dict[str, list]:
+    """Every page of the dev conditions, answered by a pair or not: what the dev index holds."""
+    from rungs.curation import condition_split
+
+    keep = [i for i, t in enumerate(docs["title"]) if condition_split(t, r.test_conditions, r.dev_conditions) == "dev"]
+    return {c: [v[i] for i in keep] for c, v in docs.items()}
+
+
 class Passages:
     """Each training document's first chunk (what the index embeds of it), its condition, and BM25 over them."""
 
@@ -240,7 +259,6 @@ def tune(cfg, docs, dev: dict[str, set[str]], out: Path, spec: dict, progress, s
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
-    from rungs.curation import condition_split
     from rungs.retrieval import LEARNED_FILE
 
     from stages import index as index_stage
@@ -255,12 +273,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         raise InputError(resolve_path(r.pairs[0]), f"{len(splits['train'])} train and {len(splits['dev'])} dev questions "
                          "after the split by condition: both are needed (more pairs, or a larger dev_conditions)")
     rng = random.Random(cfg.seed)
-    train = sorted(splits["train"].items())
-    if r.max_pairs and len(train) > r.max_pairs:
-        train = sorted(rng.sample(train, r.max_pairs))
-    dev = dict(sorted(splits["dev"].items()))
-    if r.max_dev_questions and len(dev) > r.max_dev_questions:
-        dev = dict(sorted(rng.sample(sorted(dev.items()), r.max_dev_questions)))
+    train, dev = sample_questions(r, splits, rng)
 
     train_ids = sorted({d for _, rel in splits["train"].items() for d in rel})
     work = scratch / "work"
@@ -287,15 +300,13 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
         spec["reranker"] = RERANKER_DIR
     metrics["reranker_train_seconds"] = round(time.perf_counter() - began, 1)
 
-    keep = [i for i, t in enumerate(docs["title"])  # every page of the dev conditions, answered by a pair or not
-            if condition_split(t, r.test_conditions, r.dev_conditions) == "dev"]
-    dev_docs = {c: [v[i] for i in keep] for c, v in docs.items()}
+    dev_docs = dev_documents(r, docs)
     choices, tried, dev_metrics = tune(cfg, dev_docs, dev, out, spec, progress, scratch)
     spec.update(choices)
     (out / LEARNED_FILE).write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
     (out / TUNING_FILE).write_text(json.dumps(tried, indent=2) + "\n")
     fusion, rerank = choices["fusion"], choices.get("rerank") or {}
-    return {**metrics, "dev_documents": len(keep), **dev_metrics,
+    return {**metrics, "dev_documents": len(dev_docs["id"]), **dev_metrics,
             "fusion": ", ".join(f"{k}={v}" for k, v in fusion.items()),
             "rerank_depth": rerank.get("depth", 0), "rerank_weight": rerank.get("weight", 0.0),
             "min_relevance": choices["min_relevance"]}
