@@ -6,9 +6,9 @@ treatment page. It costs one forward pass per (question, chunk) pair at query ti
 top `depth` fused chunks (`Rerank` in rungs.retrieval._fusion), and it is small: the shipped MiniLM's first
 `layers` transformer layers read jointly over the pair, scored by rungs.retrieval._segment_head (the
 cosine of the two sides' mean states: a fresh linear head never learned here), trained by the retriever
-stage on the corpus' question-answer pairs (no cross-encoder ships offline). `passage` is the one text both training and
-scoring see for a chunk: its document title, then its text, so a chunk deep in a long page still names
-its condition.
+stage on the corpus' question-answer pairs (no cross-encoder ships offline). `passage` is the one text
+both training and scoring see for a chunk: its document title, then its text, so a chunk deep in a long
+page still names its condition.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ def new_reranker(base_dir: Path, layers: int, max_length: int):
     """A cross-encoder from the bi-encoder weights in `base_dir`: its first `layers` layers, the segment head."""
     from sentence_transformers import CrossEncoder
     from sentence_transformers.base.modules import Transformer
+    from transformers.utils import logging
 
     from ._segment_head import SegmentCosine
-
-    from transformers.utils import logging
 
     # the layers left out are meant to be: transformers would print every one of their weights as "unexpected"
     verbosity = logging.get_verbosity()
