@@ -55,7 +55,9 @@ def test_nightly_deployment_runs_on_a_process_worker(prefect_server, tmp_path):
 
     store = tmp_path / "store"
     params = {"overrides": QUICK, "store_root": str(store), "show_progress": False}
-    run = httpx.post(f"{api}/deployments/{nightly['id']}/create_flow_run", json={"parameters": params}, timeout=30).json()
+    created = httpx.post(f"{api}/deployments/{nightly['id']}/create_flow_run", json={"parameters": params}, timeout=30)
+    assert created.status_code == 201, created.text  # the server's reason, not a KeyError on its error body
+    run = created.json()
     worker = subprocess.Popen(
         [str(PREFECT), "worker", "start", "--pool", "rungs", "--type", "process", "--run-once"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
