@@ -40,19 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from rungs.kernel import compose, progress_factory
+    from rungs.retrieval import LEARNED_FILE
     from rungs.store import Store
     from stages import index as index_stage
-    from rungs.retrieval import LEARNED_FILE
-    from stages.retriever import dev_documents, load_pairs, sample_questions, split_pairs, tune
+    from stages.retriever import dev_documents, question_splits, sample_questions, tune
 
     store = Store(args.store)
     art = store.resolve(args.retriever)
     cfg = compose(["retriever=medquad", *overrides(art.config)])
     r = cfg.retriever
     docs = index_stage.read_documents(Path(store.get(art.inputs["corpus"]).path))
-    title_of = {str(d): t or "" for d, t in zip(docs["id"], docs["title"])}
-    splits = split_pairs(r, load_pairs(r, set(title_of)), title_of)
-    _, dev = sample_questions(r, splits, random.Random(cfg.seed))
+    _, dev = sample_questions(r, question_splits(r, docs), random.Random(cfg.seed))
     built = json.loads((art.path / LEARNED_FILE).read_text())
     spec = {k: built[k] for k in ("base_embedder", "embedder", "reranker", "title_prefix")}
     with tempfile.TemporaryDirectory() as scratch:

@@ -87,6 +87,12 @@ def split_pairs(r, pairs, title_of: dict[str, str]) -> dict[str, dict[str, set[s
     return {s: dict(q) for s, q in out.items()}
 
 
+def question_splits(r, docs: dict[str, list]) -> dict[str, dict[str, set[str]]]:
+    """The pairs naming a corpus document, split by their document's condition (`split_pairs`)."""
+    title_of = {str(d): t or "" for d, t in zip(docs["id"], docs["title"])}
+    return split_pairs(r, load_pairs(r, set(title_of)), title_of)
+
+
 def sample_questions(r, splits, rng: random.Random) -> tuple[list[tuple[str, set[str]]], dict[str, set[str]]]:
     """The train questions (up to `max_pairs`) and dev questions (up to `max_dev_questions`) the stage uses."""
     train = sorted(splits["train"].items())
@@ -238,6 +244,7 @@ def tune(cfg, docs, dev: dict[str, set[str]], out: Path, spec: dict, progress, s
             "hybrid": [fusion.fuse(d, b) for d, b in zip(dense, lexical)]}
     choices: dict = {"fusion": fusion.to_dict(), "rerank": None}
     tried: dict = {"fusion": tried_fusion}
+    choice = None
     if spec.get("reranker"):
         model = load_reranker(out / spec["reranker"])
         rerank_depth = cfg.retriever.rerank_depth
@@ -247,7 +254,7 @@ def tune(cfg, docs, dev: dict[str, set[str]], out: Path, spec: dict, progress, s
         choices["rerank"] = choice.to_dict()
         rows["rerank"] = [choice.combine(f, z) for f, z in zip(rows["hybrid"], logits)]
     choices["relevance"] = {m: calibrate(r, relevant, doc_of).to_dict() for m, r in rows.items() if m != "rrf"}
-    best = "rerank" if choices["rerank"] and choices["rerank"]["weight"] > 0 else "hybrid"  # what `auto` searches
+    best = "rerank" if choice is not None and choice.reranks else "hybrid"  # what `auto` searches
     top = Calibration.from_dict(choices["relevance"][best])
     tops = np.array([top.probability(r[0][1]) if r else 0.0 for r in rows[best]])
     choices["min_relevance"] = round(answering_threshold(tops, cfg.index.gate_answered), 4)
@@ -267,8 +274,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     r = cfg.retriever
     out, scratch = Path(out), Path(scratch)
     docs = index_stage.read_documents(Path(inputs["corpus"].path))
-    title_of = {str(d): t or "" for d, t in zip(docs["id"], docs["title"])}
-    splits = split_pairs(r, load_pairs(r, set(title_of)), title_of)
+    splits = question_splits(r, docs)
     if not splits["train"] or not splits["dev"]:
         raise InputError(resolve_path(r.pairs[0]), f"{len(splits['train'])} train and {len(splits['dev'])} dev questions "
                          "after the split by condition: both are needed (more pairs, or a larger dev_conditions)")

@@ -200,7 +200,7 @@ def test_the_reranker_learns_to_tell_a_conditions_pages_apart(tmp_path):
     from tests.conftest import shared_data
 
     from rungs.kernel import compose
-    from rungs.retrieval import load_reranker, new_reranker, passage, rerank_logits
+    from rungs.retrieval import load_reranker, model_path, new_reranker, passage, rerank_logits
     from stages.retriever import RERANKER_DIR, train_reranker
 
     by_focus: dict[str, list[dict]] = {}
@@ -223,15 +223,14 @@ def test_the_reranker_learns_to_tell_a_conditions_pages_apart(tmp_path):
                           tmp_path, tmp_path / "work") == 3 * len(train)
 
     def mrr(model) -> float:
-        ranks = []
+        rows, relevant = [], []
         for f in sorted(held):
+            ids = [x["id"] for x in by_focus[f]]
             for r in by_focus[f]:
-                scores = rerank_logits(model, r["question"], [passage(f, pages.chunk[x["id"]]) for x in by_focus[f]])
-                order = sorted(range(len(scores)), key=lambda i: -scores[i])
-                ranks.append(1 / (1 + [by_focus[f][i]["id"] for i in order].index(r["id"])))
-        return float(np.mean(ranks))
-
-    from rungs.retrieval import model_path
+                scores = rerank_logits(model, r["question"], [passage(f, pages.chunk[d]) for d in ids])
+                rows.append(sorted(zip(ids, scores), key=lambda kv: -kv[1]))
+                relevant.append({r["id"]})
+        return mean_rr(rows, relevant, str)
 
     before = mrr(new_reranker(model_path(cfg.index.embedder), 1, 64))
     after = mrr(load_reranker(tmp_path / RERANKER_DIR))

@@ -99,6 +99,11 @@ class Rerank:
     depth: int = 10  # fused chunks the reranker re-scores: each is one cross-encoder pass per question
     weight: float = 1.0  # the reranker's share of the final score
 
+    @property
+    def reranks(self) -> bool:
+        """Whether `auto` runs the reranker: weight 0 keeps the fused order, so its passes would buy nothing."""
+        return self.weight > 0
+
     def combine(self, fused: Row, logits: Sequence[float]) -> Row:
         """The first len(logits) fused chunks re-scored and re-ordered, the rest after them as they were."""
         head = fused[: len(logits)]

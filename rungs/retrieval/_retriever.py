@@ -125,7 +125,7 @@ class Retriever:
     def resolve_mode(self, mode: str) -> str:
         """`mode` checked against what this index offers; `auto` becomes the best of it."""
         if mode == AUTO:
-            return RERANK if RERANK in self.modes and self.rerank.weight > 0 else "hybrid"
+            return RERANK if RERANK in self.modes and self.rerank.reranks else "hybrid"
         if mode not in self.modes:
             extra = "" if mode != RERANK else " (rerank needs an index built from a retriever with a reranker)"
             raise ConfigError(f"retrieval mode {mode!r}: expected one of {', '.join((*self.modes, AUTO))}{extra}")
