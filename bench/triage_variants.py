@@ -50,6 +50,9 @@ VARIANTS: dict[str, tuple[bool, list[str]]] = {
     "more-c0.3-random": (True, ["triage.lr=2e-5", "triage.c=0.3", "triage.group_by_length=false"]),
     "more-c30-random": (True, ["triage.lr=2e-5", "triage.c=30", "triage.group_by_length=false"]),
     "more-frozen": (True, ["triage.epochs=0"]),
+    "default": (False, []),                        # the stage's recipe as configured, on train alone
+    "buried-0.5": (False, ["triage.buried=0.5"]),  # half of train again, each after a harmless message (stages/triage.bury)
+    "buried-1": (False, ["triage.buried=1.0"]),
 }
 
 
@@ -58,15 +61,15 @@ def run_variant(name: str, seed: int, args, data: dict, rules, work: Path, cache
 
     from rungs.kernel import compose
     from rungs.safety import features, train_classifier, user_text
-    from stages.triage import finetune
+    from stages.triage import bury, finetune
 
     use_extra, overrides = VARIANTS[name]
     cfg = compose([*args.overrides, *overrides, f"seed={seed}"])
-    train = data["train"] + (data["extra"] if use_extra else [])
+    train = bury(data["train"] + (data["extra"] if use_extra else []), cfg.triage.buried, seed)
     texts = {s: [user_text(r["messages"]) for r in rows] for s, rows in (("train", train), ("dev", data["dev"]),
                                                                           ("check", data["check"]))}
     t_cfg = cfg.triage
-    key = (use_extra, t_cfg.embedder, t_cfg.epochs, t_cfg.lr, t_cfg.batch_size, t_cfg.group_by_length, seed)
+    key = (use_extra, t_cfg.embedder, t_cfg.epochs, t_cfg.lr, t_cfg.batch_size, t_cfg.group_by_length, t_cfg.buried, seed)
     if key not in cache:
         out = work / f"{name}-{seed}"
         out.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,36 @@ def load_split(path: Path) -> list[dict]:
     return rows
 
 
+def bury(rows: list[dict], share: float, seed: int, *, max_words: int = 50) -> list[dict]:
+    """`rows` and, for `share` of them (at random; 1.5 = every one once and half twice), a copy that opens
+    with a short harmless message of the split: a question, a refill, a mild complaint, then the original.
+
+    The copy keeps the original's label: a routine first part changes nothing about the part after it. Blind
+    writers' emergencies were missed when a routine request came first (corpora/triage/README.md): one
+    embedding of the whole text averages the emergency with the routine part. Harmless rows get copies
+    too, so two parts alone never say "emergency"."""
+    from rungs.safety import user_text
+
+    if share <= 0:
+        return rows
+    harmless = [user_text(r["messages"]) for r in rows if r["label"] == "not_emergency"]
+    harmless = [t for t in harmless if len(t.split()) <= max_words]
+    if not harmless:
+        return rows
+    rng = np.random.default_rng(seed)
+    whole, part = divmod(share, 1.0)
+    picks = [i for i in range(len(rows)) for _ in range(int(whole))]
+    picks += sorted(rng.choice(len(rows), size=round(part * len(rows)), replace=False).tolist())
+    out = list(rows)
+    for i in picks:
+        row, prefix = rows[i], harmless[int(rng.integers(len(harmless)))]
+        first = next(k for k, m in enumerate(row["messages"]) if m.get("role") == "user")
+        content = prefix + rng.choice([" ", "\n", " Also, ", " Oh and "]) + str(row["messages"][first]["content"])
+        messages = [*row["messages"][:first], {"role": "user", "content": content}, *row["messages"][first + 1 :]]
+        out.append({**row, "id": f"{row['id']}+buried", "style": "buried", "messages": messages})
+    return out
+
+
 def _check(cfg) -> None:
     t = cfg.triage
     if t.epochs < 0 or t.batch_size < 2 or t.lr <= 0 or t.c <= 0 or not 0 < t.target_recall <= 1:
@@ -84,6 +114,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     _check(cfg)
     t = cfg.triage
     data = {split: load_split(resolve_path(getattr(t, split))) for split in SPLITS}
+    data["train"] = bury(data["train"], t.buried, cfg.seed)
     bar = progress(total=4, desc="triage")
     embedder = finetune(cfg, data["train"], out)
     bar.update(1)

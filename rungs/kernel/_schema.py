@@ -399,6 +399,7 @@ class TriageConfig:
     batch_size: int = num(32, 1)
     lr: float = num(5e-5, 0, low_open=True)
     group_by_length: bool = True  # fine-tuning batches of similar length (same recipe, less padding)
+    buried: float = num(0.0, 0)  # per train message, how many more are made by putting a harmless one before it
     c: float = num(3.0, 0, low_open=True)  # inverse L2 strength of the logistic regression
     target_recall: float = num(0.98, 0, 1, low_open=True)  # dev recall the threshold must keep
 

@@ -78,11 +78,17 @@ def worker(spec_path: str | Path) -> None:
             os.replace(work / "metrics.tmp", work / "metrics.json")
     except BaseException as exc:
         (work / f"rank{me}.error").write_text(f"rank {me}: {type(exc).__name__}: {exc}")  # the traceback goes to stderr
-        raise
-    finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+        raise
+    # every rank leaves the group together: one that tears down its sockets while another still talks to it
+    # can abort that other rank in gloo's C++ ("terminate called without an active exception", seen once in CI)
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     worker(sys.argv[1])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # the work is done and written: skip interpreter teardown, whose C++ destructors can abort too
