@@ -20,10 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
-from rungs.curation import PHI_KINDS, PhiSpan
+from rungs.curation import PHI_KINDS, PhiSpan, part_of_an_organisation
 
 LABELS = ("O", *(f"{p}-{k}" for k in PHI_KINDS for p in ("B", "I")))
 MAX_LEN, STRIDE = 256, 64  # word pieces per window: a note is ~600; overlap so no name sits only at an edge
@@ -32,6 +33,10 @@ SETTINGS = {"epochs": 8, "lr": 1e-4, "batch_size": 8, "seed": 0, "max_len": MAX_
 # split this model never trained on (0.9: recall 0.978, precision 0.941; 0.95: 0.968 / 0.955; rungs alone 0.898)
 MIN_CONFIDENCE = 0.95
 CACHE = Path(os.environ.get("RUNGS_PHI_LEARNED", Path(tempfile.gettempdir()) / "rungs-phi-learned"))
+# A capitalised label, credential or system name (NHI, HPCSA, FRCPath, PDMP, CHA2DS2): the model took such
+# acronyms for names or numbers on test5 and test6; initials are a name only after a cue ("scribe: LM").
+_ACRONYM = re.compile(r"(?=(?:[A-Za-z0-9]*[A-Z]){2})(?!(?:[A-Za-z]*[0-9]){3})[A-Z][A-Za-z0-9]{1,7}")  # N417LF: a tail number
+_INITIALS_CUE = re.compile(r"(?i)\b(?:by|initials?|scribe|tech(?:nologist|nician)?|signed|per|reviewed|entered|cc|attn|nurse|rn|md|dr)\b[^\n]{0,12}$")
 _fitted: tuple | None = None  # (tokenizer, model) once `fit` ran
 
 
@@ -149,6 +154,10 @@ def learned_spans(text: str, min_confidence: float | None = None) -> list[PhiSpa
         if not any(ch.isalnum() for ch in value):
             continue
         if kind in ("PHONE", "FAX") and sum(ch.isdigit() for ch in value) < 4:
+            continue
+        if kind == "NAME" and part_of_an_organisation(text, start, end):  # "Agnes" of "Agnes Hospital"
+            continue
+        if _ACRONYM.fullmatch(value) and not _INITIALS_CUE.search(text[max(0, start - 30) : start]):
             continue
         if spans and start < spans[-1].end:  # widening met the span before
             spans[-1] = PhiSpan(spans[-1].start, max(end, spans[-1].end), spans[-1].kind)

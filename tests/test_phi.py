@@ -324,6 +324,44 @@ def test_test4s_look_alikes_survive(text):
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # numbers read out: hundreds, a spoken extension, a ZIP after its cue or an address, the last four
+        ("son: my cell is four one three, five five five, zero one six eight, extension two one four.", "extension two one four"),
+        ("nurse: call us back at eight hundred, five five five, zero one six six.", "eight hundred"),
+        ("doctor: zip code?\ndaughter: zero eight eight two zero. thanks", "zero eight eight two zero"),
+        ("patient: eighty-eight hancock street, apartment three, quincy. oh two one seven one.", "oh two one seven one"),
+        ("nurse: and the last digits of your social?\npatient: four three two one.", "four three two one"),
+        # ages over 89: "lived to", "alive at", words without the apostrophe, "a hundred"
+        ("Maternal grandmother - lived to 99, no cancer.", "99"),
+        ("Father alive at 93, prostate cancer at 70.", "93"),
+        ("patient so im ninety two now", "ninety two"),
+        ("son: she'll be a hundred in march.", "a hundred"),
+        # holidays beyond the northern-hemisphere list; a log-in of letters only
+        ("We last saw her around Waitangi Day.", "Waitangi Day"),
+        ("She was home for Pongal and again after Eid-el-Fitr.", "Eid-el-Fitr"),
+        ("2025-03-01 09:02  user=tbrennan  role=MD", "tbrennan"),
+        ("badge 52203  user dmoreau (Delphine Moreau, CPhT)", "dmoreau"),
+    ],
+)
+def test_identifiers_of_test5s_and_test6s_classes_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "repeat after me: two one eight five four. he is a hundred percent sure.",
+        "a family day out; the epiphany came to me; ages 80 to 95 were included.",
+        "the user reported the portal was slow; user=admin action=VIEW",
+    ],
+)
+def test_test6s_look_alikes_survive(text):
+    result = scrub(text)
+    assert result.text == text, [(s.kind, text[s.start : s.end]) for s in result.spans]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Metoprolol succinate 50 mg PO daily; furosemide 40 mg BID; insulin glargine 20 units qHS.",

@@ -34,7 +34,7 @@ from ._formats import OnError, OnErrorFn, RowError, format_of, iter_rows, read_c
 from ._instructions import write_records
 from ._packing import MIN_SEGMENT, load_blocks, pack
 from ._phi import KINDS as PHI_KINDS
-from ._phi import PhiSpan, ScrubResult, find_spans, scrub
+from ._phi import PhiSpan, ScrubResult, find_spans, part_of_an_organisation, scrub
 from ._splits import Conditions, condition_split, condition_words, heldout_condition, same_condition
 from ._tokenizer import GEMMA_CHAT_TEMPLATE, load_tokenizer, train_tokenizer
 
@@ -44,7 +44,7 @@ __all__ = [
     "Quality", "RowError", "ScrubResult", "boilerplate_pattern", "clean_text", "condition_split", "condition_words", "conversation",
     "exact_key", "expand_paths", "file_documents", "find_spans", "format_of", "heldout_condition", "is_heldout",
     "iter_documents", "iter_rows", "jaccard", "load_blocks", "load_tokenizer", "normalize_text", "normalize_words",
-    "pack", "parse_dialogue", "quality_issue", "read_conversations", "read_csv", "read_jsonl", "read_records",
+    "pack", "parse_dialogue", "part_of_an_organisation", "quality_issue", "read_conversations", "read_csv", "read_jsonl", "read_records",
     "repetition", "same_condition", "scrub", "scrub_messages", "source_of", "split_records", "sources_digest",
     "train_tokenizer", "training_conversation", "write_records",
 ]

@@ -474,11 +474,27 @@ _HOLIDAY_NAMES = (
     r"cinco[ \t]+de[ \t]+mayo|d[ií]a[ \t]+de[ \t]+(?:los[ \t]+)?muertos|day[ \t]+of[ \t]+the[ \t]+dead|"
     r"hanukk?ah|chanukk?ah|rosh[ \t]+hashanah?|yom[ \t]+kippur|passover|purim|sukkot|ramadan|ramadhan|"
     r"eid[ \t\-]+(?:al|ul)[ \t\-]+(?:fitr|adha)|diwali|deepavali|vaisakhi|baisakhi|navratri|kwanzaa|"
-    r"la?bou?r[ \t]+day(?![ \t]*\d)"
+    r"la?bou?r[ \t]+day(?![ \t]*\d)|"
+    # the rest of the world's public and religious days: a writer from Nairobi, Auckland or Chennai dates by them
+    r"holy[ \t]+week|maundy[ \t]+thursday|holy[ \t]+(?:thursday|saturday)|three[ \t]+kings?" + _APOS + r"?[ \t]+day|"
+    rf"all[ \t]+(?:saints|souls){_APOS}?[ \t]+day|"
+    r"eid[ \t\-]+(?:el|al|ul)[ \t\-]+(?:fitr|adha|kabir|maulud)|sallah|hari[ \t]+raya(?:[ \t]+(?:puasa|haji|aidilfitri))?|"
+    r"mawlid|ashura|shavuot|simchat[ \t]+torah|yom[ \t]+ha" + _APOS + r"?atzmaut|lag[ \t]+b" + _APOS + r"?omer|tisha[ \t]+b" + _APOS + r"?av|"
+    r"waitangi[ \t]+day|matariki|jamhuri[ \t]+day|madaraka[ \t]+day|mashujaa[ \t]+day|human[ \t]+rights[ \t]+day|"
+    r"day[ \t]+of[ \t]+reconciliation|emancipation[ \t]+day|victoria[ \t]+day|"
+    rf"(?:king|queen){_APOS}s[ \t]+birthday|"
+    r"pongal|lohri|ugadi|durga[ \t]+puja|dussehra|dasara|ganesh[ \t]+chaturthi|raksha[ \t]+bandhan|"
+    r"janmashtami|makar[ \t]+sankranti|karva[ \t]+chauth|thaipusam|vesak|wesak|songkran|nowruz|norouz|navruz|"
+    r"t[eế]t[ \t]+holiday|tết|mid[ \t\-]+autumn[ \t]+festival|moon[ \t]+festival|dragon[ \t]+boat[ \t]+festival|"
+    r"lantern[ \t]+festival|qingming|chuseok|seollal"
 )
 _HOLIDAY_YEAR = r"(?:,?[ \t]+(?:19|20)\d{2}\b)?"
 _NOT_TETANUS = r"(?![ \t]+(?i:shot|booster|vaccine|jab|tox|toxoid|dose|immuni[sz]ation)\b)"
-_HOLIDAY = re.compile(rf"\b(?:(?i:{_HOLIDAY_NAMES})|New Year(?:{_APOS}s)?|Holi|Tet{_NOT_TETANUS}|Eid)\b{_HOLIDAY_YEAR}")
+# ordinary words in lower case: "a family day out", "the epiphany came to me"
+_HOLIDAY_CAPITALISED = r"Epiphany|(?:Family|Youth|Freedom|Heritage|Republic|Democracy) Day|Golden Week|Obon|Onam|Vishu|Bihu"
+_HOLIDAY = re.compile(
+    rf"\b(?:(?i:{_HOLIDAY_NAMES})|{_HOLIDAY_CAPITALISED}|New Year(?:{_APOS}s)?|Holi|Tet{_NOT_TETANUS}|Eid)\b{_HOLIDAY_YEAR}"
+)
 _HOLIDAY_CUED = re.compile(
     rf"\b(?:on|at|for|during|since|before|after|over|until|till|by)[ \t]+((?:tet|eid)\b{_NOT_TETANUS}{_HOLIDAY_YEAR})"
 )
@@ -540,7 +556,26 @@ _PHONE_CUE_SHORT = re.compile(
 )
 # A number read out in words in a transcript: "five seven oh, five five five, oh one four two".
 _DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double[ \t]+\w+)"
-_PHONE_WORDS = re.compile(rf"(?i)\b{_DIGIT_WORD}(?:[ \t,\-]+{_DIGIT_WORD}){{6,}}\b")
+_PHONE_WORD = rf"{_DIGIT_WORD}(?:[ \t]+hundred)?"
+_PHONE_WORDS = re.compile(
+    rf"(?i)\b{_PHONE_WORD}(?:[ \t,\-]+{_PHONE_WORD}){{6,}}"
+    rf"(?:,?[ \t]+(?:extension|ext\.?)[ \t]+{_DIGIT_WORD}(?:[ \t,\-]+{_DIGIT_WORD})*)?\b"
+)
+# Five digits read out after an address or a ZIP cue, and the last four of a phone or a social: "the zip
+# is zero one zero six zero", "zip code? / daughter: zero eight eight two zero", "the last four of your
+# social? / patient: four three two one". The cue must come first: five digits on their own are as often
+# a digit-span test ("repeat after me: two one eight five four").
+_SPOKEN_DIGITS = rf"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_ANSWER = r"(?:[^\n]{0,40}?\n[ \t]*(?:[\w .'’\-]{1,20}:)?|[^\n]{0,40}?)[ \t,.:]*"
+_SPOKEN_ZIP_CUED = re.compile(
+    rf"(?i:\b(?:zip|zip code|postcode|post code|postal code)\b{_ANSWER}|"
+    rf"\b(?:street|st|road|rd|avenue|ave|drive|dr|lane|ln|boulevard|blvd|court|ct|place|way|apartment|apt|unit|suite)\b"
+    rf"[^\n]{{0,60}}?,?[ \t]+)((?<![\w\-]){_SPOKEN_DIGITS}(?:[ \t]+{_SPOKEN_DIGITS}){{4}})(?![ \t,\-]+{_SPOKEN_DIGITS}\b)\b"
+)
+_SPOKEN_LAST_FOUR = re.compile(
+    rf"(?i:\b(?P<cue>social|ssn|mobile|cell|phone|number)\b(?:[^\n]{{0,20}}?\b(?:ending|ends)(?:[ \t]+in)?|{_ANSWER}))"
+    rf"[ \t]*(?P<value>(?<![\w\-]){_SPOKEN_DIGITS}(?:[ \t]+{_SPOKEN_DIGITS}){{3}})(?![ \t,\-]+{_SPOKEN_DIGITS}\b)\b"
+)
 # A code read out letter by letter and digit by digit: "k l seven two x p a" (a plate), "w x k four
 # four nine ..." (a member number), "t r four four seven one" (a lot). Five characters at least, two
 # of them digits and one a letter other than "a" and "i" (words on their own) and "x" ("two x two x
@@ -655,6 +690,12 @@ _USERNAME = re.compile(
     r"(?i:\b(?:user ?name|user ?ID|user|log-?in|account name|handle)(?:[ \t]+(?:is|was))?[ \t]*[:#=]?[ \t]*)"
     r"(?!(?i:svc|sys|system|service|daemon|root|admin|interface|hl7)[_.\-])((?=[\w.\-]*[\d._])[A-Za-z][\w.\-]{2,30}[A-Za-z0-9])\b"
 )
+# A log-in of letters only ("user=tbrennan", "user dmoreau (Delphine Moreau)"): taken in a key=value log,
+# or where it holds a capitalised word of the text of four letters or more (her surname); "user reported" is not one.
+_LOGIN_LETTERS = re.compile(
+    r"(?i:\buser(?:[ \t]?(?:name|id))?[ \t]*(?P<eq>[=:])?[ \t]*)"
+    r"(?!(?:svc|sys|system|service|daemon|root|admin|interface|guest|unknown|none|null)\b)(?P<value>[a-z]{4,20})\b(?![\-.@])"
+)
 # Biometric identifiers and photographs are named by a cue word and then given as a value somewhere
 # later in the same sentence ("fingerprint template enrolled for check-in, template ID FP-7731").
 _BIOMETRIC_CUE = re.compile(
@@ -710,7 +751,7 @@ _AGE_PATTERNS = [
 # "97F", "92 M", "93 yo F": an age with a sex, unless a temperature or a comparison came first.
 _AGE_SEX = re.compile(r"(?<![\w.,/])(9\d|1[0-2]\d)(?=[ \t]?(?:yo[ \t]?|y/o[ \t]?|y[ \t]?|/[ \t]?)?[MF]\b)")
 _TEMP_BEFORE = re.compile(r"(?i)(?:temp\w*|\bT|tmax|fever\w*|febrile|over|above|below|under|to|of|>|<|=|~)\W*$")
-_WORD_NUM = r"(?:ninety|one hundred(?: and)?)(?:[ \t\-](?:one|two|three|four|five|six|seven|eight|nine))?"
+_WORD_NUM = r"(?:ninety|(?:one|a)[ \t]+hundred(?:[ \t]+and)?)(?:[ \t\-](?:one|two|three|four|five|six|seven|eight|nine))?"
 # A person's age stated without "years": "Mum is 93", "his wife, who is 91", "the patient, 93,",
 # "grandmother (90)", "herself ninety-one". The subject or the apposition is what makes the number an
 # age: "HR is 96" and "sats 94" have neither.
@@ -736,9 +777,11 @@ _AGE_AFTER_NAME = re.compile(
     re.MULTILINE,
 )
 # "he lived to ninety-seven", "I made it to 96", "died at the age of 101"
+_AGE_VALUE_AFTER_TO = _AGE_VALUE.replace(r"(?<!\bto )", "")  # "lived to 99": here "to" is no range
 _AGE_REACHED = re.compile(
     rf"(?i:\b(?:lived|live|lives|living|made it|make it)[ \t]+to[ \t]+(?:be[ \t]+)?|"
-    rf"\b(?:died|passed|passed away)[ \t]+at[ \t]+(?:the[ \t]+age[ \t]+of[ \t]+)?){_AGE_VALUE}"
+    rf"\b(?:died|passed|passed away|alive(?:[ \t]+and[ \t]+well)?)[ \t]+at[ \t]+(?:the[ \t]+age[ \t]+of[ \t]+)?|"
+    rf"\balive(?:[ \t]+and[ \t]+well)?,[ \t]*){_AGE_VALUE_AFTER_TO}"
 )
 # The answer to "how old ...?" in a transcript: a number at the start of one of the next turns
 # ("Patient: ninety-four come Easter", "Husband: Ninety-three last spring").
@@ -756,7 +799,7 @@ _SPANISH_AGE = re.compile(
 )
 _WORD_AGE = [
     re.compile(rf"(?i)\b{_WORD_NUM}(?=[ \t\-]+years?(?:[ \t\-]+old)?\b)"),
-    re.compile(rf"(?i:\b(?:be|turn|turned|turning|aged|age|I'm|I am|she's|he's|she is|he is|is now)[ \t]+)({_WORD_NUM})\b"),
+    re.compile(rf"(?i:\b(?:be|turn|turned|turning|aged|age|I'm|I am|im|she's|shes|he's|hes|she is|he is|is now)[ \t]+)({_WORD_NUM})\b(?![ \t]*(?:%|percent|per[ \t]+cent|times)\b)"),
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -1363,6 +1406,16 @@ _ORG_WORDS = frozenset(
 )
 
 
+_ORG_AFTER = re.compile(r"(?:['’]s)?((?:[ \t]+[A-Z][\w'’\-]*){1,3})")
+
+
+def part_of_an_organisation(text: str, s: int, e: int) -> bool:
+    """Whether text[s:e] begins the name of a hospital, practice or firm: "Riverbend" in "Riverbend Medical
+    Center", "Kenyatta" in "Kenyatta National Hospital" (a name in an organisation's name is no patient's)."""
+    m = _ORG_AFTER.match(text, e)
+    return bool(m) and any(w.lower().strip(".,'’") in _ORG_WORDS for w in m.group(1).split())
+
+
 def _organisation(text: str, s: int, e: int) -> bool:
     toks = text[s:e].split()
     return len(toks) > 1 and any(t.lower().strip(".,") in _ORG_WORDS for t in toks[1:])
@@ -1804,6 +1857,15 @@ def _answered_ages(text: str) -> list[PhiSpan]:
     return out
 
 
+def _letter_logins(text: str) -> list[PhiSpan]:
+    out: list[PhiSpan] = []
+    for m in _LOGIN_LETTERS.finditer(text):
+        value = m.group("value")
+        if m.group("eq") == "=" or any(len(w) >= 4 and w.lower() in value for w in re.findall(r"\b[A-Z][a-z]+", text)):
+            out.append(PhiSpan(m.start("value"), m.end("value"), "NAME"))
+    return out
+
+
 def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     out: list[PhiSpan] = []
     if "@" in text:
@@ -1814,6 +1876,11 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
     codes = _spelt_codes(text)  # a code with letters in it is not a phone number read out
     out += [sp for sp in _group(_PHONE_WORDS, text, "PHONE") if not any(c.start <= sp.start and sp.end <= c.end for c in codes)]
     out += codes
+    spoken = _group(_SPOKEN_ZIP_CUED, text, "ZIP", 1)
+    for m in _SPOKEN_LAST_FOUR.finditer(text):
+        spoken.append(PhiSpan(m.start("value"), m.end("value"), "SSN" if m.group("cue").lower() in ("social", "ssn") else "PHONE"))
+    out += [sp for sp in spoken if not any(c.start < sp.end and sp.start < c.end for c in codes)]  # "w g four four one seven"
+    out += _letter_logins(text)
     out += _group(_SPOKEN_EMAIL, text, "EMAIL") + _group(_SPOKEN_URL, text, "URL")
     if not digits:  # everything below needs a digit
         return out
