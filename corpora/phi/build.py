@@ -29,6 +29,7 @@ SOURCES = {
     "test4": HERE / "notes_test4.txt",
     "test5": HERE / "notes_test5.txt",
     "test6": HERE / "notes_test6.txt",
+    "test7": HERE / "notes_test7.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
