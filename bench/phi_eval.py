@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from phi_tools import TOOLS, available  # noqa: E402
 
-from rungs.curation import PHI_KINDS as KINDS, PhiSpan, find_spans  # noqa: E402
+from rungs.curation import PHI_KINDS as KINDS, PhiSpan, covered, find_spans, score_note, span_mask  # noqa: E402
 from rungs.kernel import interval, replace_section  # noqa: E402
 
 ANNOTATED = ROOT / "corpora" / "phi" / "annotated.jsonl"
@@ -79,51 +79,6 @@ def load(path: Path = ANNOTATED) -> list[dict]:
     return rows
 
 
-_TOKEN = re.compile(r"[^\W_]+")  # a run of letters or digits: what a reader could recover
-
-
-def _mask(length: int, spans) -> bytearray:
-    """1 for every character inside one of `spans` (PhiSpan or gold dicts)."""
-    mask = bytearray(length)
-    for sp in spans:
-        start, end = (sp["start"], sp["end"]) if isinstance(sp, dict) else (sp.start, sp.end)
-        mask[start:end] = b"\x01" * (end - start)
-    return mask
-
-
-def covered(text: str, gold: dict, mask: bytearray) -> bool:
-    """Strict full-span: every letter and digit of the gold span is replaced (by any span, any kind).
-    Spaces and punctuation leak nothing and philter never masks them, so they are not required."""
-    return all(mask[i] or not text[i].isalnum() for i in range(gold["start"], gold["end"]))
-
-
-def score_note(text: str, gold: list[dict], preds: list[PhiSpan]) -> dict[str, int]:
-    """The counts behind every measure, for one note.
-
-    - spans / spans_caught: gold spans, and those whose every letter and digit is replaced
-      (strict full-span recall; a half-removed name is a miss);
-    - tokens / tokens_caught: letter-or-digit runs inside gold spans, and those wholly replaced (token recall);
-    - preds / preds_ok: predicted spans, and those touching a gold span (precision);
-    - pred_tokens / pred_tokens_ok: letter-or-digit runs a prediction touches, and those inside a gold
-      span (token precision: fair to tools that cut one identifier into many pieces, or join many).
-    """
-    pmask, gmask = _mask(len(text), preds), _mask(len(text), gold)
-    out = dict.fromkeys(("spans", "spans_caught", "tokens", "tokens_caught", "preds", "preds_ok",
-                         "pred_tokens", "pred_tokens_ok"), 0)
-    for g in gold:
-        out["spans"] += 1
-        out["spans_caught"] += covered(text, g, pmask)
-        for t in _TOKEN.finditer(text, g["start"], g["end"]):
-            out["tokens"] += 1
-            out["tokens_caught"] += all(pmask[t.start() : t.end()])
-    for p in preds:
-        out["preds"] += 1
-        out["preds_ok"] += any(gmask[p.start : p.end])
-    for t in _TOKEN.finditer(text):
-        if any(pmask[t.start() : t.end()]):
-            out["pred_tokens"] += 1
-            out["pred_tokens_ok"] += any(gmask[t.start() : t.end()])
-    return out
 
 
 def evaluate(rows: list[dict], spans: Spans = find_spans) -> dict:
@@ -146,7 +101,7 @@ def evaluate(rows: list[dict], spans: Spans = find_spans) -> dict:
         preds = spans(text)
         seconds += time.perf_counter() - t0
         per_note.append(score_note(text, gold, preds))
-        pmask, gmask = _mask(len(text), preds), _mask(len(text), gold)
+        pmask, gmask = span_mask(len(text), preds), span_mask(len(text), gold)
         for g in gold:
             gold_n[g["kind"]] += 1
             if covered(text, g, pmask):

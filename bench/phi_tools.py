@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from rungs.curation import PhiSpan, find_spans
+from rungs.curation import PhiSpan, find_spans, merge_spans
 
 Tool = Callable[[str], list[PhiSpan]]
 
@@ -95,7 +95,7 @@ def _presidio_spans(text: str, with_ner: bool, only: frozenset[str] | None = Non
         if r.entity_type in _NOT_PHI or (only is not None and r.entity_type not in only):
             continue
         out.append(PhiSpan(r.start, r.end, _PRESIDIO_KIND.get(r.entity_type, "ID")))
-    return _non_overlapping(out)
+    return merge_spans(out)
 
 
 def presidio_pattern_spans(text: str) -> list[PhiSpan]:
@@ -107,11 +107,11 @@ def presidio_spans(text: str) -> list[PhiSpan]:
 
 
 def rungs_presidio_pattern_spans(text: str) -> list[PhiSpan]:
-    return _non_overlapping(find_spans(text) + _presidio_spans(text, with_ner=False))
+    return merge_spans(find_spans(text) + _presidio_spans(text, with_ner=False))
 
 
 def rungs_presidio_person_spans(text: str) -> list[PhiSpan]:
-    return _non_overlapping(find_spans(text) + _presidio_spans(text, with_ner=True, only=frozenset({"PERSON"})))
+    return merge_spans(find_spans(text) + _presidio_spans(text, with_ner=True, only=frozenset({"PERSON"})))
 
 
 @lru_cache(maxsize=1)
@@ -150,18 +150,6 @@ def philter_spans(text: str) -> list[PhiSpan]:
     return [PhiSpan(m.start(), m.end(), "ID") for m in _MASKED_RUN.finditer(masked)]
 
 
-def _non_overlapping(spans: list[PhiSpan]) -> list[PhiSpan]:
-    """Merge overlapping spans (Presidio returns nested results; a union overlaps by design)."""
-    out: list[PhiSpan] = []
-    for sp in sorted(spans, key=lambda s: (s.start, -s.end)):
-        if out and sp.start < out[-1].end:
-            if sp.end > out[-1].end:
-                out[-1] = PhiSpan(out[-1].start, sp.end, out[-1].kind)
-            continue
-        out.append(sp)
-    return out
-
-
 def learned_spans(text: str) -> list[PhiSpan]:
     from phi_learned import learned_spans as spans
 
@@ -169,7 +157,7 @@ def learned_spans(text: str) -> list[PhiSpan]:
 
 
 def rungs_learned_spans(text: str) -> list[PhiSpan]:
-    return _non_overlapping(find_spans(text) + learned_spans(text))
+    return merge_spans(find_spans(text) + learned_spans(text))
 
 
 TOOLS: dict[str, Tool] = {

@@ -158,15 +158,24 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     srcs = _resolve_sources(c)
     problems = OnError(c.on_error, log=out / "skipped.jsonl")
     try:
-        return _run(cfg, srcs, problems, out, scratch, progress)
+        return _run(cfg, srcs, problems, out, scratch, progress, _scrubber(inputs.get("deid")))
     finally:
         problems.close()
 
 
-def _run(cfg, srcs: list[Source], problems: OnError, out: Path, scratch: Path, progress) -> dict:
+def _scrubber(deid):
+    """The PHI scrubber: the rules, or with a deid artifact the rules and its learned recogniser."""
+    if deid is None:
+        return scrub
+    from rungs.curation import PhiRecogniser
+
+    return PhiRecogniser.load(Path(deid.path)).scrub
+
+
+def _run(cfg, srcs: list[Source], problems: OnError, out: Path, scratch: Path, progress, scrubber=scrub) -> dict:
     # 1. Read, clean, de-identify, filter, de-duplicate and decontaminate into a scratch file.
     c = cfg.corpus
-    report = Report(c.report_examples)
+    report = Report(c.report_examples, scrubber)
     decontaminator = _decontaminator(cfg, problems, report) if c.decontaminate else None
     kept_path = scratch / "kept.parquet"
     scores, excluded = _read(cfg, srcs, problems, report, decontaminator, kept_path, progress)
@@ -261,7 +270,7 @@ def _read(cfg, srcs: list[Source], problems: OnError, report: Report, decontamin
                         report.boilerplate_lines += removed
                         title = normalize_text(doc.title) if doc.title else None
                         if src.deidentify:
-                            text, title = report.scrubbed(scrub, doc, text, title)
+                            text, title = report.scrubbed(doc, text, title)
                         reason = quality_issue(text, quality)
                         if reason is None:
                             key = [exact_key(text)]
@@ -333,13 +342,14 @@ def _decontaminator(cfg, problems: OnError, report: Report):
 
 
 def _instructions(cfg, out: Path, problems: OnError, report: Report, progress) -> dict:
-    return write_records(cfg, out / "instructions.jsonl", problems, report, progress)
+    return write_records(cfg, out / "instructions.jsonl", problems, report, progress, report.scrubber)
 
 
 class Report:
     """Counts and examples for report.json and report.md; examples carry scrubbed text only."""
-    def __init__(self, examples: int):
+    def __init__(self, examples: int, scrubber=scrub):
         self.examples = examples
+        self.scrubber = scrubber  # the rules, or the rules and a deid artifact's recogniser
         self.dropped: Counter = Counter()
         self.samples: dict[str, list[dict]] = {}
         self.boilerplate_lines = 0
@@ -367,8 +377,8 @@ class Report:
         if len(bucket) < self.examples:
             bucket.append(self._example(doc, text, overlap=round(overlap, 3)))
 
-    def scrubbed(self, scrub, doc, text: str, title: str | None) -> tuple[str, str | None]:
-        result = scrub(text)
+    def scrubbed(self, doc, text: str, title: str | None) -> tuple[str, str | None]:
+        result = self.scrubber(text)
         if result.spans:
             self.phi_documents += 1
             self.phi.update(span.kind for span in result.spans)
@@ -379,7 +389,7 @@ class Report:
                                          "kinds": sorted({s.kind for s in result.spans}),
                                          "text": result.text[start:start + SNIPPET]})
         if title:
-            title_result = scrub(title)
+            title_result = self.scrubber(title)
             self.phi.update(span.kind for span in title_result.spans)
             title = title_result.text
         return result.text, title

@@ -443,20 +443,19 @@ def test_long_runs_cost_linear_time():
 
 
 def test_learned_recogniser_labels_word_pieces_inside_spans_and_only_those():
-    """bench/phi_learned.py's training labels: B- on a span's first word piece, I- on the rest, O outside,
+    """The learned recogniser's training labels: B- on a span's first word piece, I- on the rest, O outside,
     nothing on [CLS]/[SEP]; the shipped MiniLM tokenizer (uncased) reads the text."""
     from transformers import AutoTokenizer
 
+    from rungs.curation import PHI_LABELS, PhiReading, labelled_windows
     from rungs.retrieval import model_path
 
-    sys.path.insert(0, str(PROJECT_ROOT / "bench"))
-    learned = _load_module("phi_learned", PROJECT_ROOT / "bench" / "phi_learned.py")
     tokenizer = AutoTokenizer.from_pretrained(str(model_path("minilm")))
     text = "seen with her son will okafor on march 3rd"
     spans = [{"start": 18, "end": 29, "kind": "NAME"}, {"start": 33, "end": 42, "kind": "DATE"}]
-    [example] = learned._examples(tokenizer, [{"text": text, "spans": spans}])
+    [example] = labelled_windows(tokenizer, [{"text": text, "spans": spans}], PhiReading())
     pieces = tokenizer.convert_ids_to_tokens(example["input_ids"])
-    labels = [learned.LABELS[i] if i >= 0 else None for i in example["labels"]]
+    labels = [PHI_LABELS[i] if i >= 0 else None for i in example["labels"]]
     tagged = [(p, lab) for p, lab in zip(pieces, labels) if lab not in (None, "O")]
     assert tagged[0] == ("will", "B-NAME") and tagged[-1][1] == "I-DATE"
     assert [lab for _, lab in tagged].count("B-NAME") == 1 and [lab for _, lab in tagged].count("B-DATE") == 1

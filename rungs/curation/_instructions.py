@@ -45,8 +45,9 @@ def records(path: Path, s, *, native_xml: bool = True, on_error: OnErrorFn = rai
                "messages": messages}
 
 
-def write_records(cfg, out: Path, on_error: OnErrorFn, report, progress) -> dict:
-    """corpus.instructions -> `out` (JSON Lines), counted in the corpus report; returns metrics."""
+def write_records(cfg, out: Path, on_error: OnErrorFn, report, progress, scrubber=scrub) -> dict:
+    """corpus.instructions -> `out` (JSON Lines), counted in the corpus report; returns metrics. `scrubber`
+    de-identifies the rows that need it (the rules, or the rules and a learned recogniser)."""
     c = cfg.corpus
     phi: Counter = Counter()
     per_source: dict[str, int] = {}
@@ -66,7 +67,7 @@ def write_records(cfg, out: Path, on_error: OnErrorFn, report, progress) -> dict
                     dialogue_field=spec.dialogue_field or cfg.sft.dialogue_field,
                     system_prompt="",  # the sft stage adds its own system prompt
                 )
-                for record in records(path, s, on_error=on_error, on_bytes=bar.update, scrub=scrub if deidentify else None, phi=phi):
+                for record in records(path, s, on_error=on_error, on_bytes=bar.update, scrub=scrubber if deidentify else None, phi=phi):
                     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                     n += 1
                     per_source[record["source"]] = per_source.get(record["source"], 0) + 1

@@ -2213,7 +2213,11 @@ def scrub(text: str) -> ScrubResult:
     >>> scrub("Seen by Dr. Kumar on 03/14/2023, MRN 00482913.").text
     'Seen by Dr. [NAME] on [DATE], MRN [MRN].'
     """
-    spans = find_spans(text)
+    return replace_spans(text, find_spans(text))
+
+
+def replace_spans(text: str, spans: list[PhiSpan]) -> ScrubResult:
+    """text with each of `spans` (sorted, non-overlapping) replaced by its [KIND] placeholder."""
     parts: list[str] = []
     pos = 0
     for sp in spans:

@@ -388,6 +388,24 @@ class PromptConfig:
 
 
 @dataclass
+class DeidConfig:
+    """The learned PHI recogniser the `deid` stage trains (conf/deid/, stages/deid.py); the corpus stage scrubs
+    with it beside the rules when pipeline.stages lists `deid`."""
+
+    data: str = "corpora/phi/annotated.jsonl"  # notes with every identifier marked (corpora/phi/build.py)
+    hold_out: list[str] = field(default_factory=lambda: ["test5", "test6", "test7"])  # splits it never trains on
+    floor_split: str = "test5"  # a held-out split: min_confidence is chosen on it
+    test_splits: list[str] = field(default_factory=lambda: ["test6", "test7"])  # held-out splits scored in the manifest
+    base: str = "minilm"  # the shipped sentence embedder it is fine-tuned from
+    epochs: float = num(8.0, 0, low_open=True)
+    lr: float = num(1e-4, 0, low_open=True)
+    batch_size: int = num(8, 1)
+    max_len: int = num(256, 16, 512)  # word pieces per window
+    stride: int = num(64, 0)  # overlap of windows
+    target_precision: float = num(0.95, 0, 1, low_open=True)  # rules + recogniser on floor_split: the lowest floor that keeps it
+
+
+@dataclass
 class TriageConfig:
     """The emergency classifier the `triage` stage trains (conf/triage/)."""
 
@@ -465,6 +483,7 @@ class RungsConfig:
     sft: SftConfig = field(default_factory=SftConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     retriever: RetrieverConfig = field(default_factory=RetrieverConfig)
+    deid: DeidConfig = field(default_factory=DeidConfig)
     triage: TriageConfig = field(default_factory=TriageConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
