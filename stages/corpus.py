@@ -8,7 +8,8 @@ false for a source that is training text only, `corpus.sources[].index: false`),
 `instructions.jsonl` (chat records).
 
 Per document, in order: read (rungs.curation: any format, streaming) -> clean (Unicode, whitespace,
-boilerplate lines) -> PHI scrub (clinical-note sources) -> length/quality rules ->
+boilerplate lines) -> PHI scrub (clinical-note sources: the rules, and with a `deid` input its learned
+recogniser too) -> length/quality rules ->
 exact duplicate -> near duplicate (MinHash LSH) -> decontamination. A document that
 overlaps the evaluation questions or the sft held-out answers stays in documents.parquet with split
 "excluded" (the retrieval index may hold it) and never reaches a tokenizer or a training block.
@@ -58,7 +59,7 @@ from rungs.curation import (
 from rungs.kernel import ConfigError, InputError, resolve_path
 from rungs.train import source_files, source_tokenizer
 
-VERSION = 5  # 5: documents.parquet `indexed`, per-source held-out conditions; 4: <bos>-led segments, general.parquet, held-out conditions; 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
+VERSION = 6  # 6: PHI rules for spoken numbers, ages, holidays, log-ins (clinical sources scrub more); 5: documents.parquet `indexed`, per-source held-out conditions; 4: <bos>-led segments, general.parquet, held-out conditions; 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
 # Decontamination reads the evaluation questions and the sft held-out conversations: the fields that
 # decide which texts those are shape this artifact; the rest of evaluate and sft does not.
 DECONTAM_CONFIG = (
