@@ -93,3 +93,23 @@ def test_chat_loads_the_trained_detector(triage):
               {"role": "user", "content": "and now he cant get his words out"}]
     assert detector.check(spread) is not None
     assert detector.check([{"role": "user", "content": "What are the visiting hours on the cardiac ward?"}]) is None
+
+
+def test_buried_copies_keep_their_label_and_open_with_a_harmless_message():
+    """triage.buried (off by default): copies of train messages, each after a short harmless message."""
+    from pathlib import Path
+
+    from stages.triage import bury, load_split
+
+    train = load_split(Path(__file__).resolve().parent.parent / "corpora" / "triage" / "train.jsonl")
+    rows = [r for r in train if r["label"] == "emergency"][:100] + [r for r in train if r["label"] == "not_emergency"][:100]
+    harmless = {user_text(r["messages"]) for r in rows if r["label"] == "not_emergency"}
+    out = bury(rows, 1.5, seed=0)
+    assert out[:200] == rows and len(out) == 500 and bury(rows, 0, seed=0) == rows
+    originals = {r["id"]: r for r in rows}
+    for copy in out[200:]:
+        original = originals[copy["id"].removesuffix("+buried")]
+        first = next(m["content"] for m in copy["messages"] if m["role"] == "user")
+        opened = next(m["content"] for m in original["messages"] if m["role"] == "user")
+        assert copy["label"] == original["label"] and first.endswith(opened) and len(first) > len(opened)
+        assert any(first.startswith(h) for h in harmless)
