@@ -36,7 +36,7 @@ def fit(rows: list[dict]) -> None:
     reading = PhiReading(max_len=MAX_LEN, stride=STRIDE, min_confidence=MIN_CONFIDENCE)
     if not (out / "model" / "config.json").exists():
         print(f"training the learned PHI recogniser on {len(rows)} notes ...", flush=True)
-        train_recogniser(rows, out, reading, model_path("minilm"), epochs=SETTINGS["epochs"], lr=SETTINGS["lr"],
+        train_recogniser(rows, out, reading, model_path("minilm"), out / "_trainer", epochs=SETTINGS["epochs"], lr=SETTINGS["lr"],
                          batch_size=SETTINGS["batch_size"], seed=SETTINGS["seed"])
     _fitted = PhiRecogniser.from_model(out / "model", reading)
 

@@ -88,7 +88,7 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     bar = progress(total=3, desc="deid")
     began = time.perf_counter()
     device = "cuda" if str(cfg.hardware.device).startswith("cuda") else "cpu"
-    losses = train_recogniser(train, out, reading, model_path(d.base), epochs=d.epochs, lr=d.lr, batch_size=d.batch_size, seed=cfg.seed, device=device)
+    losses = train_recogniser(train, out, reading, model_path(d.base), scratch / "trainer", epochs=d.epochs, lr=d.lr, batch_size=d.batch_size, seed=cfg.seed, device=device)
     seconds = time.perf_counter() - began
     bar.update(1)
 

@@ -67,10 +67,10 @@ def labelled_windows(tokenizer, rows: list[dict], reading: Reading) -> list[dict
     return out
 
 
-def train_recogniser(rows: list[dict], out: Path, reading: Reading, base_dir: Path, *, epochs: float, lr: float,
-                     batch_size: int, seed: int, device: str = "cpu") -> list[float]:
+def train_recogniser(rows: list[dict], out: Path, reading: Reading, base_dir: Path, work: Path, *, epochs: float,
+                     lr: float, batch_size: int, seed: int, device: str = "cpu") -> list[float]:
     """Fine-tune the encoder in `base_dir` (`reading.base`, resolved by the caller: rungs.retrieval.model_path)
-    on annotated rows; save it under out/model. Returns the training losses logged."""
+    on annotated rows; save it under out/model (the Trainer's own files go to `work`). Returns the losses logged."""
     import torch
     from datasets import Dataset
     from transformers import (AutoModelForTokenClassification, AutoTokenizer, DataCollatorForTokenClassification,
@@ -83,7 +83,7 @@ def train_recogniser(rows: list[dict], out: Path, reading: Reading, base_dir: Pa
         base, num_labels=len(LABELS), id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)})
     data = Dataset.from_list(labelled_windows(tokenizer, rows, reading))
     steps = max(1, round(epochs * -(-len(data) // batch_size)))
-    args = TrainingArguments(output_dir=str(out / "_trainer"), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
+    args = TrainingArguments(output_dir=str(work), num_train_epochs=epochs, per_device_train_batch_size=batch_size,
                              learning_rate=lr, warmup_steps=0.1, seed=seed, data_seed=seed, report_to=[], save_strategy="no",
                              use_cpu=device == "cpu", dataloader_num_workers=0, logging_steps=max(1, steps // 20))
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorForTokenClassification(tokenizer))
