@@ -153,7 +153,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="show the composed config, one key, or a config group's options",
         description=(
             "Print the configuration a run would use (conf/ composed with the overrides), as YAML. With a config "
-            "group (model, hardware, pipeline, corpus, cpt, sft, index, triage, evaluate, prompt, promote, ops), list its "
+            "group (model, hardware, pipeline, deid, corpus, cpt, sft, retriever, index, triage, evaluate, prompt, promote, ops), list its "
             "options (conf/<group>/*.yaml, the chosen one marked) and the section as composed. With a key "
             "(seed, cpt.lr, evaluate.perplexity), print only its value. A mistyped key or option names the closest one."
         ),
