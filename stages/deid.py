@@ -59,16 +59,17 @@ def _check(d, splits: set[str]) -> None:
         raise ConfigError("deid.hold_out holds every split: nothing is left to train on")
 
 
-def choose_floor(pieces: list[tuple[dict, dict]], target: float, floors=FLOORS) -> tuple[float, dict]:
-    """The lowest floor at which rules + recogniser keep `target` precision on (note, word-piece scores) pairs;
-    the highest tried if none does. Returns it and the (recall, precision) of every floor tried."""
-    from rungs.curation import find_spans, merge_spans, phi_scores, spans_from_pieces
+def choose_floor(notes: list[dict], pieces: dict[str, dict], target: float, floors=FLOORS) -> tuple[float, dict]:
+    """The lowest floor at which rules + recogniser keep `target` precision on `notes` (`pieces`: the
+    recogniser's word-piece scores per note text); the highest tried if none does. Returns it and the
+    (recall, precision) of every floor tried."""
+    from rungs.curation import find_spans, phi_scores, rules_and_recogniser
 
-    rules = {note["text"]: find_spans(note["text"]) for note, _ in pieces}
+    rules = {note["text"]: find_spans(note["text"]) for note in notes}  # once, not once per floor
     tried = {}
     for floor in floors:
-        found = {note["text"]: merge_spans(rules[note["text"]] + spans_from_pieces(note["text"], p, floor)) for note, p in pieces}
-        scores = phi_scores([note for note, _ in pieces], found.__getitem__)
+        found = {t: rules_and_recogniser(t, pieces[t], floor, rules[t]) for t in rules}
+        scores = phi_scores(notes, found.__getitem__)
         tried[floor] = (scores["recall"][0], scores["precision"][0])
     good = [f for f in floors if tried[f][1] >= target]
     return (min(good) if good else max(floors)), tried
@@ -76,7 +77,7 @@ def choose_floor(pieces: list[tuple[dict, dict]], target: float, floors=FLOORS) 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     from rungs.curation import PHI_MODEL_DIR as MODEL_DIR
-    from rungs.curation import PhiReading, PhiRecogniser, find_spans, phi_scores, train_recogniser
+    from rungs.curation import PhiReading, PhiRecogniser, find_spans, phi_scores, rules_and_recogniser, train_recogniser
     from rungs.retrieval import model_path
 
     d = cfg.deid
@@ -93,8 +94,9 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     bar.update(1)
 
     recogniser = PhiRecogniser.from_model(out / MODEL_DIR, reading)
-    floor_notes = [n for n in notes if n["split"] == d.floor_split]
-    floor, tried = choose_floor([(n, recogniser.pieces(n["text"])) for n in floor_notes], d.target_precision)
+    scored = [d.floor_split, *d.test_splits]
+    pieces = {n["text"]: recogniser.pieces(n["text"]) for n in notes if n["split"] in scored}  # the model reads each once
+    floor, tried = choose_floor([n for n in notes if n["split"] == d.floor_split], pieces, d.target_precision)
     recogniser.reading.min_confidence = floor
     bar.update(1)
 
@@ -102,9 +104,10 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
                      "train_seconds": round(seconds, 1), "train_loss_first": round(losses[0], 4) if losses else None,
                      "train_loss_final": round(losses[-1], 4) if losses else None}
     rows = []
-    for split in [d.floor_split, *d.test_splits]:
+    with_recogniser = lambda text: rules_and_recogniser(text, pieces[text], floor)  # noqa: E731
+    for split in scored:
         part = [n for n in notes if n["split"] == split]
-        for name, find in (("rules", find_spans), ("deid", recogniser.find)):
+        for name, find in (("rules", find_spans), ("deid", with_recogniser)):
             s = phi_scores(part, find)
             prefix = f"{split}_{name}"
             metrics.update(metric_entries(f"{prefix}_recall", s["recall"], s["spans"]))

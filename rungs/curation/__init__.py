@@ -39,14 +39,14 @@ from ._phi_model import LABELS as PHI_LABELS
 from ._phi_model import MODEL_DIR as PHI_MODEL_DIR
 from ._phi_model import Reading as PhiReading
 from ._phi_model import Recogniser as PhiRecogniser
-from ._phi_model import labelled_windows, merge_spans, spans_from_pieces, train_recogniser
+from ._phi_model import labelled_windows, merge_spans, rules_and_recogniser, spans_from_pieces, train_recogniser
 from ._phi_score import covered, phi_scores, score_note, span_mask
 from ._splits import Conditions, condition_split, condition_words, heldout_condition, same_condition
 from ._tokenizer import GEMMA_CHAT_TEMPLATE, load_tokenizer, train_tokenizer
 
 __all__ = [
     "DEFAULT_N", "DEFAULT_THRESHOLD", "DOCUMENT_SUFFIXES", "DROP_REASONS", "GEMMA_CHAT_TEMPLATE", "MIN_SEGMENT",
-    "PHI_KINDS", "PHI_LABELS", "PHI_MODEL_DIR", "PhiReading", "PhiRecogniser", "covered", "labelled_windows", "merge_spans", "phi_scores", "replace_spans",
+    "PHI_KINDS", "PHI_LABELS", "PHI_MODEL_DIR", "PhiReading", "PhiRecogniser", "covered", "labelled_windows", "merge_spans", "phi_scores", "replace_spans", "rules_and_recogniser",
     "score_note", "span_mask", "spans_from_pieces", "train_recogniser", "Conditions", "Decontaminator", "Doc", "Fields", "KeyIndex", "NearDuplicates", "OnError", "OnErrorFn", "PhiSpan",
     "Quality", "RowError", "ScrubResult", "boilerplate_pattern", "clean_text", "condition_split", "condition_words", "conversation",
     "exact_key", "expand_paths", "file_documents", "find_spans", "format_of", "heldout_condition", "is_heldout",

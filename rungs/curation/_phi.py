@@ -555,7 +555,8 @@ _PHONE_CUE_SHORT = re.compile(
     r"(?:number|no\.?|#)?[ \t]*[:#]?[ \t]*)(\d{3}-\d{4}|\d-\d{4}|\d{4,5})\b(?![.,]\d)"
 )
 # A number read out in words in a transcript: "five seven oh, five five five, oh one four two".
-_DIGIT_WORD = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|double[ \t]+\w+)"
+_SPOKEN_DIGITS = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+_DIGIT_WORD = rf"(?:{_SPOKEN_DIGITS}|double[ \t]+\w+)"
 _PHONE_WORD = rf"{_DIGIT_WORD}(?:[ \t]+hundred)?"
 _PHONE_WORDS = re.compile(
     rf"(?i)\b{_PHONE_WORD}(?:[ \t,\-]+{_PHONE_WORD}){{6,}}"
@@ -565,7 +566,6 @@ _PHONE_WORDS = re.compile(
 # is zero one zero six zero", "zip code? / daughter: zero eight eight two zero", "the last four of your
 # social? / patient: four three two one". The cue must come first: five digits on their own are as often
 # a digit-span test ("repeat after me: two one eight five four").
-_SPOKEN_DIGITS = rf"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _ANSWER = r"(?:[^\n]{0,40}?\n[ \t]*(?:[\w .'’\-]{1,20}:)?|[^\n]{0,40}?)[ \t,.:]*"
 _SPOKEN_ZIP_CUED = re.compile(
     rf"(?i:\b(?:zip|zip code|postcode|post code|postal code)\b{_ANSWER}|"
@@ -2008,7 +2008,7 @@ _LOWER_STREET_NAMED = re.compile(
 
 
 # A ZIP read out after the town: "in worcester zero one six zero five".
-_SPOKEN_ZIP = re.compile(rf"[ \t,]+((?:zero|oh|one|two|three|four|five|six|seven|eight|nine)(?:[ \t]+(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)){{4}})\b")
+_SPOKEN_ZIP = re.compile(rf"[ \t,]+({_SPOKEN_DIGITS}(?:[ \t]+{_SPOKEN_DIGITS}){{4}})\b")
 
 
 def _lower_case_places(text: str, start: int, end: int) -> list[PhiSpan]:

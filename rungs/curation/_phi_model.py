@@ -94,7 +94,7 @@ def train_recogniser(rows: list[dict], out: Path, reading: Reading, base_dir: Pa
 
 
 class Recogniser:
-    """A trained recogniser: `spans(text)` what it finds, `find(text)` that and the rules', `scrub(text)`."""
+    """A trained recogniser: `pieces(text)` its word-piece scores, `find(text)` what it and the rules find, `scrub(text)`."""
 
     def __init__(self, tokenizer, model, reading: Reading):
         self.tokenizer, self.model, self.reading = tokenizer, model.eval(), reading
@@ -132,12 +132,9 @@ class Recogniser:
                         best[(start, end)] = (p, lab)
         return best
 
-    def spans(self, text: str, min_confidence: float | None = None) -> list[PhiSpan]:
-        return spans_from_pieces(text, self.pieces(text), self.reading.min_confidence if min_confidence is None else min_confidence)
-
     def find(self, text: str) -> list[PhiSpan]:
         """What the rules find and what the recogniser finds, overlaps merged."""
-        return merge_spans(find_spans(text) + self.spans(text))
+        return rules_and_recogniser(text, self.pieces(text), self.reading.min_confidence)
 
     def scrub(self, text: str) -> ScrubResult:
         return replace_spans(text, self.find(text))
@@ -183,6 +180,13 @@ def spans_from_pieces(text: str, pieces: dict[tuple[int, int], tuple[float, int]
         else:
             spans.append(PhiSpan(start, end, kind))
     return spans
+
+
+def rules_and_recogniser(text: str, pieces: dict[tuple[int, int], tuple[float, int]], min_confidence: float,
+                         rules: list[PhiSpan] | None = None) -> list[PhiSpan]:
+    """The rules' spans (`rules`, when already found) and the recogniser's from its word-piece scores `pieces`
+    at `min_confidence`, overlaps merged: what a scrubber with a recogniser replaces."""
+    return merge_spans((find_spans(text) if rules is None else rules) + spans_from_pieces(text, pieces, min_confidence))
 
 
 def merge_spans(spans: list[PhiSpan]) -> list[PhiSpan]:
