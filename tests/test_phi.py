@@ -362,6 +362,34 @@ def test_test6s_look_alikes_survive(text):
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # a print or a face photograph held of the person, named with no value after it
+        ("the call recording and caller voiceprint are stored in the study vault", "voiceprint"),
+        ("Time clock: the employee's right index fingerprint could not be read after the laceration.", "right index fingerprint"),
+        ("receptionist: last thing, we'll take a photo of your face for the chart", "photo of your face"),
+        ("Identity verified by a selfie photograph matched against her licence.", "selfie photograph"),
+        ("A full-face extraoral photograph was taken for shade matching.", "full-face extraoral photograph"),
+        ("Enrolled a left palm vein scan at the kiosk.", "left palm vein scan"),
+    ],
+)
+def test_prints_and_face_photographs_named_without_a_value_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fingerprint template enrolled for kiosk check-in, template ID FP-7731-0092.",  # the value is the identifier
+        "a fingerprint-like whorl pattern on the palm; wound photos taken daily",
+    ],
+)
+def test_print_and_photo_words_alone_are_not_replaced(text):
+    spans = [text[s.start : s.end] for s in scrub(text).spans]
+    assert not any(w in " ".join(spans).lower() for w in ("fingerprint ", "photos", "fingerprint-like")), spans
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Metoprolol succinate 50 mg PO daily; furosemide 40 mg BID; insulin glargine 20 units qHS.",

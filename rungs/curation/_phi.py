@@ -704,6 +704,22 @@ _BIOMETRIC_CUE = re.compile(
     r"biometrics?)\b"
 )
 _PHOTO_CUE = re.compile(r"(?i)\b(?:photo(?:graph)?s?|pictures?|headshot|selfie|portrait|mugshot)\b")
+# A biometric or a face photograph held of the person, named with no value after it ("the caller's voiceprint is
+# stored", "we'll take a photo of your face", "a full-face extraoral photograph"): Safe Harbor counts the print or
+# the picture itself, so the phrase is what a note gives of it. Only where no value follows in the sentence (a
+# value, "fingerprint template FP-7731", is the identifier then).
+_BIOMETRIC_PHRASE = re.compile(
+    r"(?i)\b(?:(?:right|left)[ \t]+)?(?:(?:index|middle|ring|little)[ \t]+(?:finger[ \t]*)?)?"
+    r"(?:finger|thumb|palm|voice|face|hand)[ \t-]?(?:prints?|scans?|veins?(?:[ \t]scans?)?)\b(?![ \t-]*like)|"
+    r"\b(?:iris|retinal?)[ \t]+(?:scans?|patterns?|templates?|images?)\b"
+)
+_FACE_PHOTO_PHRASE = re.compile(
+    r"(?i)\b(?:full[ \t-]?face|face|facial|passport[ \t-]style)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
+    r"(?:photo(?:graph)?s?|pictures?|portraits?|images?)\b|"
+    r"\b(?:photo(?:graph)?s?|pictures?|images?)[ \t]+of[ \t]+(?:your|his|her|their|my|the[ \t]+patient'?s?)[ \t]+"
+    r"(?:(?:whole|full)[ \t]+)?face\b|"
+    r"\b(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b"
+)
 # A cued value: at least three digits, and a letter, dash or underscore unless it is all digits (4+, not a year).
 _CUED_VALUE = re.compile(
     r"(?<![\w\-.])(?=[\w\-.]*\d[\w\-.]*\d[\w\-.]*\d)(?:[A-Za-z0-9]+[\-_.])*[A-Za-z0-9]*"
@@ -1954,16 +1970,22 @@ def _ipv6(text: str) -> list[PhiSpan]:
     return out
 
 
+def _cued_value(text: str, after: int, shape: re.Pattern = _CUED_VALUE) -> re.Match | None:
+    """The first `shape` value after `after`, within its sentence and 100 characters (a year alone is none)."""
+    end = _SENTENCE_END.search(text, after)
+    v = shape.search(text, after, min(end.start() if end else len(text), after + 100))
+    return v if v and not _YEAR_ALONE.fullmatch(v.group()) else None
+
+
 def _cued(text: str, cue: re.Pattern, kind: str) -> list[PhiSpan]:
     """The first identifier-shaped value after each cue word, within the cue's sentence."""
-    out: list[PhiSpan] = []
-    for m in cue.finditer(text):
-        end = _SENTENCE_END.search(text, m.end())
-        stop = min(end.start() if end else len(text), m.end() + 100)
-        v = _CUED_VALUE.search(text, m.end(), stop)
-        if v and not _YEAR_ALONE.fullmatch(v.group()):
-            out.append(PhiSpan(v.start(), v.end(), kind))
-    return out
+    return [PhiSpan(v.start(), v.end(), kind) for m in cue.finditer(text) if (v := _cued_value(text, m.end()))]
+
+
+def _uncued_phrases(text: str, phrase: re.Pattern, kind: str) -> list[PhiSpan]:
+    """Each `phrase` that no value or image file follows in its sentence: the mention is all the note holds."""
+    return [PhiSpan(m.start(), m.end(), kind) for m in phrase.finditer(text)
+            if not _cued_value(text, m.end()) and not _cued_value(text, m.end(), _IMAGE_FILE)]
 
 
 @lru_cache(maxsize=1)
@@ -2177,7 +2199,8 @@ def find_spans(text: str) -> list[PhiSpan]:
     multi = [p for p in places if p.kind == "CITY" and " " in text[p.start : p.end]]
     names = [n for n in _name_spans(text) if not any(p.start <= n.start and n.end <= p.end for p in multi)]
     ages = _ages(text, digits) + [sp for n in names for sp in _group_at(_AGE_AFTER_NAME, text, n.end, "AGE")]
-    return _resolve(_numbers(text, digits) + _dates(text, digits) + ages + places + names)
+    held = _uncued_phrases(text, _BIOMETRIC_PHRASE, "BIOMETRIC") + _uncued_phrases(text, _FACE_PHOTO_PHRASE, "PHOTO")
+    return _resolve(_numbers(text, digits) + _dates(text, digits) + ages + places + names + held)
 
 
 def _resolve(cands: list[PhiSpan]) -> list[PhiSpan]:
