@@ -378,6 +378,41 @@ def test_prints_and_face_photographs_named_without_a_value_are_replaced(text, va
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # codes read out in groups with pauses, a UK postcode's district as one number
+        ("caller: yeah, humana. member id h four four one, two zero nine, eight eight.", "h four four one, two zero nine, eight eight"),
+        ("caller: the postcode is l s six, two a b.", "l s six, two a b"),
+        ("woman: flat nine, forty-two peckham hill street, s e fifteen, five j t.", "s e fifteen, five j t"),
+        # spoken addresses with the flat, unit and quadrant read out
+        ("woman: flat nine, forty-two peckham hill street, s e fifteen, five j t.", "flat nine, forty-two peckham hill street"),
+        ("interpreter: nine hundred cedar avenue south, apartment six eleven, minneapolis", "nine hundred cedar avenue south, apartment six eleven"),
+        ("caller: fourteen brudenell grove.", "fourteen brudenell grove"),
+        # SSN-shaped numbers of any area (ITINs start with 9), a London postcode, log-ins without a cue
+        ("SSN on file 987-65-4325 verified for benefits.", "987-65-4325"),
+        ("22 Tollington Park, London N4 3QP", "N4 3QP"),
+        ("Dictated 3/19/24. Transcribed 3/20/24 by dkowalczyk2.", "dkowalczyk2"),
+        ("Findings: users jsmith42 (Jordan Smith, RN) and akapoor (Arjun Kapoor, MD) viewed the chart.", "akapoor"),
+    ],
+)
+def test_identifiers_of_test7s_classes_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i walked two miles down the way to the shop, then one more up the road.",
+        "covid19 swab negative; spo2 97 on air; counting one, two, three, four, five with her.",
+        "reviewed the word list; akapoor was not on it and no one of that name is in this note.",
+    ],
+)
+def test_test7s_look_alikes_survive(text):
+    result = scrub(text)
+    assert result.text == text, [(s.kind, text[s.start : s.end]) for s in result.spans]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Fingerprint template enrolled for kiosk check-in, template ID FP-7731-0092.",  # the value is the identifier

@@ -524,7 +524,7 @@ _IPV4 = re.compile(r"(?=\d{1,3}\.\d)(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.)
 # this finds hex-and-colon runs with at least two colons, and the ipaddress module decides. A time
 # ("10:30:15") or a ratio is not a valid address, so it is never taken.
 _IPV6_CANDIDATE = re.compile(r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{2,45}(?:%\w+)?(?![\w:])")
-_SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
+_SSN = re.compile(r"\b(?!000|666)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}\b")
 _SSN_CUE = re.compile(
     r"(?i:\b(?:SSN|social security(?: number| no\.?| #)?|SS#|SS No\.?)\s*[:#]?\s*)"
     r"(\d{9}|\d{3}[- ]\d{2}[- ]\d{4})"
@@ -580,8 +580,12 @@ _SPOKEN_LAST_FOUR = re.compile(
 # four nine ..." (a member number), "t r four four seven one" (a lot). Five characters at least, two
 # of them digits and one a letter other than "a" and "i" (words on their own) and "x" ("two x two x
 # three cm"), so that "a one", counting aloud or a size is not one.
-_SPELT_TOKEN = rf"(?:{_DIGIT_WORD}|[a-z])"
-_SPELT_CODE = re.compile(rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:[ \t]+{_SPELT_TOKEN}){{4,}}(?![\w'’\-])")
+# Groups may be read with a pause between them ("h four four one, two zero nine") and a UK postcode's district
+# as one number ("s e fifteen, five j t").
+_SPELT_TENS = (r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
+               rf"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-{_SPOKEN_DIGITS})?)")
+_SPELT_TOKEN = rf"(?:{_DIGIT_WORD}|{_SPELT_TENS}|[a-z])"
+_SPELT_CODE = re.compile(rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:,?[ \t]+{_SPELT_TOKEN}){{4,}}(?![\w'’\-])")
 _SPELT_KINDS = (
     ("VEHICLE", re.compile(r"(?i)\b(?:registration|reg|plate|tag|number plate|licen[cs]e plate)\b")),
     ("HEALTH_PLAN", re.compile(r"(?i)\b(?:member|insurance|medicaid|medicare|policy|plan|subscriber)\b")),
@@ -692,6 +696,9 @@ _USERNAME = re.compile(
 )
 # A log-in of letters only ("user=tbrennan", "user dmoreau (Delphine Moreau)"): taken in a key=value log,
 # or where it holds a capitalised word of the text of four letters or more (her surname); "user reported" is not one.
+_LOGIN_SHAPE = re.compile(r"(?<![\w.@/\-])([a-z]{5,16})(\d{1,4})?(?![\w@\-]|\.\w)")
+# lower-case letters with a number that are clinical shorthand, not a log-in ("covid19", "hba1c" has a letter after)
+_CLINICAL_LETTERS = frozenset(_words("covid sars mers hspa spo pco etco fio paco pao hbsag"))
 _LOGIN_LETTERS = re.compile(
     r"(?i:\buser(?:[ \t]?(?:name|id))?[ \t]*(?P<eq>[=:])?[ \t]*)"
     r"(?!(?:svc|sys|system|service|daemon|root|admin|interface|guest|unknown|none|null)\b)(?P<value>[a-z]{4,20})\b(?![\-.@])"
@@ -1875,10 +1882,18 @@ def _answered_ages(text: str) -> list[PhiSpan]:
 
 def _letter_logins(text: str) -> list[PhiSpan]:
     out: list[PhiSpan] = []
+    surnames = {w.lower() for w in re.findall(r"\b[A-Z][a-z]+", text) if len(w) >= 4}
     for m in _LOGIN_LETTERS.finditer(text):
         value = m.group("value")
-        if m.group("eq") == "=" or any(len(w) >= 4 and w.lower() in value for w in re.findall(r"\b[A-Z][a-z]+", text)):
+        if m.group("eq") == "=" or any(w in value for w in surnames):
             out.append(PhiSpan(m.start("value"), m.end("value"), "NAME"))
+    # Log-ins without a cue: an initial or two and a surname of the text ("akapoor" beside Arjun Kapoor), or
+    # letters that are no word with a number after them ("dkowalczyk2", "jsmith42", "btrujillo58").
+    for m in _LOGIN_SHAPE.finditer(text):
+        letters, number = m.group(1), m.group(2)
+        if (number or letters[1:] in surnames or letters[2:] in surnames) and not (
+                _english(letters) or _common(letters) or letters in _CLINICAL_LETTERS):
+            out.append(PhiSpan(m.start(), m.end(), "ID"))
     return out
 
 
@@ -1948,7 +1963,7 @@ def _spelt_codes(text: str) -> list[PhiSpan]:
     """Codes read out in characters; the kind is that of the last cue word in the 80 characters before."""
     out: list[PhiSpan] = []
     for m in _SPELT_CODE.finditer(text):
-        toks = m.group().split()
+        toks = m.group().replace(",", " ").split()
         digit_words = sum(len(t) > 1 for t in toks)
         if digit_words < 2 or not any(len(t) == 1 and t not in "aix" for t in toks):
             continue
@@ -2008,20 +2023,27 @@ _NUMBER_WORD = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|fifty|"
     r"sixty|seventy|eighty|ninety|hundred)"
 )
-# "forty one elm court", "12 maple street": a house number, in digits or words, and a street type.
-_LOWER_STREET = re.compile(
-    rf"\b(?:\d{{1,5}}|{_NUMBER_WORD}(?:[ \-]{_NUMBER_WORD}){{0,3}})[ \t]+(?:[a-z]+[ \t]+){{1,2}}"
-    r"(?:street|avenue|road|lane|drive|court|boulevard|terrace|place|parkway|circle)\b"
-)
-
-
-# "the restaurant on mission street", "same flat on bellenden road": a street named without a number
-# after a preposition; not a road described ("on the icy road", "down a side street").
+# Words that describe a road rather than name it ("on the icy road", "down a side street").
 _ROAD_DESCRIPTIONS = (
     r"the|a|an|this|that|my|your|his|her|our|their|same|other|next|wrong|busy|quiet|icy|wet|dry|slippery|dirt|"
     r"gravel|paved|back|side|country|rural|private|toll|ring|access|service|open|long|narrow|steep|one-way|"
     r"two-way|main road|dark|empty|closed|new|old|local|nearby|every|each|any|which|what|whose"
 )
+# "forty one elm court", "12 maple street": a house number, in digits or words, and a street type; the flat
+# before it and the unit and quadrant after it as they are read out ("flat nine, forty-two peckham hill street",
+# "nine hundred cedar avenue south, apartment six eleven", "eighteen twelve north forty-fifth street, unit c").
+_LOWER_UNIT = rf"(?:flat|apartment|apt|unit|suite)[ \t]+(?:{_NUMBER_WORD}|[a-z]\b|\d{{1,4}}[a-z]?)(?:[ \-]+(?:{_NUMBER_WORD}|[a-z]\b))*"
+_LOWER_STREET = re.compile(
+    rf"(?:\b{_LOWER_UNIT},?[ \t]+)?"
+    rf"\b(?:\d{{1,5}}|{_NUMBER_WORD}(?:[ \-]{_NUMBER_WORD}){{0,3}})[ \t]+(?:(?!(?:{_ROAD_DESCRIPTIONS})\b)[a-z][a-z\-]*[ \t]+){{1,3}}?"
+    r"(?:street|avenue|road|lane|drive|court|boulevard|terrace|place|parkway|circle|grove|close|crescent|way|gardens|"
+    r"square|highway)\b"
+    rf"(?:[ \t]+(?:north|south|east|west)(?=[ \t]*[,.;\n]))?(?:,?[ \t]+{_LOWER_UNIT}(?=[ \t]*[,.;\n]|$))?"
+)
+
+
+# "the restaurant on mission street", "same flat on bellenden road": a street named without a number
+# after a preposition; not a road described ("on the icy road", "down a side street").
 _LOWER_STREET_NAMED = re.compile(
     rf"\b(?:on|off|at|near|along|down|up|from|onto|in)[ \t]+((?!(?:{_ROAD_DESCRIPTIONS})\b)[a-z][a-z'’\-]+"
     r"(?:[ \t]+(?!(?:street|avenue|road|lane)\b)[a-z][a-z'’\-]+)?[ \t]+"
@@ -2149,9 +2171,7 @@ def _places(text: str, digits: bool) -> list[PhiSpan]:
             out.append(PhiSpan(m.start(3), m.end(3), "ZIP"))
     out += _group(_ZIP_CUE, text, "ZIP", 1) + _group(_EIRCODE, text, "ZIP")
     out += [PhiSpan(m.start(g), m.end(g), "ZIP") for m in _PROVINCE_POSTCODE.finditer(text) for g in (1, 2) if m.group(g)]
-    for m in _UK_POSTCODE.finditer(text):
-        if re.search(r"\d", m.group(1)[-3:]) and not _CLINICAL_CODE.match(m.group(1).split()[0]):
-            out.append(PhiSpan(m.start(1), m.end(1), "ZIP"))
+    out += _group(_UK_POSTCODE, text, "ZIP", 1)  # "N4 3QP": with its inward part no clinical code ("N4") looks like it
     out += _before_postcodes(text)
     out += _group(_COUNTY, text, "CITY", 1)
     out += _city_spans(text)
