@@ -393,6 +393,14 @@ def test_prints_and_face_photographs_named_without_a_value_are_replaced(text, va
         ("22 Tollington Park, London N4 3QP", "N4 3QP"),
         ("Dictated 3/19/24. Transcribed 3/20/24 by dkowalczyk2.", "dkowalczyk2"),
         ("Findings: users jsmith42 (Jordan Smith, RN) and akapoor (Arjun Kapoor, MD) viewed the chart.", "akapoor"),
+        # date ranges, a date of birth read out as numbers, an HL7 address, whatever a note calls a number
+        ("Certification period: 12/01/2024-01/29/2025   Visit: 3", "12/01/2024"),
+        ("cyclosporine 3 mg/kg (Jun-Sep 2024, stopped for renal function)", "Jun"),
+        ("receptionist: date of birth?\npatient: oh-four, twelve, eighty-nine.", "oh-four, twelve, eighty-nine"),
+        ("PID-11 address: 4417 S GRAND BLVD APT 12^^ST LOUIS^MO^63111^USA", "4417 S GRAND BLVD APT 12"),
+        ("PID-11 address: 4417 S GRAND BLVD APT 12^^ST LOUIS^MO^63111^USA", "ST LOUIS"),
+        ("Dr Yaw Ofori-Atta\nDental Council Reg. No. MDC/RN/11842", "MDC/RN/11842"),
+        ("HOSPITAL NO. MCS/24/0381\nScheme No. NHIS/LAG/0048121", "NHIS/LAG/0048121"),
     ],
 )
 def test_identifiers_of_test7s_classes_are_replaced(text, value):
@@ -404,6 +412,7 @@ def test_identifiers_of_test7s_classes_are_replaced(text, value):
     [
         "i walked two miles down the way to the shop, then one more up the road.",
         "covid19 swab negative; spo2 97 on air; counting one, two, three, four, five with her.",
+        "Admitted to room no. 12, bed no. 4; she said she was born twelve years after the war.",
         "reviewed the word list; akapoor was not on it and no one of that name is in this note.",
     ],
 )

@@ -324,7 +324,8 @@ _YEAR = r"(?:(?:19|20)\d{2}|'\d{2})"
 
 _DATE_PATTERNS = [
     # 03/14/2023, 3-14-23, 14.03.2023
-    re.compile(r"\b(?:0?[1-9]|[12]\d|3[01])([/\-.])(?:0?[1-9]|[12]\d|3[01])\1(?:19|20)?\d{2}\b(?![/\-.]\d)"),
+    re.compile(r"\b(?:0?[1-9]|[12]\d|3[01])([/\-.])(?:0?[1-9]|[12]\d|3[01])\1(?:19|20)?\d{2}\b"
+               r"(?![/.]\d|-(?!(?:0?[1-9]|[12]\d|3[01])([/.])(?:0?[1-9]|[12]\d|3[01])\2\d))"),  # a range: "12/01/2024-01/29/2025"
     # 2023-03-14, 2023/03/14, 2024-04-07T02:13:44Z (the time is not PHI)
     re.compile(r"\b(?:19|20)\d{2}([/\-.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?:\b|(?=T\d))"),
     # March 14, 2023 / Mar. 14th 2023 / March 14
@@ -337,6 +338,8 @@ _DATE_PATTERNS = [
     re.compile(rf"\b{_MONTHS}\.?(?:{_H}+of)?[ \t\-,]+(?:19|20)\d{{2}}\b"),
     # 03/2023
     re.compile(r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b"),
+    # the first month of a range with one year: "Jun-Sep 2024"
+    re.compile(rf"\b{_MONTHS}\.?(?=[ \t]*[\-–][ \t]*{_MONTHS}\.?[ \t,]+(?:19|20)\d{{2}}\b)"),
     # december 2019, sept. 2021, may of 2020: lower case (transcripts, portal messages); with a year
     # after it even "may" is the month
     re.compile(
@@ -731,6 +734,12 @@ _FACE_PHOTO_PHRASE = re.compile(
 _CUED_VALUE = re.compile(
     r"(?<![\w\-.])(?=[\w\-.]*\d[\w\-.]*\d[\w\-.]*\d)(?:[A-Za-z0-9]+[\-_.])*[A-Za-z0-9]*"
     r"(?:[A-Za-z_\-][A-Za-z0-9]*|\d{4,})(?<=[A-Za-z0-9])(?![\w\-]|\.\w)"
+)
+# Whatever a note calls a number ("Folder No. AFC/2281/24", "NHIS No. NHIS/LAG/0048121", "Reg. No. MMC 2009/04/1187",
+# "MMC No. 58812"): parts joined by slashes or dashes with four digits in all, or five digits alone.
+_NUMBERED = re.compile(
+    r"\b(?:No|Nr|Number|Num)\.?[ \t]*[:#]?[ \t]*"
+    r"((?:[A-Z]{2,5}[ \t])?(?=(?:[A-Za-z/\-]*\d){4})[A-Z0-9]{1,10}(?:[/\-][A-Z0-9]{1,12}){1,4}|\d{5,})\b(?![/\-]\w)"
 )
 # MAC addresses of devices (pumps, monitors, home hubs)
 _MAC = re.compile(r"(?<![\w:\-])[0-9A-Fa-f]{2}([:\-])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}(?![\w:\-])")
@@ -1766,8 +1775,19 @@ def _group_at(pattern: re.Pattern, text: str, pos: int, kind: str) -> list[PhiSp
     return [PhiSpan(m.start(1), m.end(1), kind)] if m else []
 
 
+# A date of birth read out as numbers after its cue: "oh-four, twelve, eighty-nine", "ten, two, nineteen ninety",
+# "the twelfth of december ninety-four" (a bare "twelve" elsewhere is a count, so only after the cue).
+_SPOKEN_NUMBER = (rf"(?:{_ORD_WORD}|{_YEAR_WORDS}|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[ \-]{_UNITS})?|"
+                  rf"ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|oh[ \-]{_UNITS}|{_UNITS})")
+_SPOKEN_DATE_TOKEN = rf"(?:{_SPOKEN_NUMBER}|{_MONTHS_ANY_CASE}|may)"
+_SPOKEN_DOB = re.compile(
+    rf"(?i:\b(?:date of birth|birth ?date|d\.?o\.?b\.?|birthday|born(?:[ \t]+on)?)\b{_ANSWER})"
+    rf"(?:the[ \t]+)?((?<![\w\-]){_SPOKEN_DATE_TOKEN}(?:(?:,?[ \t]+|-)(?:of[ \t]+(?:the[ \t]+)?)?{_SPOKEN_DATE_TOKEN}){{1,5}})\b(?![ \t]*(?:years?|months?|weeks?|days?|kg|pounds?)\b)"
+)
+
+
 def _dates(text: str, digits: bool) -> list[PhiSpan]:
-    out: list[PhiSpan] = []
+    out = _group(_SPOKEN_DOB, text, "DATE", 1)
     if _MONTH_WORD.search(text):
         out += _group(_MONTH_ALONE, text, "DATE", 1)
         out += _group(_WORD_DATE, text, "DATE")
@@ -1947,7 +1967,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
         tok = m.group()
         if sum(c.isdigit() for c in tok) >= 5 and not _CLINICAL_CODE.match(tok):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
-    out += _group(_LONG_DIGITS, text, "ID") + _group(_ISBT, text, "ID")
+    out += _group(_LONG_DIGITS, text, "ID") + _group(_ISBT, text, "ID") + _group(_NUMBERED, text, "ID", 1)
     return out
 
 
@@ -2147,8 +2167,16 @@ def _before_postcodes(text: str) -> list[PhiSpan]:
     return out
 
 
+# An HL7 address (XAD): street^other^city^state^ZIP^country, as interface messages and their dumps carry it.
+_HL7_ADDRESS = re.compile(r"(?<![\w^\-])(\d+[A-Za-z]?[ \t]+[A-Za-z][^^|:\n]{1,60})\^([^^|\n]{0,40})\^([A-Za-z][^^|\n]{1,40})\^([A-Z]{2,3})?\^(\w{3,10}(?:-\d{4})?)\b")
+
+
 def _places(text: str, digits: bool) -> list[PhiSpan]:
     out = _streets(text, digits)
+    if "^" in text:
+        for m in _HL7_ADDRESS.finditer(text):
+            out += [PhiSpan(m.start(g), m.end(g), kind) for g, kind in ((1, "ADDRESS"), (2, "ADDRESS"), (3, "CITY"), (5, "ZIP"))
+                    if m.group(g)]
     for m in _CITY_STATE.finditer(text):
         state, zipc = m.group(2), m.group(3)
         city = m.group(1)
