@@ -3,9 +3,9 @@
 The recogniser itself (the shipped MiniLM fine-tuned as a BIO token classifier, its windows, its filters) lives in
 rungs.curation (`train_recogniser`, `PhiRecogniser`); the `deid` stage trains it as a versioned artifact and
 chooses its confidence floor. Here it trains on the notes bench/phi_eval.py hands `fit` — every split but
-`--hold-out` — with the same recipe and a fixed floor (MIN_CONFIDENCE), so that the benchmark's numbers do not
-move with the stage's choice. Trained models are cached under `$TMPDIR/rungs-phi-learned/<hash of notes and
-settings>`.
+`--hold-out` — with the same recipe, and chooses its floor the stage's way (stages/deid.choose_floor: the lowest at
+which rules + recogniser keep precision 0.95) on the held-out notes it is given (`--floor-split`). Trained models
+are cached under `$TMPDIR/rungs-phi-learned/<hash of notes and settings>`.
 """
 
 from __future__ import annotations
@@ -21,24 +21,32 @@ from rungs.retrieval import model_path
 
 MAX_LEN, STRIDE = 256, 64  # word pieces per window: a note is ~600; overlap so no name sits only at an edge
 SETTINGS = {"epochs": 8, "lr": 1e-4, "batch_size": 8, "seed": 0, "max_len": MAX_LEN, "stride": STRIDE}
-# mean PHI probability of a kept span: the lowest at which rungs+learned kept precision >= 0.95 on test5, a
-# split this model never trained on (0.9: recall 0.978, precision 0.941; 0.95: 0.968 / 0.955; rungs alone 0.898)
-MIN_CONFIDENCE = 0.95
+TARGET_PRECISION = 0.95  # of rules + recogniser on the floor split, as conf/deid's target_precision
 CACHE = Path(os.environ.get("RUNGS_PHI_LEARNED", Path(tempfile.gettempdir()) / "rungs-phi-learned"))
 _fitted: PhiRecogniser | None = None  # once `fit` ran
+floors_tried: dict[float, tuple[float, float]] = {}  # floor -> (recall, precision) on the floor split, once `fit` ran
 
 
-def fit(rows: list[dict]) -> None:
-    """Train on `rows` (annotated notes), or load the model trained on exactly these before."""
+def fit(rows: list[dict], floor_rows: list[dict]) -> float:
+    """Train on `rows` (annotated notes), or load the model trained on exactly these before; choose its
+    confidence floor on `floor_rows` (notes it did not train on). Returns the floor."""
+    from stages.deid import choose_floor
+
     global _fitted
     key = hashlib.sha256(json.dumps([SETTINGS, rows], sort_keys=True).encode()).hexdigest()[:16]
     out = CACHE / key
-    reading = PhiReading(max_len=MAX_LEN, stride=STRIDE, min_confidence=MIN_CONFIDENCE)
+    reading = PhiReading(max_len=MAX_LEN, stride=STRIDE)
     if not (out / "model" / "config.json").exists():
         print(f"training the learned PHI recogniser on {len(rows)} notes ...", flush=True)
         train_recogniser(rows, out, reading, model_path("minilm"), out / "_trainer", epochs=SETTINGS["epochs"], lr=SETTINGS["lr"],
                          batch_size=SETTINGS["batch_size"], seed=SETTINGS["seed"])
     _fitted = PhiRecogniser.from_model(out / "model", reading)
+    pieces = {n["text"]: _fitted.pieces(n["text"]) for n in floor_rows}
+    floor, tried = choose_floor(floor_rows, pieces, TARGET_PRECISION)
+    floors_tried.clear()
+    floors_tried.update(tried)
+    _fitted.reading.min_confidence = floor
+    return floor
 
 
 def _pieces(text: str) -> dict[tuple[int, int], tuple[float, int]]:
@@ -47,6 +55,6 @@ def _pieces(text: str) -> dict[tuple[int, int], tuple[float, int]]:
     return _fitted.pieces(text)
 
 
-def learned_spans(text: str, min_confidence: float | None = None) -> list[PhiSpan]:
-    """What the recogniser finds (rungs.curation.spans_from_pieces) at `min_confidence` (MIN_CONFIDENCE)."""
-    return spans_from_pieces(text, _pieces(text), MIN_CONFIDENCE if min_confidence is None else min_confidence)
+def learned_spans(text: str) -> list[PhiSpan]:
+    """What the recogniser finds (rungs.curation.spans_from_pieces) at the floor `fit` chose."""
+    return spans_from_pieces(text, _pieces(text), _fitted.reading.min_confidence)

@@ -51,7 +51,7 @@ def test_every_annotated_span_matches_its_text(rows):
             total += 1
     assert total >= 200  # the issue asks for at least 200 labelled spans
     splits = {row["split"] for row in rows}
-    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3", "dev4", "test4", "test5", "test6", "test7"}
+    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3", "dev4", "test4", "test5", "test6", "test7", "test8"}
     assert len({row["id"] for row in rows}) == len(rows)
 
 
@@ -533,3 +533,23 @@ def test_learned_recogniser_labels_word_pieces_inside_spans_and_only_those():
     assert [lab for _, lab in tagged].count("B-NAME") == 1 and [lab for _, lab in tagged].count("B-DATE") == 1
     assert labels[0] is None and labels[-1] is None  # [CLS], [SEP]
     assert dict(zip(pieces, labels))["son"] == "O"
+
+
+def test_the_recogniser_keeps_names_and_drops_what_identifies_no_one():
+    """spans_from_pieces, given a model sure of every word below: the name stays; a language, a greeting (or
+    its tail), an HL7 field, a year alone, an impossible date, a clinical code, a spoken digit and a country go."""
+    from rungs.curation import PHI_LABELS, spans_from_pieces
+
+    marked = [("Okafor", "NAME"), ("Yoruba", "NAME"), ("raibh maith agat", "NAME"), ("PID-13", "ID"), ("2029", "DATE"),
+              ("17/17", "DATE"), ("Z79.01", "ID"), ("one", "DEVICE"), ("Spain", "CITY"), ("12 March", "DATE")]
+    text = ("Seen by Okafor, who speaks Yoruba; said go raibh maith agat. Field PID-13 blank; expires 2029; "
+            "Ishihara 17/17; code Z79.01; pump one; travel to Spain on 12 March.")
+    pieces = {}
+    for value, kind in marked:
+        start = text.index(value)
+        for k, word in enumerate(value.split()):
+            s = text.index(word, start)
+            pieces[(s, s + len(word))] = (0.99, PHI_LABELS.index(f"{'B' if k == 0 else 'I'}-{kind}"))
+            start = s + len(word)
+    found = [text[sp.start : sp.end] for sp in spans_from_pieces(text, pieces, 0.9)]
+    assert found == ["Okafor", "12 March"]

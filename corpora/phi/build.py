@@ -30,6 +30,7 @@ SOURCES = {
     "test5": HERE / "notes_test5.txt",
     "test6": HERE / "notes_test6.txt",
     "test7": HERE / "notes_test7.txt",
+    "test8": HERE / "notes_test8.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")

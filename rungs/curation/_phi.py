@@ -2138,6 +2138,57 @@ def _is_region(name: str) -> bool:
             or name.lower() in _COUNTRIES)
 
 
+# The world's countries and regions named as places (Safe Harbor keeps them): a learned finder's CITY that is one
+# identifies no one. The rules' own _COUNTRIES stays short: "Jordan", "Chad" and "Kenya" are names there.
+_WORLD = frozenset(" ".join(c.lower().split()) for c in """
+    Afghanistan|Albania|Algeria|Andorra|Angola|Argentina|Armenia|Austria|Azerbaijan|Bahamas|Bahrain|Bangladesh|Barbados|
+    Belarus|Belgium|Belize|Benin|Bhutan|Bolivia|Bosnia|Botswana|Brazil|Brunei|Bulgaria|Burkina Faso|Burundi|Cambodia|
+    Cameroon|Cape Verde|Chad|Chile|China|Colombia|Comoros|Congo|Costa Rica|Croatia|Cuba|Cyprus|Czechia|Denmark|Djibouti|
+    Dominica|Dominican Republic|Ecuador|Egypt|El Salvador|Eritrea|Estonia|Eswatini|Ethiopia|Fiji|Finland|France|Gabon|
+    Gambia|Georgia|Germany|Ghana|Greece|Grenada|Guatemala|Guinea|Guyana|Haiti|Honduras|Hungary|Iceland|India|Indonesia|
+    Iran|Iraq|Israel|Italy|Ivory Coast|Jamaica|Japan|Jordan|Kazakhstan|Kenya|Kiribati|Korea|Kosovo|Kuwait|Kyrgyzstan|
+    Laos|Latvia|Lebanon|Lesotho|Liberia|Libya|Lithuania|Luxembourg|Madagascar|Malawi|Malaysia|Maldives|Mali|Malta|
+    Mauritania|Mauritius|Micronesia|Moldova|Monaco|Mongolia|Montenegro|Morocco|Mozambique|Myanmar|Namibia|Nauru|Nepal|
+    Netherlands|Nicaragua|Niger|Nigeria|Norway|Oman|Pakistan|Palau|Palestine|Panama|Papua New Guinea|Paraguay|Peru|
+    Philippines|Poland|Portugal|Qatar|Romania|Russia|Rwanda|Samoa|San Marino|Saudi Arabia|Senegal|Serbia|Seychelles|
+    Sierra Leone|Singapore|Slovakia|Slovenia|Somalia|South Africa|South Sudan|Spain|Sri Lanka|Sudan|Suriname|Sweden|
+    Switzerland|Syria|Taiwan|Tajikistan|Tanzania|Thailand|Togo|Tonga|Trinidad and Tobago|Tunisia|Turkey|Turkmenistan|
+    Tuvalu|Uganda|Ukraine|United Arab Emirates|Uruguay|Uzbekistan|Vanuatu|Venezuela|Vietnam|Yemen|Zambia|Zimbabwe|
+    Africa|Asia|Europe|Oceania|Caribbean|West Indies|Middle East|Scandinavia|Latin America|South America|Central America|
+    North America""".replace("\n", "").split("|"))
+_ICD10 = re.compile(r"[A-TV-Z]\d{2}(?:\.\d{1,4}[A-Z]?)?|G\d{1,2}P\d{1,4}")  # "Z79.01", "G2P1001" (gravida, para)
+_ALONE = frozenset(_words("zero oh one two three four five six seven eight nine space double dash"))
+
+
+@lru_cache(maxsize=1)
+def _not_people() -> frozenset[str]:
+    """Languages, peoples, greetings and kin words (gazetteers/not_people.txt), accents folded."""
+    return frozenset(_folded(line) for line in _read_data("not_people.txt").splitlines() if line.strip() and not line.startswith("#"))
+
+
+def _folded(text: str) -> str:
+    """Lower case, accents off, spaces single: "Tēnā koe" -> "tena koe"."""
+    plain = unicodedata.normalize("NFKD", text.lower())
+    return " ".join("".join(ch for ch in plain if not unicodedata.combining(ch)).split())
+
+
+def names_no_one(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is, or lies inside, a language, people, greeting or kin word of the text
+    ("Yoruba", "kia ora", "raibh maith agat" of "go raibh maith agat"): no name and no place."""
+    if _folded(text[start:end].strip(".,;:!?'’")) in _not_people():
+        return True
+    value, around = _folded(text[start:end]), _folded(text[max(0, start - 20) : end + 20])
+    return any(value in p and p in around for p in _not_people() if " " in p)
+
+
+def identifies_nothing(value: str, kind: str) -> bool:
+    """What a learned finder may propose that identifies no one: one letter or digit, a spoken digit or
+    spelling word alone, a clinical code ("Z79.01", "G2P1001"), or a state or country as a place."""
+    v = value.strip(" .,;:()'’\"")
+    return (sum(ch.isalnum() for ch in v) < 2 or v.lower() in _ALONE or bool(_CLINICAL_CODE.match(v))
+            or bool(_ICD10.fullmatch(v)) or (kind == "CITY" and (_is_region(v) or _folded(v) in _WORLD)))
+
+
 def _localities(text: str, streets: list[PhiSpan]) -> list[PhiSpan]:
     """The town, district and county names after each street line, and a ZIP code after them."""
     out: list[PhiSpan] = []
@@ -2229,7 +2280,8 @@ def _facility_places(text: str) -> list[PhiSpan]:
             toks.pop(0)
         while toks and _not_place_word(toks[-1][2]):
             toks.pop()
-        if toks:
+        # a person the facility is named after ("Fiona Stanley Hospital", "Charles Gairdner"): no place
+        if toks and not (len(toks) > 1 and toks[0][2].lower() in _names()[0] and not _is_city(toks[0][2])):
             out.append(PhiSpan(toks[0][0], toks[-1][1], "CITY"))
     return out
 
@@ -2248,7 +2300,8 @@ def find_spans(text: str) -> list[PhiSpan]:
     names = [n for n in _name_spans(text) if not any(p.start <= n.start and n.end <= p.end for p in multi)]
     ages = _ages(text, digits) + [sp for n in names for sp in _group_at(_AGE_AFTER_NAME, text, n.end, "AGE")]
     held = _uncued_phrases(text, _BIOMETRIC_PHRASE, "BIOMETRIC") + _uncued_phrases(text, _FACE_PHOTO_PHRASE, "PHOTO")
-    return _resolve(_numbers(text, digits) + _dates(text, digits) + ages + places + names + held)
+    words = [sp for sp in places + names if not (sp.kind in ("NAME", "CITY") and names_no_one(text, sp.start, sp.end))]
+    return _resolve(_numbers(text, digits) + _dates(text, digits) + ages + words + held)
 
 
 def _resolve(cands: list[PhiSpan]) -> list[PhiSpan]:

@@ -20,7 +20,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ._phi import KINDS, PhiSpan, ScrubResult, find_spans, part_of_an_organisation, replace_spans
+from ._phi import KINDS, PhiSpan, ScrubResult, find_spans, identifies_nothing, names_no_one, part_of_an_organisation, replace_spans
 
 LABELS = ("O", *(f"{p}-{k}" for k in KINDS for p in ("B", "I")))
 MODEL_DIR = "model"  # the token classifier and its tokenizer (transformers' save_pretrained)
@@ -31,6 +31,14 @@ SPEC_FILE = "deid.json"  # how the recogniser reads: windows, confidence floor, 
 # digits, is a tail number.
 _ACRONYM = re.compile(r"(?=(?:[A-Za-z0-9]*[A-Z]){2})(?!(?:[A-Za-z]*[0-9]){3})[A-Z][A-Za-z0-9]{1,7}")
 _INITIALS_CUE = re.compile(r"(?i)\b(?:by|initials?|scribe|tech(?:nologist|nician)?|signed|per|reviewed|entered|cc|attn|nurse|rn|md|dr)\b[^\n]{0,12}$")
+
+
+# What a date has beyond a year: a month's name, a day and month in digits, or a day's ordinal or number word.
+_DATE_LIKE = re.compile(
+    r"(?i)[a-z]{3}|\b(?:0?[1-9]|1[0-2])[/\-.](?:0?[1-9]|[12]\d|3[01])\b|\b(?:0?[1-9]|[12]\d|3[01])[/\-.](?:0?[1-9]|1[0-2])\b"
+    r"|\b(?:19|20)\d{2}[/\-.]?(?:0[1-9]|1[0-2])")
+# HL7 field names ("PID-13", "NK1-2", "IN1-36.1") are positions in a message, not identifiers.
+_HL7_FIELD = re.compile(r"[A-Z][A-Z0-9]{2}-\d{1,3}(?:\.\d{1,3})*")
 
 
 @dataclass
@@ -142,10 +150,13 @@ class Recogniser:
 
 def spans_from_pieces(text: str, pieces: dict[tuple[int, int], tuple[float, int]], min_confidence: float) -> list[PhiSpan]:
     """Runs of word pieces more likely PHI than not, kept when their mean PHI probability reaches
-    `min_confidence`, widened to whole words (a piece of a word hides nothing), less what cannot identify
-    anyone or what the model was seen to confuse: punctuation alone, phone numbers of under four digits
+    `min_confidence`, widened to whole words (a piece of a word hides nothing) and cut at a line break, less
+    what cannot identify anyone or what the model was seen to confuse: `identifies_nothing` (a character or a
+    spoken digit alone, a clinical code, a state or country), phone numbers of under four digits
     (911, 112, 999: services, not people), a name that opens an organisation's name ("Agnes Hospital"),
-    and a capitalised acronym not cued as initials."""
+    a capitalised acronym not cued as initials, an HL7 field name, a language, people, greeting or kin word
+    ("Yoruba", "kia ora": gazetteers/not_people.txt), and a date with nothing but a year or an impossible day
+    and month ("2029", "17/17")."""
     runs: list[list] = []  # [start, end, kind, probabilities]
     for (start, end), (p, lab) in sorted(pieces.items()):
         if p < 0.5:
@@ -166,14 +177,20 @@ def spans_from_pieces(text: str, pieces: dict[tuple[int, int], tuple[float, int]
             start -= 1
         while end < len(text) and text[end].isalnum():
             end += 1
+        if "\n" in text[start:end]:  # a run across a line break ("M\nPID"): the line it starts on
+            end = text.index("\n", start, end)
         value = text[start:end]
-        if not any(ch.isalnum() for ch in value):
+        if identifies_nothing(value, kind):
             continue
         if kind in ("PHONE", "FAX") and sum(ch.isdigit() for ch in value) < 4:
             continue
         if kind == "NAME" and part_of_an_organisation(text, start, end):
             continue
         if _ACRONYM.fullmatch(value) and not _INITIALS_CUE.search(text[max(0, start - 30) : start]):
+            continue
+        if _HL7_FIELD.fullmatch(value) or names_no_one(text, start, end):
+            continue
+        if kind == "DATE" and not _DATE_LIKE.search(value):  # a year alone ("2029"), "17/17"
             continue
         if spans and start < spans[-1].end:  # widening met the span before
             spans[-1] = PhiSpan(spans[-1].start, max(end, spans[-1].end), spans[-1].kind)

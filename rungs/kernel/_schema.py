@@ -393,9 +393,9 @@ class DeidConfig:
     with it beside the rules when pipeline.stages lists `deid`."""
 
     data: str = "corpora/phi/annotated.jsonl"  # notes with every identifier marked (corpora/phi/build.py)
-    hold_out: list[str] = field(default_factory=lambda: ["test5", "test6", "test7"])  # splits it never trains on
-    floor_split: str = "test5"  # a held-out split: min_confidence is chosen on it
-    test_splits: list[str] = field(default_factory=lambda: ["test6", "test7"])  # held-out splits scored in the manifest
+    hold_out: list[str] = field(default_factory=lambda: ["test7", "test8"])  # splits it never trains on
+    floor_split: str = "test7"  # a held-out split: min_confidence is chosen on it
+    test_splits: list[str] = field(default_factory=lambda: ["test8"])  # held-out splits scored in the manifest
     base: str = "minilm"  # the shipped sentence embedder it is fine-tuned from
     epochs: float = num(8.0, 0, low_open=True)
     lr: float = num(1e-4, 0, low_open=True)
@@ -419,7 +419,7 @@ class TriageConfig:
     group_by_length: bool = True  # fine-tuning batches of similar length (same recipe, less padding)
     buried: float = num(0.0, 0)  # per train message, how many more are made by putting a harmless one before it
     c: float = num(3.0, 0, low_open=True)  # inverse L2 strength of the logistic regression
-    target_recall: float = num(0.98, 0, 1, low_open=True)  # dev recall the threshold must keep
+    target_recall: float = num(0.99, 0, 1, low_open=True)  # dev recall the threshold must keep
 
 
 @dataclass
