@@ -699,13 +699,14 @@ _USERNAME = re.compile(
 )
 # A log-in of letters only ("user=tbrennan", "user dmoreau (Delphine Moreau)"): taken in a key=value log,
 # or where it holds a capitalised word of the text of four letters or more (her surname); "user reported" is not one.
-_LOGIN_SHAPE = re.compile(r"(?<![\w.@/\-])([a-z]{5,16})(\d{1,4})?(?![\w@\-]|\.\w)")
-# lower-case letters with a number that are clinical shorthand, not a log-in ("covid19", "hba1c" has a letter after)
-_CLINICAL_LETTERS = frozenset(_words("covid sars mers hspa spo pco etco fio paco pao hbsag"))
 _LOGIN_LETTERS = re.compile(
     r"(?i:\buser(?:[ \t]?(?:name|id))?[ \t]*(?P<eq>[=:])?[ \t]*)"
     r"(?!(?:svc|sys|system|service|daemon|root|admin|interface|guest|unknown|none|null)\b)(?P<value>[a-z]{4,20})\b(?![\-.@])"
 )
+# A log-in with no cue: lower-case letters, maybe a number after them ("jsmith42", "akapoor"; _letter_logins decides).
+_LOGIN_SHAPE = re.compile(r"(?<![\w.@/\-])([a-z]{5,16})(\d{1,4})?(?![\w@\-]|\.\w)")
+# lower-case letters with a number that are clinical shorthand, not a log-in ("covid19", "hba1c" has a letter after)
+_CLINICAL_LETTERS = frozenset(_words("covid sars mers hspa spo pco etco fio paco pao hbsag"))
 # Biometric identifiers and photographs are named by a cue word and then given as a value somewhere
 # later in the same sentence ("fingerprint template enrolled for check-in, template ID FP-7731").
 _BIOMETRIC_CUE = re.compile(
