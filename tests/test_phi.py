@@ -422,6 +422,40 @@ def test_test7s_look_alikes_survive(text):
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # log-ins with a role before or an initial after; employee numbers of a letter and seven digits
+        ("Ramon Palomino, MD   Transcribed by: tx_jpalomino", "tx_jpalomino"),
+        ("Thandi Mzwane RN  2024-08-20 01:45:10  mzwane_t      E0060871   remote VPN", "mzwane_t"),
+        ("Thandi Mzwane RN  2024-08-20 01:45:10  mzwane_t      E0060871   remote VPN", "E0060871"),
+        # the photograph on an identity document, prints named with what reads them
+        ("Identity verified at the window by driver's license photo.", "driver's license photo"),
+        ("method=selfie vs. photo ID", "photo ID"),
+        ("He cannot use the fingerprint reader at the sterile-core door.", "fingerprint reader"),
+        ("mfa=FaceID   agent=iOS app", "FaceID"),
+        # numbers and codes read out with "dash"
+        ("participant: nine zero zero dash one one dash four eight two seven", "nine zero zero dash one one dash four eight two seven"),
+        ("officer: your study id will be n e u r o dash zero four four please", "n e u r o dash zero four four"),
+    ],
+)
+def test_identifiers_of_test8s_classes_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "login_fail reason=bad_password; retry the config_file later",
+        "nurse: do you have photo id with you, or a bank card?",
+        "Stage C3 disease; ICD E11 and K5 noted.",
+    ],
+)
+def test_test8s_look_alikes_survive(text):
+    result = scrub(text)
+    assert result.text == text, [(s.kind, text[s.start : s.end]) for s in result.spans]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Fingerprint template enrolled for kiosk check-in, template ID FP-7731-0092.",  # the value is the identifier

@@ -562,7 +562,7 @@ _SPOKEN_DIGITS = r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)"
 _DIGIT_WORD = rf"(?:{_SPOKEN_DIGITS}|double[ \t]+\w+)"
 _PHONE_WORD = rf"{_DIGIT_WORD}(?:[ \t]+hundred)?"
 _PHONE_WORDS = re.compile(
-    rf"(?i)\b{_PHONE_WORD}(?:[ \t,\-]+{_PHONE_WORD}){{6,}}"
+    rf"(?i)\b{_PHONE_WORD}(?:[ \t,\-]+(?:dash[ \t]+)?{_PHONE_WORD}){{6,}}"
     rf"(?:,?[ \t]+(?:extension|ext\.?)[ \t]+{_DIGIT_WORD}(?:[ \t,\-]+{_DIGIT_WORD})*)?\b"
 )
 # Five digits read out after an address or a ZIP cue, and the last four of a phone or a social: "the zip
@@ -588,7 +588,7 @@ _SPOKEN_LAST_FOUR = re.compile(
 _SPELT_TENS = (r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
                rf"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-{_SPOKEN_DIGITS})?)")
 _SPELT_TOKEN = rf"(?:{_DIGIT_WORD}|{_SPELT_TENS}|[a-z])"
-_SPELT_CODE = re.compile(rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:,?[ \t]+{_SPELT_TOKEN}){{4,}}(?![\w'’\-])")
+_SPELT_CODE = re.compile(rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:,?[ \t]+(?:dash[ \t]+)?{_SPELT_TOKEN}){{4,}}(?![\w'’\-])")
 _SPELT_KINDS = (
     ("VEHICLE", re.compile(r"(?i)\b(?:registration|reg|plate|tag|number plate|licen[cs]e plate)\b")),
     ("HEALTH_PLAN", re.compile(r"(?i)\b(?:member|insurance|medicaid|medicare|policy|plan|subscriber)\b")),
@@ -703,8 +703,9 @@ _LOGIN_LETTERS = re.compile(
     r"(?i:\buser(?:[ \t]?(?:name|id))?[ \t]*(?P<eq>[=:])?[ \t]*)"
     r"(?!(?:svc|sys|system|service|daemon|root|admin|interface|guest|unknown|none|null)\b)(?P<value>[a-z]{4,20})\b(?![\-.@])"
 )
-# A log-in with no cue: lower-case letters, maybe a number after them ("jsmith42", "akapoor"; _letter_logins decides).
-_LOGIN_SHAPE = re.compile(r"(?<![\w.@/\-])([a-z]{5,16})(\d{1,4})?(?![\w@\-]|\.\w)")
+# A log-in with no cue: lower-case letters, maybe a number after them and a role before or an initial after
+# ("jsmith42", "akapoor", "lab_tnguyen", "mzwane_t"; _letter_logins decides).
+_LOGIN_SHAPE = re.compile(r"(?<![\w.@/\-])(?P<pre>[a-z]{1,6}[_.])?(?P<core>[a-z]{5,16})(?P<num>\d{1,4})?(?P<post>_[a-z]{1,3})?(?![\w@\-]|\.\w)")
 # lower-case letters with a number that are clinical shorthand, not a log-in ("covid19", "hba1c" has a letter after)
 _CLINICAL_LETTERS = frozenset(_words("covid sars mers hspa spo pco etco fio paco pao hbsag"))
 # Biometric identifiers and photographs are named by a cue word and then given as a value somewhere
@@ -721,7 +722,9 @@ _PHOTO_CUE = re.compile(r"(?i)\b(?:photo(?:graph)?s?|pictures?|headshot|selfie|p
 # value, "fingerprint template FP-7731", is the identifier then).
 _BIOMETRIC_PHRASE = re.compile(
     r"(?i)\b(?:(?:right|left)[ \t]+)?(?:(?:index|middle|ring|little)[ \t]+(?:finger[ \t]*)?)?"
-    r"(?:finger|thumb|palm|voice|face|hand)[ \t-]?(?:prints?|scans?|veins?(?:[ \t]scans?)?)\b(?![ \t-]*like)|"
+    r"(?:finger|thumb|palm|voice|face|hand)[ \t-]?(?:prints?|scans?|veins?(?:[ \t]scans?)?)"
+    r"(?:[ \t]+(?:templates?|authentication|readers?|scanners?|enrol(?:l?ment)?|login|unlock))?\b(?![ \t-]*like)|"
+    r"\b(?:Face[ \t]?ID|Touch[ \t]?ID)\b|"
     r"\b(?:iris|retinal?)[ \t]+(?:scans?|patterns?|templates?|images?)\b"
 )
 _FACE_PHOTO_PHRASE = re.compile(
@@ -729,7 +732,11 @@ _FACE_PHOTO_PHRASE = re.compile(
     r"(?:photo(?:graph)?s?|pictures?|portraits?|images?)\b|"
     r"\b(?:photo(?:graph)?s?|pictures?|images?)[ \t]+of[ \t]+(?:your|his|her|their|my|the[ \t]+patient'?s?)[ \t]+"
     r"(?:(?:whole|full)[ \t]+)?face\b|"
-    r"\b(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b"
+    r"\b(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b|"
+    # the photograph on an identity document or badge: "photo ID", "passport photo", "driver's license photo"
+    r"\bphoto[ \t]+(?:(?-i:ID)|identification|badge|card)\b|"  # "photo id" in speech is the card more often than not
+    r"\b(?:passport|(?:driver'?s?|driving)[ \t]+licen[cs]e|badge|registration(?:[ \t]+face)?)[ \t]+photo(?:graph)?s?\b|"
+    r"\bphoto[ \t]+on[ \t]+(?:his|her|their|my|your|the)[ \t]+(?:[a-z]+[ \t]+)?(?:ID|card|badge|licen[cs]e|passport)\b"
 )
 # A cued value: at least three digits, and a letter, dash or underscore unless it is all digits (4+, not a year).
 _CUED_VALUE = re.compile(
@@ -761,8 +768,9 @@ _IDENTIFYING_PARTS = frozenset(_words("tattoo face facial cheek head portrait id
 # Clinical codes that look like identifiers: never replaced.
 _CLINICAL_CODE = re.compile(
     r"(?i)^(?:ICD-?\d+|CPT-?\d*|PHQ-?\d+|GAD-?\d+|DSM-?\d+|HIV-?\d|COVID-?\d+|SARS-?\d*|IL-?\d+|CD\d+|"
-    r"HLA-?\w+|BRCA\d|HER\d|EGFR|MEN\d|CYP\w+|T\d+|L\d+|C\d+|S\d+|G\d+P\d+|E\d+|V\d+|M\d+|A1C|HBA1C|O2|"
-    r"SPO2|FEV1|B12|D3|K\d+|I\d+|J\d+|N\d+|R\d+|Z\d+|F\d+)$"
+    # a letter and at most four digits (ICD chapters, spine levels, stages); "E0044198" is an employee number
+    r"HLA-?\w+|BRCA\d|HER\d|EGFR|MEN\d|CYP\w+|T\d{1,4}|L\d{1,4}|C\d{1,4}|S\d{1,4}|G\d+P\d+|E\d{1,4}|V\d{1,4}|M\d{1,4}|"
+    r"A1C|HBA1C|O2|SPO2|FEV1|B12|D3|K\d{1,4}|I\d{1,4}|J\d{1,4}|N\d{1,4}|R\d{1,4}|Z\d{1,4}|F\d{1,4})$"
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -1911,9 +1919,9 @@ def _letter_logins(text: str) -> list[PhiSpan]:
     # Log-ins without a cue: an initial or two and a surname of the text ("akapoor" beside Arjun Kapoor), or
     # letters that are no word with a number after them ("dkowalczyk2", "jsmith42", "btrujillo58").
     for m in _LOGIN_SHAPE.finditer(text):
-        letters, number = m.group(1), m.group(2)
-        if (number or letters[1:] in surnames or letters[2:] in surnames) and not (
-                _english(letters) or _common(letters) or letters in _CLINICAL_LETTERS):
+        letters = m.group("core")  # an initial or two and a surname ("tnguyen"), or a surname and an initial ("mzwane_t")
+        named = letters[1:] in surnames or letters[2:] in surnames or (m.group("post") and letters in surnames)
+        if (m.group("num") or named) and not (_english(letters) or _common(letters) or letters in _CLINICAL_LETTERS):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
     return out
 
