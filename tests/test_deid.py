@@ -89,3 +89,14 @@ def test_deid_refuses_to_score_on_what_it_trains_on(tmp_path, progress):
     with pytest.raises(InputError, match=rf"{bad}:1: span"):
         build("deid", compose([*deid_overrides(bad)]), {}, store, progress=progress)
     assert store.artifacts("deid") == []
+
+
+def test_the_default_configuration_fits_the_shipped_notes():
+    """conf/deid's hold-out, floor and test splits all exist in corpora/phi, held out as the stage requires."""
+    from stages.deid import _check, load_notes
+
+    cfg = compose([])
+    splits = {n["split"] for n in load_notes(PROJECT_ROOT / cfg.deid.data)}
+    _check(cfg.deid, splits)
+    assert cfg.deid.floor_split in cfg.deid.hold_out and set(cfg.deid.test_splits) <= set(cfg.deid.hold_out)
+    assert len(splits - set(cfg.deid.hold_out)) >= 10  # the spent blind splits train it too
