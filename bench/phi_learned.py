@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from rungs.curation import PhiReading, PhiRecogniser, PhiSpan, spans_from_pieces, train_recogniser
+from rungs.curation import PhiReading, PhiRecogniser, PhiSpan, rules_and_recogniser, spans_from_pieces, train_recogniser
 from rungs.retrieval import model_path
 
 MAX_LEN, STRIDE = 256, 64  # word pieces per window: a note is ~600; overlap so no name sits only at an edge
@@ -58,3 +58,8 @@ def _pieces(text: str) -> dict[tuple[int, int], tuple[float, int]]:
 def learned_spans(text: str) -> list[PhiSpan]:
     """What the recogniser finds (rungs.curation.spans_from_pieces) at the floor `fit` chose."""
     return spans_from_pieces(text, _pieces(text), _fitted.reading.min_confidence)
+
+
+def rules_and_learned_spans(text: str) -> list[PhiSpan]:
+    """The rules and the recogniser together, as the deid stage and the corpus stage combine them."""
+    return rules_and_recogniser(text, _pieces(text), _fitted.reading.min_confidence)

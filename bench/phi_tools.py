@@ -157,7 +157,9 @@ def learned_spans(text: str) -> list[PhiSpan]:
 
 
 def rungs_learned_spans(text: str) -> list[PhiSpan]:
-    return merge_spans(find_spans(text) + learned_spans(text))
+    from phi_learned import rules_and_learned_spans
+
+    return rules_and_learned_spans(text)
 
 
 TOOLS: dict[str, Tool] = {
