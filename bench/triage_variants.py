@@ -53,6 +53,8 @@ VARIANTS: dict[str, tuple[bool, list[str]]] = {
     "default": (False, []),                        # the stage's recipe as configured, on train alone
     "buried-0.5": (False, ["triage.buried=0.5"]),  # half of train again, each after a harmless message (stages/triage.bury)
     "buried-1": (False, ["triage.buried=1.0"]),
+    "head-1": (False, ["triage.head=1.0"]),        # triplets + a binary emergency head while tuning
+    "head-0.3": (False, ["triage.head=0.3"]),
 }
 
 
@@ -69,7 +71,8 @@ def run_variant(name: str, seed: int, args, data: dict, rules, work: Path, cache
     texts = {s: [user_text(r["messages"]) for r in rows] for s, rows in (("train", train), ("dev", data["dev"]),
                                                                           ("check", data["check"]))}
     t_cfg = cfg.triage
-    key = (use_extra, t_cfg.embedder, t_cfg.epochs, t_cfg.lr, t_cfg.batch_size, t_cfg.group_by_length, t_cfg.buried, seed)
+    key = (use_extra, t_cfg.embedder, t_cfg.epochs, t_cfg.lr, t_cfg.batch_size, t_cfg.group_by_length, t_cfg.buried, t_cfg.head,
+           seed)
     if key not in cache:
         out = work / f"{name}-{seed}"
         out.mkdir(parents=True, exist_ok=True)

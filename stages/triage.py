@@ -80,8 +80,9 @@ def bury(rows: list[dict], share: float, seed: int, *, max_words: int = 50) -> l
 
 def _check(cfg) -> None:
     t = cfg.triage
-    if t.epochs < 0 or t.batch_size < 2 or t.lr <= 0 or t.c <= 0 or not 0 < t.target_recall <= 1:
-        raise ConfigError(f"triage: epochs >= 0, batch_size >= 2, lr > 0, c > 0 and 0 < target_recall <= 1 expected; got {t}")
+    if t.epochs < 0 or t.batch_size < 2 or t.lr <= 0 or t.c <= 0 or not 0 < t.target_recall <= 1 or t.head < 0:
+        raise ConfigError(f"triage: epochs >= 0, batch_size >= 2, lr > 0, c > 0, head >= 0 and 0 < target_recall <= 1 "
+                          f"expected; got {t}")
 
 
 def finetune(cfg, rows: list[dict], out: Path):
@@ -102,10 +103,37 @@ def finetune(cfg, rows: list[dict], out: Path):
     texts = [user_text(r["messages"]) for r in rows]
     data = Dataset.from_dict({"text": texts, "label": [categories.index(r["category"]) for r in rows]})
     model = SentenceTransformer(str(model_path(t.embedder)), device=device, local_files_only=True)
-    fine_tune(model, data, losses.BatchAllTripletLoss(model), out, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+    loss = losses.BatchAllTripletLoss(model)
+    if t.head:
+        emergency = [any(r["label"] == "emergency" for r in rows if r["category"] == c) for c in categories]
+        loss = triplet_and_label(loss, emergency, t.head)
+    fine_tune(model, data, loss, out, epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
               seed=cfg.seed, device=device, lengths=[len(x) for x in texts] if t.group_by_length else None)
     save_model(model, out / EMBEDDER_DIR)
     return model
+
+
+def triplet_and_label(triplet, emergency: list[bool], weight: float):
+    """Batch-all triplets over the categories plus `weight` x a binary cross-entropy of a linear head on the
+    embedding (emergency or not; `emergency[c]` for category c), so tuning pulls the two labels apart directly
+    and not only category from category: a nosebleed that is slowing and one that will not stop are different
+    categories in close words. The head is dropped after tuning; the logistic regression is fitted as before."""
+    import torch
+
+    class TripletAndLabel(torch.nn.Module):  # defined here: torch loads only when a stage trains
+        def __init__(self):
+            super().__init__()
+            self.triplet = triplet
+            self.register_buffer("emergency", torch.tensor(emergency, dtype=torch.float32))
+            self.head = torch.nn.Linear(triplet.sentence_embedder.get_embedding_dimension(), 1)
+
+        def forward(self, sentence_features, labels):
+            embeddings = self.triplet.sentence_embedder(sentence_features[0])["sentence_embedding"]
+            logits = self.head(embeddings).squeeze(-1)
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, self.emergency[labels])
+            return self.triplet.batch_all_triplet_loss(labels, embeddings) + weight * bce
+
+    return TripletAndLabel()
 
 
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:

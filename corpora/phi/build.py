@@ -31,6 +31,7 @@ SOURCES = {
     "test6": HERE / "notes_test6.txt",
     "test7": HERE / "notes_test7.txt",
     "test8": HERE / "notes_test8.txt",
+    "test9": HERE / "notes_test9.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
