@@ -456,6 +456,42 @@ def test_test8s_look_alikes_survive(text):
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # prints named with whose they are, both hands, a newborn's feet, a voice recorded; a face on an ID or video
+        ("Newborn identification: infant footprints and maternal right thumbprint taken.", "infant footprints"),
+        ("Newborn identification: infant footprints and maternal right thumbprint taken.", "maternal right thumbprint"),
+        ("I agree to enrol my left and right thumbprints for self check-in.", "left and right thumbprints"),
+        ("Data collected at visit 1: voiceprint recording (sustained vowel).", "voiceprint recording"),
+        ("Identity verified at the front desk with state photo ID.", "state photo ID"),
+        ("- frontal face video for hypomimia scoring", "frontal face video"),
+        # the age of a birthday with its suffix; a year before its month; French dates
+        ("Resident celebrated her 103rd birthday with her son.", "103rd"),
+        ("Similar episode in 2019 March.", "2019 March"),
+        ("rendez-vous avec l'infirmière le 19 février.", "19 février"),
+        # a Canadian numbered avenue; a city's quarter
+        ("Home: 15820 84 Ave, Surrey, BC V4N 0W1.", "15820 84 Ave"),
+        ("PATHOLOGY REPORT — Durban North Laboratory", "Durban North"),
+    ],
+)
+def test_identifiers_of_test9s_classes_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a wet footprint on the floor; reduce your carbon footprint",
+        "MRI images stored on encrypted drive per protocol.",
+        "take 2 10 mg tablets; she is 93 percent saturated",
+    ],
+)
+def test_test9s_look_alikes_survive(text):
+    result = scrub(text)
+    assert result.text == text, [(s.kind, text[s.start : s.end]) for s in result.spans]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Fingerprint template enrolled for kiosk check-in, template ID FP-7731-0092.",  # the value is the identifier

@@ -196,6 +196,9 @@ def _not_a_place(text: str, s: int, e: int) -> bool:
             or re.fullmatch(_CAR_MAKES, text[s:e]) is not None and _MODEL_AFTER.match(text, e) is not None)
 
 
+_COMPASS = frozenset({"North", "South", "East", "West", "Central"})
+
+
 def _city_spans(text: str) -> list[PhiSpan]:
     """Gazetteer cities: runs of capitalised words looked up in a set, longest name first."""
     cities, longest = _cities()
@@ -211,6 +214,8 @@ def _city_spans(text: str) -> list[PhiSpan]:
                     e -= len(name) - len(name.rstrip(".,"))
                     name = name.rstrip(".,")
                 if name in cities and not _not_a_place(text, s, e):
+                    if i + k < len(words) and text[slice(*words[i + k])] in _COMPASS:  # "Durban North": a suburb
+                        e, k = words[i + k][1], k + 1
                     out.append(PhiSpan(s, e, "CITY"))
                     i += k - 1
                     break
@@ -338,6 +343,11 @@ _DATE_PATTERNS = [
     re.compile(rf"\b{_MONTHS}\.?(?:{_H}+of)?[ \t\-,]+(?:19|20)\d{{2}}\b"),
     # 03/2023
     re.compile(r"\b(?:0?[1-9]|1[0-2])/(?:19|20)\d{2}\b"),
+    # 2019 March: the year first, as some writers put it
+    re.compile(rf"\b(?:19|20)\d{{2}}{_H}+(?:January|February|March|April|May|June|July|August|September|October|November|December)\b"),
+    # French (Quebec, France, West Africa): "le 19 février", "1er mars 2024"
+    re.compile(r"\b(?:[12]\d|3[01]|0?[1-9]|1er)[ \t]+(?:janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|"
+               r"septembre|octobre|novembre|décembre|decembre)(?:[ \t]+(?:19|20)\d{2})?\b"),
     # the first month of a range with one year: "Jun-Sep 2024"
     re.compile(rf"\b{_MONTHS}\.?(?=[ \t]*[\-–][ \t]*{_MONTHS}\.?[ \t,]+(?:19|20)\d{{2}}\b)"),
     # december 2019, sept. 2021, may of 2020: lower case (transcripts, portal messages); with a year
@@ -721,20 +731,23 @@ _PHOTO_CUE = re.compile(r"(?i)\b(?:photo(?:graph)?s?|pictures?|headshot|selfie|p
 # the picture itself, so the phrase is what a note gives of it. Only where no value follows in the sentence (a
 # value, "fingerprint template FP-7731", is the identifier then).
 _BIOMETRIC_PHRASE = re.compile(
-    r"(?i)\b(?:(?:right|left)[ \t]+)?(?:(?:index|middle|ring|little)[ \t]+(?:finger[ \t]*)?)?"
+    r"(?i)\b(?:(?:maternal|paternal|infant|baby'?s|newborn|neonatal)[ \t]+)?"  # whose print: "maternal right thumbprint"
+    r"(?:(?:right|left)(?:[ \t]+and[ \t]+(?:right|left))?[ \t]+)?(?:(?:index|middle|ring|little)[ \t]+(?:finger[ \t]*)?)?"
     r"(?:finger|thumb|palm|voice|face|hand)[ \t-]?(?:prints?|scans?|veins?(?:[ \t]scans?)?)"
-    r"(?:[ \t]+(?:templates?|authentication|readers?|scanners?|enrol(?:l?ment)?|login|unlock))?\b(?![ \t-]*like)|"
+    r"(?:[ \t]+(?:templates?|authentication|readers?|scanners?|enrol(?:l?ment)?|login|unlock|recordings?|samples?))?\b"
+    r"(?![ \t-]*like)|"
+    r"\b(?:infant|newborn|baby'?s|neonatal)[ \t]+foot[ \t-]?prints?\b|"  # a newborn's identification; a muddy one is none
     r"\b(?:Face[ \t]?ID|Touch[ \t]?ID)\b|"
     r"\b(?:iris|retinal?)[ \t]+(?:scans?|patterns?|templates?|images?)\b"
 )
 _FACE_PHOTO_PHRASE = re.compile(
-    r"(?i)\b(?:full[ \t-]?face|face|facial|passport[ \t-]style)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
-    r"(?:photo(?:graph)?s?|pictures?|portraits?|images?)\b|"
+    r"(?i)\b(?:(?:frontal|front)[ \t]+)?(?:full[ \t-]?face|face|facial|passport[ \t-]style)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
+    r"(?:photo(?:graph)?s?|pictures?|portraits?|images?|videos?)\b|"
     r"\b(?:photo(?:graph)?s?|pictures?|images?)[ \t]+of[ \t]+(?:your|his|her|their|my|the[ \t]+patient'?s?)[ \t]+"
     r"(?:(?:whole|full)[ \t]+)?face\b|"
     r"\b(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b|"
     # the photograph on an identity document or badge: "photo ID", "passport photo", "driver's license photo"
-    r"\bphoto[ \t]+(?:(?-i:ID)|identification|badge|card)\b|"  # "photo id" in speech is the card more often than not
+    r"\b(?:(?:state|government|national|school|staff|employee|student|military)[ \t]+)?photo[ \t]+(?:(?-i:ID)|identification|badge|card)\b|"  # "photo id" in speech is the card more often than not
     r"\b(?:passport|(?:driver'?s?|driving)[ \t]+licen[cs]e|badge|registration(?:[ \t]+face)?)[ \t]+photo(?:graph)?s?\b|"
     r"\bphoto[ \t]+on[ \t]+(?:his|her|their|my|your|the)[ \t]+(?:[a-z]+[ \t]+)?(?:ID|card|badge|licen[cs]e|passport)\b"
 )
@@ -781,7 +794,7 @@ _AGE_NUM = r"(?<![\d.,\-–])(?<!\bto )(?<!\band )(9\d|1[0-2]\d)"
 _AGE_PATTERNS = [
     re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.?|y)(?:[ \t\-]*old)?(?!\w))", re.IGNORECASE),
     re.compile(rf"(?i:\b(?:man|woman|gentleman|lady|female|male|widow|widower)[ \t]+of[ \t]+){_AGE_NUM}\b(?![.,]\d)"),
-    re.compile(rf"\b{_AGE_NUM}(?:st|nd|rd|th)(?=[ \t]+birthday)", re.IGNORECASE),
+    re.compile(rf"\b((?<![\d.,\-–])(?:9\d|1[0-2]\d)(?:st|nd|rd|th))(?=[ \t]+birthday)", re.IGNORECASE),  # "103rd": the suffix too
     re.compile(rf"(?i:\b(?:age|aged|ages|age:)[ \t]*(?:of[ \t]*)?){_AGE_NUM}\b(?![.,]\d| ?%)"),
     re.compile(rf"(?i:\b(?:turned|turns|turning|turn)[ \t]+){_AGE_NUM}\b"),
     re.compile(
@@ -862,7 +875,8 @@ _UNIT = (
 )
 _STREET = re.compile(
     rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:(?:NE|NW|SE|SW|[NSEW])\.?{_H}+|(?:North|South|East|West){_H}+)?"
-    rf"(?:[{_UP}][{_LO}A-Za-z'\-]*|\d+(?:st|nd|rd|th))(?:{_H}+[{_UP}][{_LO}A-Za-z'\-]*){{0,3}}{_H}+{_STREET_TYPES}\b\.?"
+    rf"(?:[{_UP}][{_LO}A-Za-z'\-]*|\d+(?:st|nd|rd|th)|(?<=\d\d\d[ \t])\d{{1,3}}(?={_H}+(?:Ave|Avenue|St|Street)\b))"  # "15820 84 Ave"
+    rf"(?:{_H}+[{_UP}][{_LO}A-Za-z'\-]*){{0,3}}{_H}+{_STREET_TYPES}\b\.?"
     # a quadrant after the type: "1528 20th Street West," (not "West" starting a town: "Main St West Haven")
     rf"(?:{_H}+(?:N|S|E|W|NE|NW|SE|SW|Ext|Extension)\b\.?|{_H}+(?:North|South|East|West)(?={_H}*(?:,|(?m:$))))?{_UNIT}"
 )
@@ -2056,7 +2070,8 @@ _NUMBER_WORD = (
 _ROAD_DESCRIPTIONS = (
     r"the|a|an|this|that|my|your|his|her|our|their|same|other|next|wrong|busy|quiet|icy|wet|dry|slippery|dirt|"
     r"gravel|paved|back|side|country|rural|private|toll|ring|access|service|open|long|narrow|steep|one-way|"
-    r"two-way|main road|dark|empty|closed|new|old|local|nearby|every|each|any|which|what|whose"
+    r"two-way|main road|dark|empty|closed|new|old|local|nearby|every|each|any|which|what|whose|"
+    r"encrypted|shared|network|hard|flash|thumb|usb|external|secure|cloud|mapped"  # a computer's drive
 )
 # "forty one elm court", "12 maple street": a house number, in digits or words, and a street type; the flat
 # before it and the unit and quadrant after it as they are read out ("flat nine, forty-two peckham hill street",
