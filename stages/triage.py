@@ -2,7 +2,8 @@
 
 Reads the labelled triage messages (corpora/triage: train, dev, test). Fine-tunes a copy of the shipped
 sentence embedder on train (sentence-transformers, batch-all triplet loss over the 41 categories, so
-emergencies of one kind and harmless look-alikes of another pull apart), fits a logistic regression on
+emergencies of one kind and harmless look-alikes of another pull apart; `triage.head` > 0 adds a binary
+emergency loss beside it), fits a logistic regression on
 train (rungs.safety's features), and picks on dev the decision threshold (the highest that still
 escalates `triage.target_recall` of dev's emergencies) and the rule floor (the lowest probability at which a
 red flag adds no dev false alarm). Test is scored once per build and never tuned on.
