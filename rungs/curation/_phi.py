@@ -730,13 +730,14 @@ _PHOTO_CUE = re.compile(r"(?i)\b(?:photo(?:graph)?s?|pictures?|headshot|selfie|p
 # stored", "we'll take a photo of your face", "a full-face extraoral photograph"): Safe Harbor counts the print or
 # the picture itself, so the phrase is what a note gives of it. Only where no value follows in the sentence (a
 # value, "fingerprint template FP-7731", is the identifier then).
+_NEWBORN = r"(?:infant|newborn|baby'?s|neonatal)"
 _BIOMETRIC_PHRASE = re.compile(
-    r"(?i)\b(?:(?:maternal|paternal|infant|baby'?s|newborn|neonatal)[ \t]+)?"  # whose print: "maternal right thumbprint"
+    rf"(?i)\b(?:(?:maternal|paternal|{_NEWBORN})[ \t]+)?"  # whose print: "maternal right thumbprint"
     r"(?:(?:right|left)(?:[ \t]+and[ \t]+(?:right|left))?[ \t]+)?(?:(?:index|middle|ring|little)[ \t]+(?:finger[ \t]*)?)?"
     r"(?:finger|thumb|palm|voice|face|hand)[ \t-]?(?:prints?|scans?|veins?(?:[ \t]scans?)?)"
     r"(?:[ \t]+(?:templates?|authentication|readers?|scanners?|enrol(?:l?ment)?|login|unlock|recordings?|samples?))?\b"
     r"(?![ \t-]*like)|"
-    r"\b(?:infant|newborn|baby'?s|neonatal)[ \t]+foot[ \t-]?prints?\b|"  # a newborn's identification; a muddy one is none
+    rf"\b{_NEWBORN}[ \t]+foot[ \t-]?prints?\b|"  # a newborn's identification; a muddy one is none
     r"\b(?:Face[ \t]?ID|Touch[ \t]?ID)\b|"
     r"\b(?:iris|retinal?)[ \t]+(?:scans?|patterns?|templates?|images?)\b"
 )
@@ -790,11 +791,12 @@ _CLINICAL_CODE = re.compile(
 # Ages
 
 # Not after a decimal point, a range dash or "to": "range 31-92 years", "11.91 years", "from 15 to 93".
-_AGE_NUM = r"(?<![\d.,\-–])(?<!\bto )(?<!\band )(9\d|1[0-2]\d)"
+_AGE_BEFORE = r"(?<![\d.,\-–])(?<!\bto )(?<!\band )"  # not a range's end nor part of a number
+_AGE_NUM = rf"{_AGE_BEFORE}(9\d|1[0-2]\d)"
 _AGE_PATTERNS = [
     re.compile(rf"\b{_AGE_NUM}(?=[ \t\-]*(?:years?|yrs?|y/?o|yo|y\.o\.?|y)(?:[ \t\-]*old)?(?!\w))", re.IGNORECASE),
     re.compile(rf"(?i:\b(?:man|woman|gentleman|lady|female|male|widow|widower)[ \t]+of[ \t]+){_AGE_NUM}\b(?![.,]\d)"),
-    re.compile(rf"\b((?<![\d.,\-–])(?:9\d|1[0-2]\d)(?:st|nd|rd|th))(?=[ \t]+birthday)", re.IGNORECASE),  # "103rd": the suffix too
+    re.compile(rf"\b({_AGE_BEFORE}(?:9\d|1[0-2]\d)(?:st|nd|rd|th))(?=[ \t]+birthday)", re.IGNORECASE),  # "103rd": the suffix too
     re.compile(rf"(?i:\b(?:age|aged|ages|age:)[ \t]*(?:of[ \t]*)?){_AGE_NUM}\b(?![.,]\d| ?%)"),
     re.compile(rf"(?i:\b(?:turned|turns|turning|turn)[ \t]+){_AGE_NUM}\b"),
     re.compile(
