@@ -3,12 +3,12 @@
 Reads the labelled triage messages (corpora/triage: train, dev, test). Fine-tunes a copy of the shipped
 sentence embedder on train (sentence-transformers, batch-all triplet loss over the 41 categories, so
 emergencies of one kind and harmless look-alikes of another pull apart; `triage.head` > 0 adds a binary
-emergency loss beside it), fits a logistic regression on
+emergency loss beside it), fits a few small networks (or a logistic regression) on
 train (rungs.safety's features), and picks on dev the decision threshold (the highest that still
 escalates `triage.target_recall` of dev's emergencies) and the rule floor (the lowest probability at which a
 red flag adds no dev false alarm). Test is scored once per build and never tuned on.
 
-Files: `triage.json` (weights, threshold), `embedder/` (the fine-tuned sentence-transformers model; absent
+Files: `triage.json` (threshold, rule floor), `triage.safetensors` (the weights), `embedder/` (the fine-tuned sentence-transformers model; absent
 when `triage.epochs=0`, then the shipped model is used as is), `report.md`, `metrics.json`.
 Metrics: recall, false-alarm rate (with 95 % intervals) on dev and test, for the classifier alone and
 with the red-flag rules (`prompt.red_flags`) as chat and serve combine them, and recall per category.
@@ -28,7 +28,7 @@ from rungs.kernel import ConfigError, InputError, interval, metric_entries, reso
 # sentence-transformers, torch and scikit-learn load inside `run`: rungs.pipeline imports this module to
 # fingerprint it
 
-VERSION = 2  # 2: the rule floor; length-grouped batches
+VERSION = 3  # 3: averaged small networks, weights in triage.safetensors; 2: the rule floor; length-grouped batches
 CONFIG = ("seed", "triage", "prompt.red_flags")  # the rules shape the combined metrics the gate reads
 EMBEDDER_DIR = "embedder"
 SPLITS = ("train", "dev", "test")
@@ -137,6 +137,11 @@ def triplet_and_label(triplet, emergency: list[bool], weight: float):
     return TripletAndLabel()
 
 
+def classifier_fit(t) -> dict:
+    """rungs.safety.fit_classifier's arguments from the `triage` config."""
+    return {"hidden": t.hidden, "alpha": t.alpha, "c": t.c, "members": t.members}
+
+
 def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     from rungs.safety import Guardrails, features, train_classifier, user_text
 
@@ -152,7 +157,8 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     bar.update(1)
     rules = Guardrails(cfg.prompt)
     ruled = {s: np.array([rules.match(user_text(r["messages"])) is not None for r in data[s]]) for s in ("dev", "test")}
-    classifier = train_classifier(x, y, ruled["dev"], c=t.c, target_recall=t.target_recall, seed=cfg.seed, embedder=t.embedder)
+    classifier = train_classifier(x, y, ruled["dev"], target_recall=t.target_recall, seed=cfg.seed, embedder=t.embedder,
+                                  **classifier_fit(t))
     scores = {s: classifier.probabilities(x[s]) for s in ("dev", "test")}
     bar.update(1)
     metrics: dict = {"threshold": round(classifier.threshold, 4), "rule_floor": round(classifier.rule_floor, 4)}

@@ -26,8 +26,32 @@ def test_threshold_keeps_the_recall_asked_for():
     y = np.array([1, 1, 1, 1, 0, 0, 0])
     assert threshold_for_recall(scores, y, 1.0) == 0.2
     assert threshold_for_recall(scores, y, 0.75) == 0.7
-    clf = Classifier(np.zeros(3, dtype=np.float32), 0.0, 0.5)
+    clf = Classifier.logistic(np.zeros(3, dtype=np.float32), 0.0, 0.5)
     assert clf.probabilities(np.ones((2, 3), dtype=np.float32)).tolist() == [0.5, 0.5]
+
+
+def test_networks_read_what_a_line_cannot_and_round_trip_through_safetensors(tmp_path):
+    import numpy as np
+
+    from rungs.safety import fit_classifier
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(600, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(int)  # XOR-like: no line separates it
+    accuracy = lambda clf: float(((clf.probabilities(x) >= 0.5) == y).mean())  # noqa: E731
+    networks = Classifier(fit_classifier(x, y, hidden=16, alpha=1e-3, members=2), 0.5)
+    line = Classifier(fit_classifier(x, y, hidden=0), 0.5)
+    assert accuracy(networks) > 0.9 and accuracy(line) < 0.7
+    networks.rule_floor = 0.25
+    networks.save(tmp_path / "triage.json", embedder_dir=None)
+    saved = json.loads((tmp_path / "triage.json").read_text())
+    assert saved["layers"] == [2, 2] and (tmp_path / "triage.safetensors").exists() and "coef" not in saved
+    loaded = Classifier.load(tmp_path / "triage.json")
+    assert np.allclose(loaded.probabilities(x), networks.probabilities(x)) and loaded.rule_floor == 0.25
+    (tmp_path / "old.json").write_text(json.dumps({"coef": [2.0, 0.0], "intercept": 0.0, "threshold": 0.4,
+                                                   "embedder": "minilm"}))  # an artifact from before the networks
+    old = Classifier.load(tmp_path / "old.json")
+    assert np.allclose(old.probabilities(x), 1 / (1 + np.exp(-2 * x[:, 0]))) and old.rule_floor == 0.0
 
 
 def test_rule_floor_adds_no_false_alarm_on_the_split_it_is_chosen_on():
@@ -53,7 +77,7 @@ def test_a_red_flag_escalates_only_above_the_classifier_floor():
     flagged = [{"role": "user", "content": "I've had no chest pain since my stent, can I fly?"}]
     assert rules.match(user_text(flagged)) is not None  # the keyword rule cannot read the "no"
     dim = 3 * 384
-    constant = Classifier(np.zeros(dim, dtype=np.float32), 0.0, threshold=0.9, rule_floor=0.6)  # p = 0.5 always
+    constant = Classifier.logistic(np.zeros(dim, dtype=np.float32), 0.0, threshold=0.9, rule_floor=0.6)  # p = 0.5 always
     assert Detector(rules, constant, load_embedder("minilm")).check(flagged) is None
     constant.rule_floor = 0.4
     assert Detector(rules, constant, load_embedder("minilm")).check(flagged)[0] == "chest_pain"
@@ -80,6 +104,7 @@ def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emerge
     assert "suicidal_intent" in report and "rules + classifier" in report
     saved = json.loads((triage.path / "triage.json").read_text())
     assert saved["embedder_dir"] == "embedder" and (triage.path / "embedder" / "model.safetensors").exists()
+    assert saved["layers"] == [2] * 5 and (triage.path / saved["weights"]).exists()  # five one-hidden-layer networks
     assert m["dev_false_alarms"] <= m["dev_classifier_false_alarms"]  # the floor lets no flag add a dev false alarm
 
 

@@ -32,6 +32,7 @@ SOURCES = {
     "test7": HERE / "notes_test7.txt",
     "test8": HERE / "notes_test8.txt",
     "test9": HERE / "notes_test9.txt",
+    "test10": HERE / "notes_test10.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")

@@ -393,9 +393,9 @@ class DeidConfig:
     with it beside the rules when pipeline.stages lists `deid`."""
 
     data: str = "corpora/phi/annotated.jsonl"  # notes with every identifier marked (corpora/phi/build.py)
-    hold_out: list[str] = field(default_factory=lambda: ["test7", "test9"])  # splits it never trains on
+    hold_out: list[str] = field(default_factory=lambda: ["test7", "test10"])  # splits it never trains on
     floor_split: str = "test7"  # a held-out split: min_confidence is chosen on it
-    test_splits: list[str] = field(default_factory=lambda: ["test9"])  # held-out splits scored in the manifest
+    test_splits: list[str] = field(default_factory=lambda: ["test10"])  # held-out splits scored in the manifest
     base: str = "minilm"  # the shipped sentence embedder it is fine-tuned from
     epochs: float = num(8.0, 0, low_open=True)
     lr: float = num(1e-4, 0, low_open=True)
@@ -419,7 +419,10 @@ class TriageConfig:
     group_by_length: bool = True  # fine-tuning batches of similar length (same recipe, less padding)
     head: float = num(0.0, 0)  # weight of the binary emergency head's loss beside the triplets while tuning; 0 = triplets only
     buried: float = num(0.0, 0)  # per train message, how many more are made by putting a harmless one before it
-    c: float = num(3.0, 0, low_open=True)  # inverse L2 strength of the logistic regression
+    hidden: int = num(64, 0)  # hidden units of each network; 0 = one logistic regression
+    alpha: float = num(0.1, 0)  # the networks' L2 strength
+    members: int = num(5, 1)  # networks averaged
+    c: float = num(3.0, 0, low_open=True)  # inverse L2 strength of the logistic regression (hidden=0)
     target_recall: float = num(0.99, 0, 1, low_open=True)  # dev recall the threshold must keep
 
 

@@ -5,8 +5,9 @@ invisible characters, line breaks), and checked twice by the `Detector`:
 
 - `Guardrails`: the red-flag rules of `prompt.red_flags`, phrases that escalate once the classifier's
   probability reaches its `rule_floor` (a keyword cannot read "no chest pain since my stent");
-- `Classifier`: logistic regression over sentence embeddings (`features`), trained by the `triage` stage
-  (`train_classifier`: weights on train, threshold and rule floor on dev; `Classifier.escalates` decides)
+- `Classifier`: a few small networks averaged (or a logistic regression) over sentence embeddings
+  (`features`), trained by the `triage` stage (`train_classifier`: weights on train, threshold and rule
+  floor on dev; `Classifier.escalates` decides)
   and loaded from a triage artifact (`load_classifier`).
 
 The triage stage trains and measures it; the assistant (chat, serve, evaluate) consults it before
