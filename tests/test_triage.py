@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rungs.kernel import compose
+from rungs.kernel import compose, resolve_path
 from rungs.safety import Classifier, normalize, rule_floor_for, threshold_for_recall, user_text
 
 
@@ -106,6 +106,21 @@ def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emerge
     assert saved["embedder_dir"] == "embedder" and (triage.path / "embedder" / "model.safetensors").exists()
     assert saved["layers"] == [2] * 5 and (triage.path / saved["weights"]).exists()  # five one-hidden-layer networks
     assert m["dev_false_alarms"] <= m["dev_classifier_false_alarms"]  # the floor lets no flag add a dev false alarm
+
+
+def test_the_default_detector_leaves_small_talk_and_other_subjects_alone(triage):
+    """A greeting or a question about a router is no emergency: the don't-know gate answers those. The
+    out-of-scope questions of corpora/gate were written for the gate, apart from every triage split."""
+    from rungs.curation import read_jsonl
+    from rungs.safety import Detector, load_classifier
+
+    classifier, embedder = load_classifier(triage.path)
+    detector = Detector(None, classifier, embedder)
+    small_talk = ["hello", "hi there", "thank you", "good morning", "bye", "ok", "?", "asdfghjkl", "test"]
+    assert [t for t in small_talk if detector.check([{"role": "user", "content": t}])] == []
+    other = [row["question"] for _, row in read_jsonl(resolve_path("corpora/gate/dev.jsonl")) if not row["in_scope"]]
+    escalated = [q for q in other if detector.check([{"role": "user", "content": q}])]
+    assert len(other) >= 100 and len(escalated) <= 0.05 * len(other), escalated
 
 
 def test_chat_loads_the_trained_detector(triage):
