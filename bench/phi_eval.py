@@ -27,7 +27,8 @@ test3 (written by someone who never saw rungs/curation/_phi.py) was the blind sp
 once (recall 0.902, precision 0.981) and has been a development split since too, like test5 (a fourth
 writer: recall 0.898, precision 0.983), test6 (a fifth: 0.854 / 0.973), test7 (a sixth: 0.837 / 0.965) and
 test8 (a seventh: 0.864 / 0.978) and test9 (an eighth: 0.881 / 0.975). The goal is judged on test10, by a ninth
-writer who saw none of them, scored blind once (corpora/phi/README.md); rerunning it measures nothing new about unseen text. The learned recogniser
+writer who saw none of them, scored blind once (corpora/phi/README.md); rerunning it measures nothing new about
+unseen text. The learned recogniser
 (bench/phi_learned.py) trains on every split but `--hold-out` (HOLD_OUT: test7, which chooses its confidence
 floor, and the goal split).
 """

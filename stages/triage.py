@@ -8,8 +8,8 @@ train (rungs.safety's features), and picks on dev the decision threshold (the hi
 escalates `triage.target_recall` of dev's emergencies) and the rule floor (the lowest probability at which a
 red flag adds no dev false alarm). Test is scored once per build and never tuned on.
 
-Files: `triage.json` (threshold, rule floor), `triage.safetensors` (the weights), `embedder/` (the fine-tuned sentence-transformers model; absent
-when `triage.epochs=0`, then the shipped model is used as is), `report.md`, `metrics.json`.
+Files: `triage.json` (threshold, rule floor), `triage.safetensors` (the weights), `embedder/` (the fine-tuned
+sentence-transformers model; absent when `triage.epochs=0`, then the shipped model is used as is), `report.md`, `metrics.json`.
 Metrics: recall, false-alarm rate (with 95 % intervals) on dev and test, for the classifier alone and
 with the red-flag rules (`prompt.red_flags`) as chat and serve combine them, and recall per category.
 """

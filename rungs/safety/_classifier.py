@@ -5,9 +5,9 @@ embedding of the whole user text and the max and mean over its sentences, so one
 routine ones still counts. The probability is the mean of a few one-hidden-layer networks (scikit-learn's
 MLPClassifier, different seeds): one logistic regression escalated 16 of a blind writer's 17 mild symptoms ("chest
 pain, no breathlessness, since moving a wardrobe"), and the networks lift the ROC at equal features
-(bench/RESULTS.md, "training variants"). Its threshold is chosen
-on the dev split for recall. A triage artifact holds `triage.json` (threshold, embedder), `triage.safetensors`
-(the weights: plain arrays, no pickle) and maybe the tuned embedder.
+(bench/RESULTS.md, "training variants"). Its threshold is chosen on the dev split for recall. A triage artifact
+holds `triage.json` (threshold, embedder), `triage.safetensors` (the weights: plain arrays, no pickle) and maybe
+the tuned embedder.
 """
 
 from __future__ import annotations
@@ -78,8 +78,8 @@ class Classifier:
         """`path` (JSON: threshold, floor, embedder, layer counts) and WEIGHTS_FILE beside it."""
         from safetensors.numpy import save_file
 
-        tensors = {f"m{i}.{k}.{part}": np.ascontiguousarray(a, dtype=np.float32)
-                   for i, layers in enumerate(self.members) for k, (w, b) in enumerate(layers) for part, a in (("w", w), ("b", b))}
+        tensors = {f"m{i}.{k}.{part}": np.ascontiguousarray(a, dtype=np.float32) for i, layers in enumerate(self.members)
+                   for k, (w, b) in enumerate(layers) for part, a in (("w", w), ("b", b))}
         save_file(tensors, str(path.with_name(WEIGHTS_FILE)))
         path.write_text(json.dumps({"weights": WEIGHTS_FILE, "layers": [len(m) for m in self.members],
                                     "threshold": self.threshold, "rule_floor": self.rule_floor, "embedder": self.embedder,
