@@ -38,26 +38,30 @@ if str(ROOT) not in sys.path:
 RESULTS = ROOT / "bench" / "RESULTS.md"
 HEADING = "## Emergency triage: training variants"
 # name: (train on the --extra files too?, overrides); variants that differ only in the classifier (triage.c, hidden,
-# alpha, members) share one tuned embedder. Variants from before 2026-12-05 name triage.hidden=0: they were logistic.
+# alpha, members) share one tuned embedder. The variants from before 2026-12-05 were measured with one logistic
+# regression, so they keep it (triage.hidden=0, added below).
+_LOGISTIC_ERA: dict[str, tuple[bool, list[str]]] = {
+    "now": (False, ["triage.lr=2e-5", "triage.group_by_length=false"]),  # the stage until 2026-12-04 (writers A, E)
+    "more": (True, ["triage.lr=2e-5"]),      # the same recipe on the extra messages, batches grouped by length
+    "more-lr5e-5": (True, []),               # the default from 2026-12-04 (its train split also holds the check's writer)
+    "more-2ep": (True, ["triage.lr=2e-5", "triage.epochs=2"]),
+    "more-random": (True, ["triage.lr=2e-5", "triage.group_by_length=false"]),
+    "more-lr5e-5-random": (True, ["triage.group_by_length=false"]),
+    "more-2ep-random": (True, ["triage.lr=2e-5", "triage.epochs=2", "triage.group_by_length=false"]),
+    "more-3ep-random": (True, ["triage.lr=2e-5", "triage.epochs=3", "triage.group_by_length=false"]),
+    "more-c0.3-random": (True, ["triage.lr=2e-5", "triage.c=0.3", "triage.group_by_length=false"]),
+    "more-c30-random": (True, ["triage.lr=2e-5", "triage.c=30", "triage.group_by_length=false"]),
+    "more-frozen": (True, ["triage.epochs=0"]),
+    "buried-0.5": (False, ["triage.buried=0.5"]),  # half of train again, each after a harmless message (stages/triage.bury)
+    "buried-1": (False, ["triage.buried=1.0"]),
+    "head-1": (False, ["triage.head=1.0"]),        # triplets + a binary emergency head while tuning
+    "head-0.3": (False, ["triage.head=0.3"]),
+}
 VARIANTS: dict[str, tuple[bool, list[str]]] = {
-    "now": (False, ["triage.lr=2e-5", "triage.group_by_length=false", "triage.hidden=0"]),  # the stage until 2026-12-04 (writers A, E)
-    "more": (True, ["triage.lr=2e-5", "triage.hidden=0"]),      # the same recipe on the extra messages, batches grouped by length
-    "more-lr5e-5": (True, ["triage.hidden=0"]),               # the default since 2026-12-04 (its train split also holds the check's writer)
-    "more-2ep": (True, ["triage.lr=2e-5", "triage.epochs=2", "triage.hidden=0"]),
-    "more-random": (True, ["triage.lr=2e-5", "triage.group_by_length=false", "triage.hidden=0"]),
-    "more-lr5e-5-random": (True, ["triage.group_by_length=false", "triage.hidden=0"]),
-    "more-2ep-random": (True, ["triage.lr=2e-5", "triage.epochs=2", "triage.group_by_length=false", "triage.hidden=0"]),
-    "more-3ep-random": (True, ["triage.lr=2e-5", "triage.epochs=3", "triage.group_by_length=false", "triage.hidden=0"]),
-    "more-c0.3-random": (True, ["triage.lr=2e-5", "triage.c=0.3", "triage.group_by_length=false", "triage.hidden=0"]),
-    "more-c30-random": (True, ["triage.lr=2e-5", "triage.c=30", "triage.group_by_length=false", "triage.hidden=0"]),
-    "more-frozen": (True, ["triage.epochs=0", "triage.hidden=0"]),
+    **{name: (extra, [*overrides, "triage.hidden=0"]) for name, (extra, overrides) in _LOGISTIC_ERA.items()},
     "default": (False, []),                        # the stage's recipe as configured, on train alone
     "logistic": (False, ["triage.hidden=0"]),      # one logistic regression: the classifier until 2026-12-05
     "mlp-1": (False, ["triage.members=1"]),        # one network, not the mean of five
-    "buried-0.5": (False, ["triage.buried=0.5", "triage.hidden=0"]),  # half of train again, each after a harmless message (stages/triage.bury)
-    "buried-1": (False, ["triage.buried=1.0", "triage.hidden=0"]),
-    "head-1": (False, ["triage.head=1.0", "triage.hidden=0"]),        # triplets + a binary emergency head while tuning
-    "head-0.3": (False, ["triage.head=0.3", "triage.hidden=0"]),
 }
 
 

@@ -1,15 +1,16 @@
 """triage: the emergency detector the assistant consults first, trained and measured as an artifact.
 
 Reads the labelled triage messages (corpora/triage: train, dev, test). Fine-tunes a copy of the shipped
-sentence embedder on train (sentence-transformers, batch-all triplet loss over the 41 categories, so
+sentence embedder on train (sentence-transformers, batch-all triplet loss over the categories, so
 emergencies of one kind and harmless look-alikes of another pull apart; `triage.head` > 0 adds a binary
-emergency loss beside it), fits a few small networks (or a logistic regression) on
-train (rungs.safety's features), and picks on dev the decision threshold (the highest that still
-escalates `triage.target_recall` of dev's emergencies) and the rule floor (the lowest probability at which a
-red flag adds no dev false alarm). Test is scored once per build and never tuned on.
+emergency loss beside it), fits a few small networks (or a logistic regression) on train (rungs.safety's
+features), and picks on dev the decision threshold (the highest that still escalates `triage.target_recall`
+of dev's emergencies) and the rule floor (the lowest probability at which a red flag adds no dev false
+alarm). Test is scored once per build and never tuned on.
 
 Files: `triage.json` (threshold, rule floor), `triage.safetensors` (the weights), `embedder/` (the fine-tuned
-sentence-transformers model; absent when `triage.epochs=0`, then the shipped model is used as is), `report.md`, `metrics.json`.
+sentence-transformers model; absent when `triage.epochs=0`, then the shipped model is used as is),
+`report.md`, `metrics.json`.
 Metrics: recall, false-alarm rate (with 95 % intervals) on dev and test, for the classifier alone and
 with the red-flag rules (`prompt.red_flags`) as chat and serve combine them, and recall per category.
 """
