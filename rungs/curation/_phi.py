@@ -436,7 +436,7 @@ _ORDINAL_START = re.compile(rf"(?i:{_ORDINAL_VALUE})\b")
 # strength", "2/6 murmur", "1/2 tab", "Apgars 8/9", "Epworth 6/24", "24/7"): see _short_dates.
 _SLASH_PAIR = re.compile(r"(?<![\w/.\-+])(\d{1,2})/(\d{1,2})(?![\w/]|[.,]\d)")
 _SHORT_DATE_CUE = re.compile(
-    r"(?i)\b(?:on|since|from|until|till|through|thru|dated|date|by|after|before|seen|admitted|discharged|"
+    r"(?i)\b(?:on|since|from|until|till|through|thru|dated|date|by|after|before|seen|visited|reviewed|admitted|discharged|"
     r"started|stopped|visit|due|scheduled|placed|held|given|collected|received|drawn|onset|born|last|next|"
     r"around|about|circa|as of|week of|effective|resumed|changed|returned|called|reported|dc'?d|d/c|f/u|"
     r"follow-?up|appointment|appt|surgery|admit|admission|discharge|transfer(?:red)?|arrival|disabled|expired?)\W{0,3}$"
@@ -465,8 +465,8 @@ _FRACTION_DENOMINATORS = frozenset({2, 3, 4, 5, 6, 7, 8, 9, 10})
 _MONTH_ALONE = re.compile(
     r"\b(?:[Ii]n|[Ss]ince|[Dd]uring|[Uu]ntil|[Tt]ill|[Bb]y|[Oo]f|[Ee]arly|[Ll]ate|[Mm]id|[Ll]ast|[Nn]ext|"
     r"[Tt]his|[Ff]rom|[Tt]hrough|[Bb]efore|[Aa]fter|[Ss]tarting|[Bb]eginning|[Ee]nd of|[Aa]round|[Aa]bout)[ \t\-]+"
-    r"(?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?"
-    rf"({_MONTHS_ANY_CASE})\b"
+    # "early March": the qualifier goes with the month (writers mark it either way; scrubbing it costs nothing)
+    rf"((?:(?:early|late|mid|the end of|the beginning of|the middle of)[ \t-]+)?{_MONTHS_ANY_CASE})\b"
 )
 # Holidays, in any case, with a year if one follows ("Whitsun 2022"). Names that are also ordinary
 # words or clinical abbreviations count only as written with a capital ("Holi", "Tet", "Eid",
@@ -560,6 +560,8 @@ _PHONE = re.compile(
     r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/\-]|\.\d)"
     # Australia and New Zealand, a one-digit area code: (08) 5550 1234, 07 555 0193
     r"|(?<![\w/.\-(])(?:\(0\d\)|0\d)[ \t]\d{3,4}[ \t]\d{4}(?![\w/\-]|\.\d)"
+    # India, mobiles printed five and five: 98555 50143, +91 98555 50143
+    r"|(?<![\w/.\-])(?:\+91[ \t\-]?)?[6-9]\d{4}[ \t]\d{5}(?![\w/\-]|\.\d)"
 )
 # "ext 5-0128": a hospital extension with its exchange digit. "x" after a dash is part of a code
 # ("VAR-X88120"), not an extension.
@@ -649,20 +651,24 @@ _LABELS: list[tuple[str, str]] = [
                     # public plans elsewhere: Irish medical card (GMS), Canadian health cards (HSN, PHN,
                     # OHIP, RAMQ), Australian Medicare and IHI
                     rf"medical card(?: {_NUM})?|GMS(?: {_NUM})?|HSN|PHN|OHIP(?: {_NUM})?|RAMQ(?: {_NUM})?|"
-                    rf"health card(?: {_NUM})?|(?:personal )?health (?:services|insurance) {_NUM}|IHI(?: {_NUM})?")),
+                    rf"health card(?: {_NUM})?|(?:personal )?health (?:services|insurance) {_NUM}|IHI(?: {_NUM})?|"
+                    # Australian Medicare cards, and national insurers of Kenya, Nigeria and Ghana, the Philippines
+                    rf"Medicare card(?: {_NUM})?|NHIF(?: {_NUM})?|NHIS(?: {_NUM})?|PhilHealth(?: {_NUM})?")),
     ("LICENSE", (rf"DEA(?: {_NUM})?|NPI(?: {_NUM})?|licen[cs]e {_NUM}|lic\.? ?#|driver'?s licen[cs]e(?: {_NUM})?|"
                 rf"DL ?#|certificate {_NUM}|cert\.? ?#|GMC(?: {_NUM})?|registration {_NUM}|"
                 rf"board certification(?: {_NUM})?|state licen[cs]e(?: {_NUM})?|license|licence|"
                 # medical and health registers of other countries (Ireland, South Africa, New Zealand,
                 # Australia, Canada, UK nursing and allied professions)
                 rf"IMC(?: {_NUM})?|MCNZ(?: {_NUM})?|HPCSA(?: {_NUM})?|AHPRA(?: {_NUM})?|CPSO(?: {_NUM})?|"
-                rf"NMC(?: {_NUM})?|HCPC(?: {_NUM})?|GPhC(?: {_NUM})?|PSI(?: {_NUM})?")),
+                rf"NMC(?: {_NUM})?|HCPC(?: {_NUM})?|GPhC(?: {_NUM})?|PSI(?: {_NUM})?|"
+                # New Zealand nurses, the medical councils of Nigeria (its folio number), Kenya, Sri Lanka and Indian states
+                rf"NCNZ(?: {_NUM})?|MDCN(?: folio| {_NUM})?|KMPDC(?: {_NUM})?|SLMC(?: {_NUM})?|MMC(?: {_NUM})?")),
     ("DEVICE", (rf"serial(?: {_NUM})?|S/N|SN|device {_NUM}|device serial|UDI|IMEI|model/serial|lot(?: {_NUM})?|"
                rf"implant {_NUM}")),
     ("ID", (rf"accession(?: {_NUM})?|specimen(?: {_NUM})?|claim(?: {_NUM})?|case {_NUM}|case|"
            rf"requisition(?: {_NUM})?|order {_NUM}|referral {_NUM}|reference {_NUM}|ref\.? ?#|"
            rf"authori[sz]ation {_NUM}|PA {_NUM}|tracking {_NUM}|sample {_NUM}|culture {_NUM}|badge(?: {_NUM})?|"
-           rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|work order(?: {_NUM})?|ticket {_NUM}|"
+           rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|incident {_NUM}|work order(?: {_NUM})?|ticket {_NUM}|"
            rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?|"
            # staff numbers in access logs: "(emp E40213)", "employee no. 88120"
            rf"emp(?:loyee)?(?: {_NUM})?|staff {_NUM}")),
@@ -681,7 +687,7 @@ _LABEL_RE = re.compile(
     + rf"(?!(?<=\w)\w)(?:{_H}*(?:is|was|of))?{_H}*[:#=]?{_H}*(?:#{_H}*)?{_VALUE}(?![\w\-%]|\.\d)"
 )
 _PLATE = re.compile(
-    r"(?i:\b(?:licen[cs]e plate|number plate|plate|tag|reg(?:istration)?\.?)(?: number| no\.?| #| mark)?"
+    r"(?i:\b(?:licen[cs]e plate|number plate|plate|tag|reg(?:istration)?\.?|tail)(?: number| no\.?| #| mark)?"
     r"(?:[ \t]+(?:reads|is|was))?)[ \t]*[:#]?[ \t]*"
     r"((?=[A-Z0-9 \-]*\d)[A-Z0-9]{1,4}[ \-]?[A-Z0-9]{2,5})\b"
 )
@@ -749,7 +755,9 @@ _FACE_PHOTO_PHRASE = re.compile(
     r"\b(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b|"
     # the photograph on an identity document or badge: "photo ID", "passport photo", "driver's license photo"
     r"\b(?:(?:state|government|national|school|staff|employee|student|military)[ \t]+)?photo[ \t]+(?:(?-i:ID)|identification|badge|card)\b|"  # "photo id" in speech is the card more often than not
-    r"\b(?:passport|(?:driver'?s?|driving)[ \t]+licen[cs]e|badge|registration(?:[ \t]+face)?)[ \t]+photo(?:graph)?s?\b|"
+    r"\b(?:passport|(?:driver'?s?|driving)[ \t]+licen[cs]e|licen[cs]e|badge|registration(?:[ \t]+face)?|portrait|profile|"
+    r"student|staff|employee|(?-i:ID)|identity)[ \t]+photo(?:graph)?s?\b|"
+    r"\bface[ \t]+captures?\b|"  # a camera's still of a face (access control, CCTV)
     r"\bphoto[ \t]+on[ \t]+(?:his|her|their|my|your|the)[ \t]+(?:[a-z]+[ \t]+)?(?:ID|card|badge|licen[cs]e|passport)\b"
 )
 # A cued value: at least three digits, and a letter, dash or underscore unless it is all digits (4+, not a year).
@@ -819,7 +827,7 @@ _AGE_STATED = re.compile(
 )
 _APPOSITION_END = r"(?=[ \t]*(?:[,;)]|\.(?!\d)|$|years?\b|yo\b|y/o))"
 _AGE_APPOSITION = re.compile(
-    rf"(?i:\b(?:{_RELATIONS}|mum|mom|patient|pt|resident|client|widow(?:er)?)(?:[ \t]*[,:][ \t]*|[ \t]*\([ \t]*)"
+    rf"(?i:\b(?:{_RELATIONS}|mum|mom|patient|pt|resident|client|widow(?:er)?|man|woman|gentleman|lady)(?:[ \t]*[,:][ \t]*|[ \t]*\([ \t]*)"
     rf"(?:(?:now|aged|age)[ \t]+)?|"
     rf"\b(?:herself|himself)[ \t]+){_AGE_VALUE}{_APPOSITION_END}",
     re.MULTILINE,
@@ -855,7 +863,7 @@ _SPANISH_AGE = re.compile(
 )
 _WORD_AGE = [
     re.compile(rf"(?i)\b{_WORD_NUM}(?=[ \t\-]+years?(?:[ \t\-]+old)?\b)"),
-    re.compile(rf"(?i:\b(?:be|turn|turned|turning|aged|age|I'm|I am|im|she's|shes|he's|hes|she is|he is|is now)[ \t]+)({_WORD_NUM})\b(?![ \t]*(?:%|percent|per[ \t]+cent|times)\b)"),
+    re.compile(rf"(?i:\b(?:be|turn|turned|turning|aged|age|I'm|I am|im|she's|shes|he's|hes|she is|he is|is now|makes (?:you|her|him|me))[ \t]+)({_WORD_NUM})\b(?![ \t]*(?:%|percent|per[ \t]+cent|times)\b)"),
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -867,11 +875,11 @@ _STREET_TYPES = (
     r"Gardens|Mews|Walk|Loop|Plaza|Run|Path|Parade|Rise|Crossing|Ridge|Heights|Green|Wynd|Vale|"
     # British and Irish street names end in these too: "27 Balgray Hill", "4 Kirkgate Bank"
     r"Hill|Brae|Gate|Park|Croft|Meadows?|Chase|Quay|Wharf|Esplanade|Promenade|Hollow|Glen|Bank|View|"
-    r"Commons|Causeway|Turnpike)"
+    r"Commons|Causeway|Turnpike|Bend|Cove|Landing|Knoll)"
 )
 # A unit after the street ("Apt 3C", "Flat 2/1", "Floor 3", "2nd Floor"): the word must end there,
 # or "Fl" takes the start of "Floor".
-_UNIT_WORD = r"(?:(?:Apartment|Apt|Unit|Suite|Ste|Room|Rm|Flat|Floor|Fl|Bldg|Building|Level|[Bb]ureau)\b\.?|#)"
+_UNIT_WORD = r"(?:(?:Apartment|Apt|Unit|Suite|Ste|Room|Rm|Flat|Floor|Fl|Bldg|Building|Level|[Bb]ureau|app)\b\.?|#)"  # "app. 3": Québec
 _UNIT = (
     rf"(?:,?{_H}*(?:{_UNIT_WORD}{_H}*#?{_H}*[A-Za-z0-9\-/]*[A-Za-z0-9]|\d{{1,2}}(?:st|nd|rd|th){_H}+(?:Floor|Fl)\b\.?))?"
 )
@@ -910,6 +918,19 @@ _STREET_TYPE_FIRST = re.compile(
 _FLAT_BEFORE = re.compile(
     rf"\b(?:Flat|Apt\.?|Apartment|Unit|Suite|Room|Level|Floor|Shop)[ \t]*[\w/\-]{{1,8}},[ \t]*(?:{_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,3}},[ \t]*)?$"
 )
+# Address lines that put a comma after the house number, as in India, Malaysia, and British trading estates:
+# "No. 27, 2nd Cross Street", "B-702, Gokul Heights, Plot 9, Sector 35", "No. 8, Jalan Mawar 3/2, Taman Sri
+# Mawar", "Unit 4, Tyne Point Industrial Estate". A lead word ("No.", "Plot", "Unit") or a block letter makes the
+# number a house number, and each piece after it is a named street or estate, a numbered plot or sector, or a Malay
+# street (jalan, lorong) or estate (taman).
+_NUMBERED_PIECE = r"(?:Plot|Sector|Block|Pocket)\.?[ \t]*(?:No\.?[ \t]*)?\d{1,4}[A-Z]?\b"
+_COMMA_ADDRESS = re.compile(
+    rf"\b(?:(?:(?:No|Door No|House No|H\.[ \t]?No|Unit|Flat|Shop)\.?|Plot){_H}*\d{{1,5}}[A-Za-z]?|[A-Z]{{1,2}}-\d{{1,5}}[A-Za-z]?)"
+    rf"(?:,{_H}*(?:{_NUMBERED_PIECE}|"
+    rf"(?:\d{{1,3}}(?:st|nd|rd|th){_H}+)?{_PLACE_WORD}(?:{_H}+{_PLACE_WORD}){{0,3}}{_H}+"
+    rf"(?:{_STREET_TYPES}|Estate|Nagar|Colony|Layout|Enclave|Residency|Towers?|Apartments)\b\.?|"
+    rf"(?:Jalan|Jln|Lorong|Lrg|Persiaran|Lebuh|Taman)\.?(?:{_H}+(?:{_PLACE_WORD}|\d{{1,3}}(?:/\d{{1,3}})?)){{1,4}})){{1,4}}"
+)
 # A street named without a number: "on Carver Street", "Chapeltown Road". Full words only ("Dr" and
 # "St" alone are titles and saints far more often than streets).
 _STREET_NAMED = re.compile(
@@ -919,7 +940,7 @@ _STREET_NAMED = re.compile(
 # A street that is one field of a comma-separated address line (a town follows it, see _LOCALITY).
 _ADDRESS_FIELD = re.compile(r"(?:^|\n|,)[ \t]*\Z")
 _POBOX = re.compile(
-    r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+\d+\b"
+    r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+\d+(?:-\d{5}\b)?\b"  # Kenya: "P.O. Box 40217-00100"
     # "RR 18" is a respiratory rate and "HC 34" a head circumference: the abbreviations need a box
     r"|\b(?:Rural Route|Star Route)[ \t]*\d+(?:[ \t,]+Box[ \t]*\d+)?\b|\b(?:RR|HC)[ \t]*\d+[ \t,]+Box[ \t]*\d+\b"
 )
@@ -946,7 +967,11 @@ _CITY_STATE = re.compile(
 _OTHER_STATES = (
     "AB|BC|MB|NB|NL|NS|NT|NU|ON|PE|QC|SK|YT|Alberta|British Columbia|Manitoba|New Brunswick|Nova Scotia|Ontario|"
     "Qu[eé]bec|Saskatchewan|Yukon|NSW|VIC|Vic|QLD|Qld|SA|TAS|Tas|ACT|New South Wales|Victoria|Queensland|"
-    "Western Australia|South Australia|Tasmania|Northern Territory"
+    "Western Australia|South Australia|Tasmania|Northern Territory|"
+    # states of India, Malaysia and Nigeria, which addresses there end with as a US one ends with its state
+    "Maharashtra|Tamil Nadu|Karnataka|Kerala|Gujarat|Rajasthan|Uttar Pradesh|West Bengal|Telangana|Andhra Pradesh|"
+    "Madhya Pradesh|Bihar|Odisha|Punjab|Haryana|Assam|Goa|Selangor|Johor|Penang|Pulau Pinang|Sabah|Sarawak|Perak|"
+    "Kedah|Kelantan|Melaka|Pahang|Terengganu|Negeri Sembilan|Perlis|Lagos State|Ogun State|Oyo State|Rivers State"
 )
 _STATE_AT_END = re.compile(rf"\b(?:{_STATE_ABBR}|{_STATE_NAMES}),?[ \t]*$")
 _ZIP_CUE = re.compile(r"(?i:\b(?:zip|zip code|postal code|postcode|post code)\s*[:#]?\s*)(\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d)\b")
@@ -976,14 +1001,17 @@ _LOWER_FACILITY = re.compile(
 _LOCALITY = re.compile(
     rf"[ \t]*,[ \t]*(?:(?:Co\.?|County)[ \t]+)?({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}}|"
     rf"[{_LO}][{_LO}'’\-]+(?:[ \t]+[{_LO}][{_LO}'’\-]+)?)"
-    rf"(?=[ \t]*(?:[,.?!;]|$|[A-Z]{{1,2}}\d|\d{{4,5}}\b|{_EIRCODE_CORE}))",
+    rf"(?=[ \t]*(?:[,.?!;]|$|[A-Z]{{1,2}}\d|-?[ \t]*\d{{4,6}}\b|{_EIRCODE_CORE}))",
     re.MULTILINE,
 )
-# The ZIP or postcode after those places; four digits (South Africa, New Zealand, Australia...) only
-# where the line or the list ends.
+# The ZIP or postcode after those places: six digits in India ("Navi Mumbai - 410210") and Singapore; four
+# (South Africa, New Zealand, Australia...) only where the line or the list ends.
 _ZIP_AFTER_LOCALITY = re.compile(
-    r"[ \t]*,?[ \t]*(\d{5}(?:-\d{4})?|\d{4}(?=[ \t]*(?:$|\n|[ \t]{2}|[,;]|\.(?!\d))))\b(?![.,]\d)", re.MULTILINE
+    r"[ \t]*,?[ \t]*(?:-[ \t]*)?(\d{5}(?:-\d{4})?|\d{6}|\d{4}(?=[ \t]*(?:$|\n|[ \t]{2}|[,;]|\.(?!\d))))\b(?![.,]\d)",
+    re.MULTILINE,
 )
+# A postcode before the town, after a street line (Malaysia, Germany, France...): ", 43000 Kajang".
+_POSTCODE_TOWN = re.compile(rf"[ \t]*,[ \t]*(\d{{5}})[ \t]+({_PLACE_WORD}(?:[ \t]+{_PLACE_WORD}){{0,2}})(?=[ \t]*(?:[,.;]|$))", re.MULTILINE)
 # Postcodes after a Canadian province ("Saskatoon, SK S7M 0Z6") or an Australian state ("Fremantle WA
 # 6160"): the state alone is kept, like a US state.
 _CA_POSTCODE = r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ \t]?\d[ABCEGHJ-NPRSTV-Z]\d"
@@ -2148,6 +2176,8 @@ def _streets(text: str, digits: bool) -> list[PhiSpan]:
         if len(toks) > 1:
             out.append(PhiSpan(toks[0][0], toks[-1][1], "ADDRESS"))
     out += _group(_POBOX, text, "ADDRESS")
+    if digits:
+        out += _group(_COMMA_ADDRESS, text, "ADDRESS")
     return [_with_flat(text, sp) for sp in out]
 
 
@@ -2220,6 +2250,10 @@ def _localities(text: str, streets: list[PhiSpan]) -> list[PhiSpan]:
     out: list[PhiSpan] = []
     for sp in streets:
         pos = sp.end
+        m = _POSTCODE_TOWN.match(text, pos)
+        if m and not _is_region(m.group(2)):
+            out += [PhiSpan(m.start(1), m.end(1), "ZIP"), PhiSpan(m.start(2), m.end(2), "CITY")]
+            pos = m.end()
         for _ in range(4):
             m = _LOCALITY.match(text, pos)
             if not m or _is_region(m.group(1)) or _common(m.group(1).split()[0]) or (
@@ -2246,6 +2280,56 @@ def _before_postcodes(text: str) -> list[PhiSpan]:
 
 # An HL7 address (XAD): street^other^city^state^ZIP^country, as interface messages and their dumps carry it.
 _HL7_ADDRESS = re.compile(r"(?<![\w^\-])(\d+[A-Za-z]?[ \t]+[A-Za-z][^^|:\n]{1,60})\^([^^|\n]{0,40})\^([A-Za-z][^^|\n]{1,40})\^([A-Z]{2,3})?\^(\w{3,10}(?:-\d{4})?)\b")
+
+
+# HL7 v2 fields that hold people (PID-5 "KAPOOR^ANJALI^R", PV1-7 "1629384750^MBEKI^THABO^^^DR"): segment ->
+# {field: index of the family name's component}: 0 in a person's name (XPN), 1 after the ID of a clinician (XCN).
+# Interfaces write names in capitals, which the name rules take for acronyms.
+_HL7_PEOPLE = {
+    "PID": {5: 0, 6: 0, 9: 0}, "NK1": {2: 0}, "IN1": {16: 0}, "GT1": {3: 0}, "MRG": {7: 0}, "STF": {3: 0},
+    "PRD": {2: 0}, "PV1": {7: 1, 8: 1, 9: 1, 17: 1, 52: 1}, "ORC": {10: 1, 11: 1, 12: 1}, "OBR": {16: 1, 28: 1},
+    "ROL": {4: 1}, "EVN": {5: 1}, "PD1": {4: 1}, "TXA": {5: 1, 9: 1, 10: 1}, "OBX": {16: 1},
+}
+_HL7_SEGMENT = re.compile(rf"(?m)^[ \t]*({'|'.join(_HL7_PEOPLE)})\|[^\n]*")
+_HL7_NAME_PART = re.compile(r"[^\W\d_][\w'’.\- ]{0,40}")
+# Titles and degrees in an XPN/XCN's prefix and degree components
+_HL7_NOT_NAMES = frozenset(_words("dr mr mrs ms miss mx prof rev md do rn np pa phd dds mbbs frcp jr sr"))
+# FHIR resources in JSON: a HumanName's family and given names, an Address's lines, city, district and postal code.
+_FHIR_FIELD = re.compile(r'"(family|given|line|city|district|postalCode)"[ \t]*:[ \t]*(\[[^\]\n]*\]|"[^"\n]{1,80}")')
+_FHIR_KINDS = {"family": "NAME", "given": "NAME", "line": "ADDRESS", "city": "CITY", "district": "CITY", "postalCode": "ZIP"}
+_JSON_STRING = re.compile(r'"([^"\n]+)"')
+
+
+def _structured_fields(text: str) -> list[PhiSpan]:
+    """People's names in HL7 v2 segments, and names and address parts in FHIR JSON, by the field that holds them."""
+    out: list[PhiSpan] = []
+    if "|" in text and "^" in text:
+        for m in _HL7_SEGMENT.finditer(text):
+            people, pos = _HL7_PEOPLE[m.group(1)], m.start(1)
+            for n, field in enumerate(m.group().strip().split("|")):
+                if n in people:
+                    for value, at in _split_at(field, "~", pos):
+                        for i, (comp, start) in enumerate(_split_at(value, "^", at)):
+                            comp = comp.split("&")[0]
+                            if (people[n] <= i <= people[n] + 3 and _HL7_NAME_PART.fullmatch(comp)
+                                    and comp.lower().strip(". ") not in _HL7_NOT_NAMES):
+                                out.append(PhiSpan(start, start + len(comp), "NAME"))
+                pos += len(field) + 1
+    if '":' in text or '" :' in text:
+        for m in _FHIR_FIELD.finditer(text):
+            for v in _JSON_STRING.finditer(text, m.start(2), m.end(2)):
+                if v.group(1).strip() and not (m.group(1) == "city" and _is_region(v.group(1))):
+                    out.append(PhiSpan(v.start(1), v.end(1), _FHIR_KINDS[m.group(1)]))
+    return out
+
+
+def _split_at(field: str, sep: str, start: int) -> list[tuple[str, int]]:
+    """The parts of field split at sep, each with its offset in the text (field starts at start)."""
+    out = []
+    for part in field.split(sep):
+        out.append((part, start))
+        start += len(part) + 1
+    return out
 
 
 def _places(text: str, digits: bool) -> list[PhiSpan]:
@@ -2327,7 +2411,7 @@ def find_spans(text: str) -> list[PhiSpan]:
     ages = _ages(text, digits) + [sp for n in names for sp in _group_at(_AGE_AFTER_NAME, text, n.end, "AGE")]
     held = _uncued_phrases(text, _BIOMETRIC_PHRASE, "BIOMETRIC") + _uncued_phrases(text, _FACE_PHOTO_PHRASE, "PHOTO")
     words = [sp for sp in places + names if not (sp.kind in ("NAME", "CITY") and names_no_one(text, sp.start, sp.end))]
-    return _resolve(_numbers(text, digits) + _dates(text, digits) + ages + words + held)
+    return _resolve(_numbers(text, digits) + _dates(text, digits) + ages + words + held + _structured_fields(text))
 
 
 def _resolve(cands: list[PhiSpan]) -> list[PhiSpan]:
