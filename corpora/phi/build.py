@@ -33,6 +33,7 @@ SOURCES = {
     "test8": HERE / "notes_test8.txt",
     "test9": HERE / "notes_test9.txt",
     "test10": HERE / "notes_test10.txt",
+    "test11": HERE / "notes_test11.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
