@@ -62,6 +62,7 @@ VARIANTS: dict[str, tuple[bool, list[str]]] = {
     "default": (False, []),                        # the stage's recipe as configured, on train alone
     "logistic": (False, ["triage.hidden=0"]),      # one logistic regression: the classifier until 2026-12-05
     "mlp-1": (False, ["triage.members=1"]),        # one network, not the mean of five
+    "default-more": (True, []),                    # the stage's recipe on train and the --extra files
 }
 
 
