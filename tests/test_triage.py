@@ -170,4 +170,4 @@ def test_red_flags_for_a_number_of_tablets_a_plan_and_a_car_in_a_closed_garage(t
     from rungs.safety import Guardrails
 
     match = Guardrails(compose([]).prompt).match(text)
-    assert (match and match[0]) == flag or (match is None and flag is None), match
+    assert (match[0] if match else None) == flag, match

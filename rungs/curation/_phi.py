@@ -2300,27 +2300,38 @@ _FHIR_KINDS = {"family": "NAME", "given": "NAME", "line": "ADDRESS", "city": "CI
 _JSON_STRING = re.compile(r'"([^"\n]+)"')
 
 
-def _structured_fields(text: str) -> list[PhiSpan]:
-    """People's names in HL7 v2 segments, and names and address parts in FHIR JSON, by the field that holds them."""
+def _hl7_names(text: str) -> list[PhiSpan]:
+    """People's names in HL7 v2 segments, by the field and component that hold them."""
     out: list[PhiSpan] = []
-    if "|" in text and "^" in text:
-        for m in _HL7_SEGMENT.finditer(text):
-            people, pos = _HL7_PEOPLE[m.group(1)], m.start(1)
-            for n, field in enumerate(m.group().strip().split("|")):
-                if n in people:
-                    for value, at in _split_at(field, "~", pos):
-                        for i, (comp, start) in enumerate(_split_at(value, "^", at)):
-                            comp = comp.split("&")[0]
-                            if (people[n] <= i <= people[n] + 3 and _HL7_NAME_PART.fullmatch(comp)
-                                    and comp.lower().strip(". ") not in _HL7_NOT_NAMES):
-                                out.append(PhiSpan(start, start + len(comp), "NAME"))
-                pos += len(field) + 1
-    if '":' in text or '" :' in text:
-        for m in _FHIR_FIELD.finditer(text):
-            for v in _JSON_STRING.finditer(text, m.start(2), m.end(2)):
-                if v.group(1).strip() and not (m.group(1) == "city" and _is_region(v.group(1))):
-                    out.append(PhiSpan(v.start(1), v.end(1), _FHIR_KINDS[m.group(1)]))
+    for m in _HL7_SEGMENT.finditer(text):
+        people = _HL7_PEOPLE[m.group(1)]
+        fields = _split_at(text[m.start(1) : m.end()].rstrip(), "|", m.start(1))
+        for n, (field, at) in enumerate(fields):
+            family = people.get(n)
+            if family is None:
+                continue
+            for value, start in _split_at(field, "~", at):
+                for i, (comp, pos) in enumerate(_split_at(value, "^", start)):
+                    comp = comp.split("&")[0]
+                    if family <= i <= family + 3 and _HL7_NAME_PART.fullmatch(comp) and comp.lower().strip(". ") not in _HL7_NOT_NAMES:
+                        out.append(PhiSpan(pos, pos + len(comp), "NAME"))
     return out
+
+
+def _fhir_fields(text: str) -> list[PhiSpan]:
+    """Names and address parts in FHIR JSON, by the field that holds them."""
+    out: list[PhiSpan] = []
+    for m in _FHIR_FIELD.finditer(text):
+        for v in _JSON_STRING.finditer(text, m.start(2), m.end(2)):
+            if v.group(1).strip() and not (m.group(1) == "city" and _is_region(v.group(1))):
+                out.append(PhiSpan(v.start(1), v.end(1), _FHIR_KINDS[m.group(1)]))
+    return out
+
+
+def _structured_fields(text: str) -> list[PhiSpan]:
+    """Identifiers found by the field of a structured record that holds them: HL7 v2 and FHIR JSON."""
+    hl7 = _hl7_names(text) if "|" in text and "^" in text else []
+    return hl7 + (_fhir_fields(text) if '":' in text or '" :' in text else [])
 
 
 def _split_at(field: str, sep: str, start: int) -> list[tuple[str, int]]:
