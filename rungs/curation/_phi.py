@@ -2313,7 +2313,8 @@ def _hl7_names(text: str) -> list[PhiSpan]:
             for value, start in _split_at(field, "~", at):
                 for i, (comp, pos) in enumerate(_split_at(value, "^", start)):
                     comp = comp.split("&")[0]
-                    if family <= i <= family + 3 and _HL7_NAME_PART.fullmatch(comp) and comp.lower().strip(". ") not in _HL7_NOT_NAMES:
+                    if (family <= i <= family + 3 and _HL7_NAME_PART.fullmatch(comp)
+                            and comp.lower().strip(". ") not in _HL7_NOT_NAMES):
                         out.append(PhiSpan(pos, pos + len(comp), "NAME"))
     return out
 
