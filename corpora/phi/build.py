@@ -34,6 +34,7 @@ SOURCES = {
     "test9": HERE / "notes_test9.txt",
     "test10": HERE / "notes_test10.txt",
     "test11": HERE / "notes_test11.txt",
+    "test12": HERE / "notes_test12.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")
