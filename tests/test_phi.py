@@ -545,6 +545,53 @@ def test_test10s_look_alikes_survive(text):
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # address lines of Chennai, Selangor, Cebu and Accra; a unit or a range before the house number
+        ("of Door No. 7/3, Kamarajar Salai, Tiruvannamalai 606601", "Door No. 7/3, Kamarajar Salai"),
+        ("Heart Clinic, No. 22, 4th Cross, Anna Nagar, Chennai", "No. 22, 4th Cross, Anna Nagar"),
+        ("Klinik Kesihatan\nJalan 12/31, Seksyen 9, 46000 Petaling Jaya", "Jalan 12/31, Seksyen 9"),
+        ("delivery to Purok 3, Sitio Bagong Silang, Cebu City 6000", "Purok 3, Sitio Bagong Silang"),
+        ("P.O. Box AN 4102, Accra", "P.O. Box AN 4102"),
+        ("Address: 7/15 Ocean Street, Bondi NSW 2026", "7/15 Ocean Street"),
+        ("Address: 102-14 Queens Boulevard, Forest Hills, NY 11375", "102-14 Queens Boulevard"),
+        # numbers of other countries' cards, registers and phones
+        ("MyKad: 900101-14-5678", "900101-14-5678"),
+        ("PhilHealth PIN: 19-123456789-0", "19-123456789-0"),
+        ("IHI: 8003 6012 3456 78", "8003 6012 3456 78"),
+        ("Dr Ama Owusu, MDCGh reg. MDC/RN/20871", "MDC/RN/20871"),
+        ("FNA of the node (lab no. HIS/24/1187) shows", "HIS/24/1187"),
+        ("Tel: 03-5550 2290   Faks: 03-5550 2291", "03-5550 2291"),
+        # names and codes spelt with dashes
+        ("how do you spell it? o-k-o-n-k-w-o", "o-k-o-n-k-w-o"),
+        ("the eircode is d-six-w x-two-eight", "d-six-w x-two-eight"),
+        # prints and face pictures named by how they were taken
+        ("[ ] Fingerprint scan for pharmacy access (declined)", "Fingerprint scan"),
+        ("consent to a voice recording of his speech for analysis", "voice recording"),
+        ("patient joined; face-match verification against enrolment selfie passed", "face-match verification"),
+        ("patient joined; face-match verification against enrolment selfie passed", "enrolment selfie"),
+        ("Checked: photo on state ID card; patient photo captured at kiosk.", "photo on state ID card"),
+        ("Checked: photo on state ID card; patient photo captured at kiosk.", "patient photo"),
+        ("intruder identified by CCTV still image of his face", "CCTV still image of his face"),
+    ],
+)
+def test_identifiers_of_test11s_classes_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ordered an x-ray and a t-cell panel; the 2nd cross-match was fine; photo of the rash on day 3.",
+        "Jalan-jalan after lunch helps her mood; reg. review in 3 months.",
+    ],
+)
+def test_test11s_look_alikes_survive(text):
+    result = scrub(text)
+    assert result.text == text, [(s.kind, text[s.start : s.end]) for s in result.spans]
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Fingerprint template enrolled for kiosk check-in, template ID FP-7731-0092.",  # the value is the identifier

@@ -559,7 +559,7 @@ _PHONE = re.compile(
     # UK national: 0113 392 4000, 07700 900123, 020 7946 0958, 01953 555 0127 (the 555 drama range)
     r"|(?<![\w/.\-])0\d{2,4}[ \t\-]\d{3,4}[ \t\-]?\d{3,4}(?![\w/\-]|\.\d)"
     # Australia and New Zealand, a one-digit area code: (08) 5550 1234, 07 555 0193
-    r"|(?<![\w/.\-(])(?:\(0\d\)|0\d)[ \t]\d{3,4}[ \t]\d{4}(?![\w/\-]|\.\d)"
+    r"|(?<![\w/.\-(])(?:\(0\d\)|0\d)[ \t\-]\d{3,4}[ \t]\d{4}(?![\w/\-]|\.\d)"  # and Malaysia: 03-5550 1172
     # India, mobiles printed five and five: 98555 50143, +91 98555 50143
     r"|(?<![\w/.\-])(?:\+91[ \t\-]?)?[6-9]\d{4}[ \t]\d{5}(?![\w/\-]|\.\d)"
 )
@@ -601,6 +601,11 @@ _SPELT_TENS = (r"(?:ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventee
                rf"(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:-{_SPOKEN_DIGITS})?)")
 _SPELT_TOKEN = rf"(?:{_DIGIT_WORD}|{_SPELT_TENS}|[a-z])"
 _SPELT_CODE = re.compile(rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:,?[ \t]+(?:dash[ \t]+)?{_SPELT_TOKEN}){{4,}}(?![\w'’\-])")
+# Spelt with dashes: a name ("q-u-i-s-p-e", "m-c-g-i-l-l-i-c-u-d-d-y") or a code ("d-nine-x-r-two-seven",
+# "v-five-h two-k-four"): three characters at least, one a letter other than "a", "i" and "x".
+_SPELT_DASHED = re.compile(
+    rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:-{_SPELT_TOKEN}){{2,}}(?:[ \t]+{_SPELT_TOKEN}(?:-{_SPELT_TOKEN})+)?(?![\w'’\-])"
+)
 _SPELT_KINDS = (
     ("VEHICLE", re.compile(r"(?i)\b(?:registration|reg|plate|tag|number plate|licen[cs]e plate)\b")),
     ("HEALTH_PLAN", re.compile(r"(?i)\b(?:member|insurance|medicaid|medicare|policy|plan|subscriber)\b")),
@@ -630,7 +635,7 @@ _PHONE_LOCAL = re.compile(
     r"(?<![\w\-./])[2-9]\d{2}-\d{4}(?![\w\-]|[.,]\d|[ \t\xa0]*(?:Hz|hz|mg|mcg|mL|ml|g|kg|IU|units?|cells|copies|ms|m|km|k|%|x|"
     r"min|mins|minutes|sec|s|h|hr|hrs|hours|days|weeks|mmHg|lbs?|steps|kcal|cal|patients|cases|words)\b)"
 )
-_PHONE_KIND = re.compile(r"(?i)\b(fax|phone|tel|telephone|cell|mobile|call|pager|ph|text)\b")
+_PHONE_KIND = re.compile(r"(?i)\b(fax|faks|phone|tel|telephone|cell|mobile|call|pager|ph|text)\b")
 
 # "<label> <value>": the value is an identifier of the kind; the label stays. Labels ignore case.
 _NUM = r"(?:number|num|no\.?|#|ID|identifier)"
@@ -653,7 +658,7 @@ _LABELS: list[tuple[str, str]] = [
                     rf"medical card(?: {_NUM})?|GMS(?: {_NUM})?|HSN|PHN|OHIP(?: {_NUM})?|RAMQ(?: {_NUM})?|"
                     rf"health card(?: {_NUM})?|(?:personal )?health (?:services|insurance) {_NUM}|IHI(?: {_NUM})?|"
                     # Australian Medicare cards, and national insurers of Kenya, Nigeria and Ghana, the Philippines
-                    rf"Medicare card(?: {_NUM})?|NHIF(?: {_NUM})?|NHIS(?: {_NUM})?|PhilHealth(?: {_NUM})?")),
+                    rf"Medicare card(?: {_NUM})?|NHIF(?: {_NUM})?|NHIS(?: {_NUM})?|PhilHealth(?: {_NUM}| PIN)?")),
     ("LICENSE", (rf"DEA(?: {_NUM})?|NPI(?: {_NUM})?|licen[cs]e {_NUM}|lic\.? ?#|driver'?s licen[cs]e(?: {_NUM})?|"
                 rf"DL ?#|certificate {_NUM}|cert\.? ?#|GMC(?: {_NUM})?|registration {_NUM}|"
                 rf"board certification(?: {_NUM})?|state licen[cs]e(?: {_NUM})?|license|licence|"
@@ -671,14 +676,16 @@ _LABELS: list[tuple[str, str]] = [
            rf"(?:police|crash|accident|collision|incident) report(?: {_NUM})?|incident {_NUM}|work order(?: {_NUM})?|ticket {_NUM}|"
            rf"(?:study|participant|subject|enrol?lment) {_NUM}|run(?: {_NUM})|[A-Z]{{2,6}} ID|ID(?: {_NUM})?|"
            # staff numbers in access logs: "(emp E40213)", "employee no. 88120"
-           rf"emp(?:loyee)?(?: {_NUM})?|staff {_NUM}")),
+           rf"emp(?:loyee)?(?: {_NUM})?|staff {_NUM}|"
+           # national identity cards: Malaysia's MyKad, Singapore's NRIC
+           rf"MyKad(?: {_NUM})?|NRIC(?: {_NUM})?")),
 ]
 # An identifier value: letters, digits, - and /, at least one digit, at least 3 characters; a short
 # capital prefix set off by a dot or a space goes with it ("MD.0048815", "GRP 55012", "AZH 88103-4472").
 # Numbers printed in spaced groups keep their groups ("794 221 806", "2953 71648 1").
 _VALUE = (
     r"(?P<value>(?:[A-Z]{1,4}[. ](?=\d))?(?=[A-Z0-9\-/]*\d)[A-Z0-9][A-Z0-9\-/]+[A-Z0-9]"
-    r"(?:(?<=\d)(?:[ ]\d{3,5}){1,2}(?:[ ]\d(?![\w.,]\d|[ \t]*(?:mg|%|units?|x|times)\b))?)?)"
+    r"(?:(?<=\d)(?:[ ]\d{3,5}){1,3}(?:[ ]\d{1,2}(?![\w.,]\d|[ \t]*(?:mg|%|units?|x|times)\b))?)?)"
 )
 # One pass for all labels (a named group per kind): six case-insensitive scans cost six times as much.
 _LABEL_RE = re.compile(
@@ -741,24 +748,28 @@ _BIOMETRIC_PHRASE = re.compile(
     rf"(?i)\b(?:(?:maternal|paternal|{_NEWBORN})[ \t]+)?"  # whose print: "maternal right thumbprint"
     r"(?:(?:right|left)(?:[ \t]+and[ \t]+(?:right|left))?[ \t]+)?(?:(?:index|middle|ring|little)[ \t]+(?:finger[ \t]*)?)?"
     r"(?:finger|thumb|palm|voice|face|hand)[ \t-]?(?:prints?|scans?|veins?(?:[ \t]scans?)?)"
-    r"(?:[ \t]+(?:templates?|authentication|readers?|scanners?|enrol(?:l?ment)?|login|unlock|recordings?|samples?))?\b"
+    r"(?:[ \t]+(?:templates?|authentication|readers?|scanners?|scans?|enrol(?:l?ment)?|login|unlock|recordings?|samples?))?\b"
     r"(?![ \t-]*like)|"
+    r"\bvoice[ \t]+(?:recordings?|samples?)\b|"  # a recording of a person's voice: "a voice recording of my child's speech"
+    r"\bface[ \t-]?match(?:ing)?(?:[ \t]+(?:verification|check))?\b|"
     rf"\b{_NEWBORN}[ \t]+foot[ \t-]?prints?\b|"  # a newborn's identification; a muddy one is none
     r"\b(?:Face[ \t]?ID|Touch[ \t]?ID)\b|"
     r"\b(?:iris|retinal?)[ \t]+(?:scans?|patterns?|templates?|images?)\b"
 )
 _FACE_PHOTO_PHRASE = re.compile(
-    r"(?i)\b(?:(?:frontal|front)[ \t]+)?(?:full[ \t-]?face|face|facial|passport[ \t-]style)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
+    r"(?i)\b(?:patient'?s?[ \t]+)?(?:(?:frontal|front)[ \t]+)?(?:full[ \t-]?face|face|facial|passport[ \t-]style)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
     r"(?:photo(?:graph)?s?|pictures?|portraits?|images?|videos?)\b|"
-    r"\b(?:photo(?:graph)?s?|pictures?|images?)[ \t]+of[ \t]+(?:your|his|her|their|my|the[ \t]+patient'?s?)[ \t]+"
+    r"\b(?:(?:CCTV|camera|video|security|webcam|still)[ \t]+){0,2}(?:photo(?:graph)?s?|pictures?|images?|stills?)[ \t]+of[ \t]+"
+    r"(?:your|his|her|their|my|the[ \t]+patient'?s?)[ \t]+"
     r"(?:(?:whole|full)[ \t]+)?face\b|"
-    r"\b(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b|"
+    r"\b(?:(?:enrol(?:l?ment)?|verification|registration|reference|profile)[ \t]+)?(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b|"
     # the photograph on an identity document or badge: "photo ID", "passport photo", "driver's license photo"
     r"\b(?:(?:state|government|national|school|staff|employee|student|military)[ \t]+)?photo[ \t]+(?:(?-i:ID)|identification|badge|card)\b|"  # "photo id" in speech is the card more often than not
     r"\b(?:passport|(?:driver'?s?|driving)[ \t]+licen[cs]e|licen[cs]e|badge|registration(?:[ \t]+face)?|portrait|profile|"
-    r"student|staff|employee|(?-i:ID)|identity)[ \t]+photo(?:graph)?s?\b|"
+    r"student|staff|employee|patient|(?-i:ID)|identity)[ \t]+photo(?:graph)?s?\b|"
+    r"\bphoto[ \t]+(?:matched|compared|verified|checked)\b|"  # the face on a document held to the person
     r"\bface[ \t]+captures?\b|"  # a camera's still of a face (access control, CCTV)
-    r"\bphoto[ \t]+on[ \t]+(?:his|her|their|my|your|the)[ \t]+(?:[a-z]+[ \t]+)?(?:ID|card|badge|licen[cs]e|passport)\b"
+    r"\bphoto[ \t]+on[ \t]+(?:(?:his|her|their|my|your|the|a|an)[ \t]+)?(?:[a-z]+[ \t]+){0,2}(?:ID|card|badge|licen[cs]e|passport)\b"
 )
 # A cued value: at least three digits, and a letter, dash or underscore unless it is all digits (4+, not a year).
 _CUED_VALUE = re.compile(
@@ -768,7 +779,7 @@ _CUED_VALUE = re.compile(
 # Whatever a note calls a number ("Folder No. AFC/2281/24", "NHIS No. NHIS/LAG/0048121", "Reg. No. MMC 2009/04/1187",
 # "MMC No. 58812"): parts joined by slashes or dashes with four digits in all, or five digits alone.
 _NUMBERED = re.compile(
-    r"\b(?:No|Nr|Number|Num)\.?[ \t]*[:#]?[ \t]*"
+    r"\b(?:No|Nr|Number|Num|(?<=lab )no|[Rr]eg)\.?[ \t]*[:#]?[ \t]*"
     r"((?:[A-Z]{2,5}[ \t])?(?=(?:[A-Za-z/\-]*\d){4})[A-Z0-9]{1,10}(?:[/\-][A-Z0-9]{1,12}){1,4}|\d{5,})\b(?![/\-]\w)"
 )
 # MAC addresses of devices (pumps, monitors, home hubs)
@@ -884,7 +895,7 @@ _UNIT = (
     rf"(?:,?{_H}*(?:{_UNIT_WORD}{_H}*#?{_H}*[A-Za-z0-9\-/]*[A-Za-z0-9]|\d{{1,2}}(?:st|nd|rd|th){_H}+(?:Floor|Fl)\b\.?))?"
 )
 _STREET = re.compile(
-    rf"\b\d{{1,6}}[A-Za-z]?{_H}+(?:(?:NE|NW|SE|SW|[NSEW])\.?{_H}+|(?:North|South|East|West){_H}+)?"
+    rf"\b(?:\d{{1,4}}[/\-](?=\d))?\d{{1,6}}[A-Za-z]?{_H}+(?:(?:NE|NW|SE|SW|[NSEW])\.?{_H}+|(?:North|South|East|West){_H}+)?"
     rf"(?:[{_UP}][{_LO}A-Za-z'\-]*|\d+(?:st|nd|rd|th)|(?<=\d\d\d[ \t])\d{{1,3}}(?={_H}+(?:Ave|Avenue|St|Street)\b))"  # "15820 84 Ave"
     rf"(?:{_H}+[{_UP}][{_LO}A-Za-z'\-]*){{0,3}}{_H}+{_STREET_TYPES}\b\.?"
     # a quadrant after the type: "1528 20th Street West," (not "West" starting a town: "Main St West Haven")
@@ -923,12 +934,15 @@ _FLAT_BEFORE = re.compile(
 # Mawar", "Unit 4, Tyne Point Industrial Estate". A lead word ("No.", "Plot", "Unit") or a block letter makes the
 # number a house number, and each piece after it is a named street or estate, a numbered plot or sector, or a Malay
 # street (jalan, lorong) or estate (taman).
-_NUMBERED_PIECE = r"(?:Plot|Sector|Block|Pocket)\.?[ \t]*(?:No\.?[ \t]*)?\d{1,4}[A-Z]?\b"
+_NUMBERED_PIECE = r"(?:Plot|Sector|Block|Pocket|Seksyen|Purok)\.?[ \t]*(?:No\.?[ \t]*)?\d{1,4}[A-Z]?\b"
 _COMMA_ADDRESS = re.compile(
-    rf"\b(?:(?:(?:No|Door No|House No|H\.[ \t]?No|Unit|Flat|Shop)\.?|Plot){_H}*\d{{1,5}}[A-Za-z]?|[A-Z]{{1,2}}-\d{{1,5}}[A-Za-z]?)"
+    rf"\b(?:(?:(?:No|Door No|House No|H\.[ \t]?No|Unit|Flat|Shop)\.?|Plot|Purok){_H}*\d{{1,5}}(?:/\d{{1,4}})?[A-Za-z]?|"
+    rf"[A-Z]{{1,2}}-\d{{1,5}}[A-Za-z]?|(?:Jalan|Jln|Lorong|Lrg){_H}+\d{{1,3}}/\d{{1,3}})"
     rf"(?:,{_H}*(?:{_NUMBERED_PIECE}|"
     rf"(?:\d{{1,3}}(?:st|nd|rd|th){_H}+)?{_PLACE_WORD}(?:{_H}+{_PLACE_WORD}){{0,3}}{_H}+"
-    rf"(?:{_STREET_TYPES}|Estate|Nagar|Colony|Layout|Enclave|Residency|Towers?|Apartments)\b\.?|"
+    rf"(?:{_STREET_TYPES}|Estate|Nagar|Colony|Layout|Enclave|Residency|Towers?|Apartments|Salai|Marg|Veedhi)\b\.?|"
+    rf"\d{{1,3}}(?:st|nd|rd|th){_H}+(?:Cross|Main)(?:{_H}+(?:Road|Street))?\b|"  # Bengaluru and Chennai: "2nd Cross"
+    rf"(?:Sitio|Barangay|Brgy)\.?{_H}+{_PLACE_WORD}(?:{_H}+{_PLACE_WORD})?|"  # the Philippines
     rf"(?:Jalan|Jln|Lorong|Lrg|Persiaran|Lebuh|Taman)\.?(?:{_H}+(?:{_PLACE_WORD}|\d{{1,3}}(?:/\d{{1,3}})?)){{1,4}})){{1,4}}"
 )
 # A street named without a number: "on Carver Street", "Chapeltown Road". Full words only ("Dr" and
@@ -940,7 +954,7 @@ _STREET_NAMED = re.compile(
 # A street that is one field of a comma-separated address line (a town follows it, see _LOCALITY).
 _ADDRESS_FIELD = re.compile(r"(?:^|\n|,)[ \t]*\Z")
 _POBOX = re.compile(
-    r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+\d+(?:-\d{5}\b)?\b"  # Kenya: "P.O. Box 40217-00100"
+    r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+(?-i:[A-Z]{1,3}[ \t]+)?\d+(?:-\d{5}\b)?\b"  # Ghana: "P.O. Box KB 77"  # Kenya: "P.O. Box 40217-00100"
     # "RR 18" is a respiratory rate and "HC 34" a head circumference: the abbreviations need a box
     r"|\b(?:Rural Route|Star Route)[ \t]*\d+(?:[ \t,]+Box[ \t]*\d+)?\b|\b(?:RR|HC)[ \t]*\d+[ \t,]+Box[ \t]*\d+\b"
 )
@@ -1999,7 +2013,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
             if group == 0 and m.group(0).lstrip("(").startswith("0") and not 9 <= len(digits) <= 12:
                 continue
             cues = _PHONE_KIND.findall(text[max(0, m.start(group) - 30) : m.start(group)])
-            kind = "FAX" if cues and cues[-1].lower() == "fax" else "PHONE"
+            kind = "FAX" if cues and cues[-1].lower() in ("fax", "faks") else "PHONE"
             out.append(PhiSpan(m.start(group), m.end(group), kind))
     for m in _LABEL_RE.finditer(text):
         kind = next(k for k, _ in _LABELS if m.group(k) is not None)
@@ -2039,6 +2053,16 @@ def _spelt_codes(text: str) -> list[PhiSpan]:
         toks = m.group().replace(",", " ").split()
         digit_words = sum(len(t) > 1 for t in toks)
         if digit_words < 2 or not any(len(t) == 1 and t not in "aix" for t in toks):
+            continue
+        before = text[max(0, m.start() - 80) : m.start()]
+        cued = [(c.start(), kind) for kind, cue in _SPELT_KINDS for c in cue.finditer(before)]
+        out.append(PhiSpan(m.start(), m.end(), max(cued)[1] if cued else "ID"))
+    for m in _SPELT_DASHED.finditer(text):
+        toks = re.split(r"[ \t-]+", m.group())
+        if not any(len(t) == 1 and t not in "aix" for t in toks):
+            continue
+        if all(len(t) == 1 for t in toks):
+            out.append(PhiSpan(m.start(), m.end(), "NAME"))
             continue
         before = text[max(0, m.start() - 80) : m.start()]
         cued = [(c.start(), kind) for kind, cue in _SPELT_KINDS for c in cue.finditer(before)]
