@@ -6,9 +6,10 @@ emergencies of one kind and harmless look-alikes of another pull apart; `triage.
 emergency loss beside it), fits a few small networks (or a logistic regression) on train (rungs.safety's
 features), and picks on dev the decision threshold (the highest that still escalates `triage.target_recall`
 of dev's emergencies) and the rule floor (the lowest probability at which a red flag adds no dev false
-alarm). Test is scored once per build and never tuned on.
+alarm); red-flag patterns that matched `triage.sure_min` train and dev emergencies and no harmless message
+escalate at any probability. Test is scored once per build and never tuned on.
 
-Files: `triage.json` (threshold, rule floor), `triage.safetensors` (the weights), `embedder/` (the fine-tuned
+Files: `triage.json` (threshold, rule floor, sure patterns), `triage.safetensors` (the weights), `embedder/` (the fine-tuned
 sentence-transformers model; absent when `triage.epochs=0`, then the shipped model is used as is),
 `report.md`, `metrics.json`.
 Metrics: recall, false-alarm rate (with 95 % intervals) on dev and test, for the classifier alone and
@@ -29,7 +30,7 @@ from rungs.kernel import ConfigError, InputError, interval, metric_entries, reso
 # sentence-transformers, torch and scikit-learn load inside `run`: rungs.pipeline imports this module to
 # fingerprint it
 
-VERSION = 3  # 3: averaged small networks, weights in triage.safetensors; 2: the rule floor; length-grouped batches
+VERSION = 4  # 4: sure red-flag patterns; 3: averaged small networks, weights in triage.safetensors; 2: the rule floor; length-grouped batches
 CONFIG = ("seed", "triage", "prompt.red_flags")  # the rules shape the combined metrics the gate reads
 EMBEDDER_DIR = "embedder"
 SPLITS = ("train", "dev", "test")
@@ -153,20 +154,25 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     bar = progress(total=4, desc="triage")
     embedder = finetune(cfg, data["train"], out)
     bar.update(1)
-    x = {s: features(embedder, [user_text(r["messages"]) for r in rows]) for s, rows in data.items()}
+    text = {s: [user_text(r["messages"]) for r in rows] for s, rows in data.items()}
+    x = {s: features(embedder, text[s]) for s in data}
     y = {s: np.array([r["label"] == "emergency" for r in rows], dtype=int) for s, rows in data.items()}
     bar.update(1)
     rules = Guardrails(cfg.prompt)
-    ruled = {s: np.array([rules.match(user_text(r["messages"])) is not None for r in data[s]]) for s in ("dev", "test")}
+    ruled = {s: np.array([rules.match(t) is not None for t in text[s]]) for s in ("dev", "test")}
     classifier = train_classifier(x, y, ruled["dev"], target_recall=t.target_recall, seed=cfg.seed, embedder=t.embedder,
                                   **classifier_fit(t))
+    classifier.sure = tuple(rules.sure(text["train"] + text["dev"], [*y["train"].astype(bool), *y["dev"].astype(bool)],
+                                       t.sure_min))
+    sure = {s: np.array([bool(set(rules.matching(t)) & set(classifier.sure)) for t in text[s]]) for s in ("dev", "test")}
     scores = {s: classifier.probabilities(x[s]) for s in ("dev", "test")}
     bar.update(1)
-    metrics: dict = {"threshold": round(classifier.threshold, 4), "rule_floor": round(classifier.rule_floor, 4)}
+    metrics: dict = {"threshold": round(classifier.threshold, 4), "rule_floor": round(classifier.rule_floor, 4),
+                     "sure_patterns": len(classifier.sure)}
     per_category: dict[str, dict] = {}
     for split in ("dev", "test"):
         model_says = scores[split] >= classifier.threshold
-        both = classifier.escalates(scores[split], ruled[split])  # as Detector.check decides
+        both = classifier.escalates(scores[split], ruled[split], sure[split])  # as Detector.check decides
         metrics.update(_rates(f"{split}_classifier", model_says, y[split]))
         metrics.update(_rates(split, both, y[split]))
         metrics.update(_rates(f"{split}_rules", ruled[split], y[split]))
@@ -202,7 +208,8 @@ def _report(m: dict, per_category: dict, sizes: dict) -> str:
     lines = ["# Triage: emergencies escalated, false alarms", "",
              f"Messages: train {sizes['train']}, dev {sizes['dev']}, test {sizes['test']} (test written without sight of the "
              f"detector or the other splits). Threshold {m['threshold']:.3f} and rule floor {m['rule_floor']:.3f} (a red "
-             f"flag escalates at or above it), both chosen on dev. 95 % bootstrap intervals.", "",
+             f"flag escalates at or above it), both chosen on dev; {m['sure_patterns']} red-flag patterns that matched no "
+             f"harmless train or dev message escalate at any probability. 95 % bootstrap intervals.", "",
              "| detector | recall (emergencies escalated) | false alarms (others escalated) |", "|---|---:|---:|"]
     for split in ("dev", "test"):
         lines += [row(f"{split}: rules only", f"{split}_rules"), row(f"{split}: classifier", f"{split}_classifier"),

@@ -84,6 +84,29 @@ def test_a_red_flag_escalates_only_above_the_classifier_floor():
     assert Detector(rules).check(flagged)[0] == "chest_pain"  # no trained classifier: the rules alone
 
 
+def test_a_sure_pattern_escalates_below_the_floor_and_only_a_pattern_no_harmless_message_matched(tmp_path):
+    import numpy as np
+
+    from rungs.retrieval import load_embedder
+    from rungs.safety import Detector, Guardrails
+
+    rules = Guardrails(compose([]).prompt)
+    texts = ["I took 24 paracetamol last night", "she swallowed 30 tablets an hour ago", "he's taken 12 pills of his mum's",
+             "crushing chest pain and sweating", "no chest pain since my stent, can I fly?"]
+    emergency = [True, True, True, True, False]
+    sure = rules.sure(texts, emergency, min_emergencies=3)
+    assert len(sure) == 1 and all(rules.matching(t) == sure for t in texts[:3])  # the tablet count, nothing else
+    assert rules.sure(texts, emergency, min_emergencies=4) == []  # three emergencies are too few at four
+    dim = 3 * 384
+    constant = Classifier.logistic(np.zeros(dim, dtype=np.float32), 0.0, threshold=0.9, rule_floor=0.6, sure=tuple(sure))
+    constant.save(tmp_path / "triage.json")
+    loaded = Classifier.load(tmp_path / "triage.json")
+    assert loaded.sure == tuple(sure)  # the artifact carries its sure patterns
+    detector = Detector(rules, loaded, load_embedder("minilm"))
+    assert detector.check([{"role": "user", "content": "took 24 paracetamol yesterday, feel fine now"}])[0] == "overdose_or_poisoning"
+    assert detector.check([{"role": "user", "content": "I've had chest pain"}]) is None  # p = 0.5 < floor 0.6: not sure
+
+
 @pytest.fixture(scope="module")
 def triage(tmp_path_factory):
     from rungs.kernel import progress_factory

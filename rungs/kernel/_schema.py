@@ -424,6 +424,7 @@ class TriageConfig:
     members: int = num(5, 1)  # networks averaged
     c: float = num(3.0, 0, low_open=True)  # inverse L2 strength of the logistic regression (hidden=0)
     target_recall: float = num(0.99, 0, 1, low_open=True)  # dev recall the threshold must keep
+    sure_min: int = num(5, 1)  # a red-flag pattern escalates below the rule floor after this many train+dev emergencies and no harmless match
 
 
 @dataclass

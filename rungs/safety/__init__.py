@@ -4,7 +4,8 @@ A conversation is read as all of its user turns, normalised (`user_text`: NFKC, 
 invisible characters, line breaks), and checked twice by the `Detector`:
 
 - `Guardrails`: the red-flag rules of `prompt.red_flags`, phrases that escalate once the classifier's
-  probability reaches its `rule_floor` (a keyword cannot read "no chest pain since my stent");
+  probability reaches its `rule_floor` (a keyword cannot read "no chest pain since my stent"), or at any
+  probability for the `sure` patterns no harmless train or dev message matched ("took 24 tablets");
 - `Classifier`: a few small networks averaged (or a logistic regression) over sentence embeddings
   (`features`), trained by the `triage` stage (`train_classifier`: weights on train, threshold and rule
   floor on dev; `Classifier.escalates` decides)

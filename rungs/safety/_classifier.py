@@ -53,6 +53,7 @@ class Classifier:
     threshold: float
     embedder: str = "minilm"
     rule_floor: float = 0.0  # a red flag escalates when the probability is at least this (rule_floor_for)
+    sure: tuple[str, ...] = ()  # red-flag patterns that escalate at any probability (Guardrails.sure)
 
     @classmethod
     def logistic(cls, coef: np.ndarray, intercept: float, threshold: float, **kw) -> Classifier:
@@ -70,9 +71,11 @@ class Classifier:
             out += 1.0 / (1.0 + np.exp(-h[:, 0].astype(np.float64)))
         return out / len(self.members)
 
-    def escalates(self, scores: np.ndarray, ruled: np.ndarray) -> np.ndarray:
-        """Which messages escalate: the classifier at its threshold, or a red flag at the rule floor."""
-        return (scores >= self.threshold) | (ruled & (scores >= self.rule_floor))
+    def escalates(self, scores: np.ndarray, ruled: np.ndarray, sure: np.ndarray | None = None) -> np.ndarray:
+        """Which messages escalate: the classifier at its threshold, a red flag at the rule floor, or one of
+        the `sure` patterns (where `sure` is true) at any probability."""
+        out = (scores >= self.threshold) | (ruled & (scores >= self.rule_floor))
+        return out if sure is None else out | sure
 
     def save(self, path: Path, **extra) -> None:
         """`path` (JSON: threshold, floor, embedder, layer counts) and WEIGHTS_FILE beside it."""
@@ -82,14 +85,15 @@ class Classifier:
                    for k, (w, b) in enumerate(layers) for part, a in (("w", w), ("b", b))}
         save_file(tensors, str(path.with_name(WEIGHTS_FILE)))
         path.write_text(json.dumps({"weights": WEIGHTS_FILE, "layers": [len(m) for m in self.members],
-                                    "threshold": self.threshold, "rule_floor": self.rule_floor, "embedder": self.embedder,
-                                    **extra}))
+                                    "threshold": self.threshold, "rule_floor": self.rule_floor, "sure": list(self.sure),
+                                    "embedder": self.embedder, **extra}))
 
     @classmethod
     def load(cls, path: Path) -> Classifier:
         path = Path(path)
         d = json.loads(path.read_text())
-        common = dict(embedder=d["embedder"], rule_floor=float(d.get("rule_floor", 0.0)))  # before 2026-12-04: no floor
+        common = dict(embedder=d["embedder"], rule_floor=float(d.get("rule_floor", 0.0)),  # before 2026-12-04: no floor
+                      sure=tuple(d.get("sure", ())))  # before 2026-12-05 (writer S): no sure patterns
         if "coef" in d:  # artifacts before 2026-12-05: one logistic regression, weights in the JSON
             return cls.logistic(np.asarray(d["coef"]), float(d["intercept"]), float(d["threshold"]), **common)
         from safetensors.numpy import load_file

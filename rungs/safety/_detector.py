@@ -1,7 +1,8 @@
 """The detector chat, serve and evaluate consult first: the rules and the trained classifier, over every
 user turn of a conversation (an emergency may be spread over two messages). A red flag escalates when the
 classifier's probability reaches its rule floor (chosen on dev: no more false alarms than the classifier
-alone); the classifier escalates on its own at its threshold."""
+alone), or at any probability when one of its patterns is `sure` (no harmless train or dev message matched
+it); the classifier escalates on its own at its threshold."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class Detector:
         if self.classifier is None:
             return flag  # no trained detector: the rules alone
         score = self.scores([messages])
-        if not self.classifier.escalates(score, np.array([flag is not None]))[0]:
+        sure = flag is not None and bool(set(self.rules.matching(text)) & set(self.classifier.sure))
+        if not self.classifier.escalates(score, np.array([flag is not None]), np.array([sure]))[0]:
             return None
-        return flag if flag is not None and score[0] >= self.classifier.rule_floor else ("classifier", None)
+        return flag if flag is not None and (sure or score[0] >= self.classifier.rule_floor) else ("classifier", None)
