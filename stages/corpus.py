@@ -59,7 +59,7 @@ from rungs.curation import (
 from rungs.kernel import ConfigError, InputError, resolve_path
 from rungs.train import source_files, source_tokenizer
 
-VERSION = 11  # 11: PHI rules for test11's classes; 10: PHI rules for test10's classes; 9: PHI rules for test9's classes; 8: PHI rules for test7's and test8's classes; 7: PHI rules for prints and face photographs named without a value; 6: PHI rules for spoken numbers, ages, holidays, log-ins (clinical sources scrub more); 5: documents.parquet `indexed`, per-source held-out conditions; 4: <bos>-led segments, general.parquet, held-out conditions; 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
+VERSION = 12  # 12: PHI rules for test12's classes; 11: PHI rules for test11's classes; 10: PHI rules for test10's classes; 9: PHI rules for test9's classes; 8: PHI rules for test7's and test8's classes; 7: PHI rules for prints and face photographs named without a value; 6: PHI rules for spoken numbers, ages, holidays, log-ins (clinical sources scrub more); 5: documents.parquet `indexed`, per-source held-out conditions; 4: <bos>-led segments, general.parquet, held-out conditions; 3: every format, cleaning report, near-duplicates, PHI scrubbing, decontamination, on_error
 # Decontamination reads the evaluation questions and the sft held-out conversations: the fields that
 # decide which texts those are shape this artifact; the rest of evaluate and sft does not.
 DECONTAM_CONFIG = (

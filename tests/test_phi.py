@@ -580,10 +580,31 @@ def test_identifiers_of_test11s_classes_are_replaced(text, value):
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("2025-01-02T07:55:13Z  login_success  ip=203.0.113.9", "2025-01-02T07:55:13Z"),  # the time with its date
+        ("Home address: Route 4, Box 220, Floyd, VA 24091", "Route 4, Box 220"),
+        ("R/o House no. 45, 3rd Main, Jayanagar, Bengaluru 560011", "House no. 45, 3rd Main"),
+        ("Lab: Gulf Genomics, Building 12, Al Wasl Street, Dubai", "Building 12, Al Wasl Street"),
+        ("Scene: 1200 block of Meridian Avenue, Indianapolis", "1200 block of Meridian Avenue"),
+        ("Address: Storgatan 7A, 113 51 Stockholm", "Storgatan 7A"),
+        ("UHID KMC/23/00412, referred by", "KMC/23/00412"),
+        ("spell the surname? k, o, w, a, l, s, k, i", "k, o, w, a, l, s, k, i"),
+        ("ID band checked and identification photograph of the face on file", "identification photograph of the face"),
+        ("shown a photo identification card at the desk", "photo identification card"),
+        ("participant headshot stored on the trial badge", "participant headshot"),
+    ],
+)
+def test_identifiers_of_test12s_classes_are_replaced(text, value):
+    assert not _leaks(text, value), scrub(text).text
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "Ordered an x-ray and a t-cell panel; the 2nd cross-match was fine; photo of the rash on day 3.",
         "Jalan-jalan after lunch helps her mood; reg. review in 3 months.",
+        "Answer a, b, c, d or e; HIV/AIDS 24/7 helpline; BP 120/80; a block of 3 sessions.",
     ],
 )
 def test_test11s_look_alikes_survive(text):

@@ -331,8 +331,9 @@ _DATE_PATTERNS = [
     # 03/14/2023, 3-14-23, 14.03.2023
     re.compile(r"\b(?:0?[1-9]|[12]\d|3[01])([/\-.])(?:0?[1-9]|[12]\d|3[01])\1(?:19|20)?\d{2}\b"
                r"(?![/.]\d|-(?!(?:0?[1-9]|[12]\d|3[01])([/.])(?:0?[1-9]|[12]\d|3[01])\2\d))"),  # a range: "12/01/2024-01/29/2025"
-    # 2023-03-14, 2023/03/14, 2024-04-07T02:13:44Z (the time is not PHI)
-    re.compile(r"\b(?:19|20)\d{2}([/\-.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])(?:\b|(?=T\d))"),
+    # 2023-03-14, 2023/03/14, 2024-04-07T02:13:44Z: the time goes with its date (some writers mark the whole stamp)
+    re.compile(r"\b(?:19|20)\d{2}([/\-.])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"
+               r"(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+\-]\d{2}:?\d{2})?(?![\w:])|\b|(?=T\d))"),
     # March 14, 2023 / Mar. 14th 2023 / March 14
     re.compile(rf"\b{_MONTHS}\.?{_H}+{_ORD}\b(?:,?{_H}+{_YEAR}\b)?(?!{_H}*(?:mg|mcg|g|ml|mL|%|units?)\b)"),
     # 14 March 2023 / 14th of March / 14-Mar-2023 / 07/Apr/2024 (server logs) / 3 Mar 24 (a two-digit
@@ -606,6 +607,7 @@ _SPELT_CODE = re.compile(rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:,?[ \t]+(?:dash[ \t]
 _SPELT_DASHED = re.compile(
     rf"(?<![\w'’\-]){_SPELT_TOKEN}(?:-{_SPELT_TOKEN}){{2,}}(?:[ \t]+{_SPELT_TOKEN}(?:-{_SPELT_TOKEN})+)?(?![\w'’\-])"
 )
+_SPELT_COMMAS = re.compile(r"(?<![\w'’\-])[a-z](?:,[ \t][a-z]){4,}(?![\w'’\-])")  # "m, a, h, a, l, a"
 _SPELT_KINDS = (
     ("VEHICLE", re.compile(r"(?i)\b(?:registration|reg|plate|tag|number plate|licen[cs]e plate)\b")),
     ("HEALTH_PLAN", re.compile(r"(?i)\b(?:member|insurance|medicaid|medicare|policy|plan|subscriber)\b")),
@@ -706,6 +708,8 @@ _ID_SHAPE = re.compile(r"(?<![\w\-.])[A-Z]{1,5}(?:-?\d+)(?:-[A-Z0-9]+)*(?![\w\-]
 _LONG_DIGITS = re.compile(r"(?<![\w\-.,])\d{7,}(?![\w\-]|[.,]\d)")
 # ISBT 128 donation numbers on blood units, as printed: "W0417 24 118822 4" (facility, year, serial,
 # check character).
+# Hospital and lab numbers that carry a two-digit year between slashes: "SVMC/24/00871", "WMP/OP/22/10482"
+_SLASH_YEAR_CODE = re.compile(r"(?<![\w/])[A-Z]{2,6}(?:/[A-Z]{2,6})*/\d{2}/\d{3,7}(?![\w/])")
 _ISBT = re.compile(r"\b[A-Z]\d{4}[ \t]\d{2}[ \t]\d{6}(?:[ \t][0-9A-Z])?\b")
 # Serial-like tokens that _ID_SHAPE misses: letters after the digits ("RNB628104S", "HB4477Q2") or a
 # leading number ("2024-IN-0088173"). Five digits at least: "AU5800" (an analyser model) and
@@ -759,12 +763,12 @@ _BIOMETRIC_PHRASE = re.compile(
 _FACE_PHOTO_PHRASE = re.compile(
     r"(?i)\b(?:patient'?s?[ \t]+)?(?:(?:frontal|front)[ \t]+)?(?:full[ \t-]?face|face|facial|passport[ \t-]style)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
     r"(?:photo(?:graph)?s?|pictures?|portraits?|images?|videos?)\b|"
-    r"\b(?:(?:CCTV|camera|video|security|webcam|still)[ \t]+){0,2}(?:photo(?:graph)?s?|pictures?|images?|stills?)[ \t]+of[ \t]+"
-    r"(?:your|his|her|their|my|the[ \t]+patient'?s?)[ \t]+"
+    r"\b(?:(?:CCTV|camera|video|security|webcam|still|identification)[ \t]+){0,2}(?:photo(?:graph)?s?|pictures?|images?|stills?)[ \t]+of[ \t]+"
+    r"(?:your|his|her|their|my|the(?:[ \t]+patient'?s?)?)[ \t]+"
     r"(?:(?:whole|full)[ \t]+)?face\b|"
-    r"\b(?:(?:enrol(?:l?ment)?|verification|registration|reference|profile)[ \t]+)?(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b|"
+    r"\b(?:(?:enrol(?:l?ment)?|verification|registration|reference|profile|participant|patient)[ \t]+)?(?:selfie(?:[ \t]+photo(?:graph)?)?s?|headshots?|mugshots?)\b|"
     # the photograph on an identity document or badge: "photo ID", "passport photo", "driver's license photo"
-    r"\b(?:(?:state|government|national|school|staff|employee|student|military)[ \t]+)?photo[ \t]+(?:(?-i:ID)|identification|badge|card)\b|"  # "photo id" in speech is the card more often than not
+    r"\b(?:(?:state|government|national|school|staff|employee|student|military)[ \t]+)?photo[ \t]+(?:(?-i:ID)|identification|badge|card)(?:[ \t]+card)?\b|"  # "photo id" in speech is the card more often than not
     r"\b(?:passport|(?:driver'?s?|driving)[ \t]+licen[cs]e|licen[cs]e|badge|registration(?:[ \t]+face)?|portrait|profile|"
     r"student|staff|employee|patient|(?-i:ID)|identity)[ \t]+photo(?:graph)?s?\b|"
     r"\bphoto[ \t]+(?:matched|compared|verified|checked)\b|"  # the face on a document held to the person
@@ -936,7 +940,7 @@ _FLAT_BEFORE = re.compile(
 # street (jalan, lorong) or estate (taman).
 _NUMBERED_PIECE = r"(?:Plot|Sector|Block|Pocket|Seksyen|Purok)\.?[ \t]*(?:No\.?[ \t]*)?\d{1,4}[A-Z]?\b"
 _COMMA_ADDRESS = re.compile(
-    rf"\b(?:(?:(?:No|Door No|House No|H\.[ \t]?No|Unit|Flat|Shop)\.?|Plot|Purok){_H}*\d{{1,5}}(?:/\d{{1,4}})?[A-Za-z]?|"
+    rf"\b(?:(?:(?:No|Door No|House [Nn]o|H\.[ \t]?No|Unit|Flat|Shop|Building|Bldg)\.?|Plot|Purok){_H}*\d{{1,5}}(?:/\d{{1,4}})?[A-Za-z]?|"
     rf"[A-Z]{{1,2}}-\d{{1,5}}[A-Za-z]?|(?:Jalan|Jln|Lorong|Lrg){_H}+\d{{1,3}}/\d{{1,3}})"
     rf"(?:,{_H}*(?:{_NUMBERED_PIECE}|"
     rf"(?:\d{{1,3}}(?:st|nd|rd|th){_H}+)?{_PLACE_WORD}(?:{_H}+{_PLACE_WORD}){{0,3}}{_H}+"
@@ -953,10 +957,17 @@ _STREET_NAMED = re.compile(
 )
 # A street that is one field of a comma-separated address line (a town follows it, see _LOCALITY).
 _ADDRESS_FIELD = re.compile(r"(?:^|\n|,)[ \t]*\Z")
+# "the 3300 block of Kessler Boulevard" (police and EMS reports); Scandinavian, German and Dutch streets whose type
+# is the end of the word, number after: "Kungsgatan 14B", "Hauptstraße 5", "Keizersgracht 12"
+_BLOCK_OF = re.compile(rf"\b\d{{2,5}}{_H}+block{_H}+of{_H}+(?:[{_UP}][{_LO}]+{_H}+){{1,3}}{_STREET_TYPES}\b\.?")
+_WORD_TYPE_STREET = re.compile(
+    rf"\b[{_UP}][{_LO}]+(?:gatan|gata|vägen|väg|veien|vej|gade|straße|strasse|str\.|weg|laan|straat|gracht|gasse|allee|platz)"
+    rf"{_H}+\d{{1,4}}[A-Za-z]?\b"
+)
 _POBOX = re.compile(
     r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+(?-i:[A-Z]{1,3}[ \t]+)?\d+(?:-\d{5}\b)?\b"  # Ghana: "P.O. Box KB 77"  # Kenya: "P.O. Box 40217-00100"
     # "RR 18" is a respiratory rate and "HC 34" a head circumference: the abbreviations need a box
-    r"|\b(?:Rural Route|Star Route)[ \t]*\d+(?:[ \t,]+Box[ \t]*\d+)?\b|\b(?:RR|HC)[ \t]*\d+[ \t,]+Box[ \t]*\d+\b"
+    r"|\b(?:Rural Route|Star Route)[ \t]*\d+(?:[ \t,]+Box[ \t]*\d+)?\b|\bRoute[ \t]+\d+,?[ \t]+Box[ \t]+\d+\b|\b(?:RR|HC)[ \t]*\d+[ \t,]+Box[ \t]*\d+\b"
 )
 _STATE_ABBR = (
     "AL|AK|AZ|AR|CA|CO|CT|DE|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
@@ -2035,6 +2046,7 @@ def _numbers(text: str, digits: bool) -> list[PhiSpan]:
         if sum(c.isdigit() for c in tok) >= 5 and not _CLINICAL_CODE.match(tok):
             out.append(PhiSpan(m.start(), m.end(), "ID"))
     out += _group(_LONG_DIGITS, text, "ID") + _group(_ISBT, text, "ID") + _group(_NUMBERED, text, "ID", 1)
+    out += _group(_SLASH_YEAR_CODE, text, "ID")
     return out
 
 
@@ -2057,6 +2069,11 @@ def _spelt_codes(text: str) -> list[PhiSpan]:
         before = text[max(0, m.start() - 80) : m.start()]
         cued = [(c.start(), kind) for kind, cue in _SPELT_KINDS for c in cue.finditer(before)]
         out.append(PhiSpan(m.start(), m.end(), max(cued)[1] if cued else "ID"))
+    for m in _SPELT_COMMAS.finditer(text):
+        letters = m.group().replace(",", "").split()
+        # an enumeration ("a, b, c, d, e") runs through the alphabet; a name does not
+        if any(ord(b) != ord(a) + 1 for a, b in zip(letters, letters[1:])):
+            out.append(PhiSpan(m.start(), m.end(), "NAME"))
     for m in _SPELT_DASHED.finditer(text):
         toks = re.split(r"[ \t-]+", m.group())
         if not any(len(t) == 1 and t not in "aix" for t in toks):
@@ -2201,7 +2218,8 @@ def _streets(text: str, digits: bool) -> list[PhiSpan]:
             out.append(PhiSpan(toks[0][0], toks[-1][1], "ADDRESS"))
     out += _group(_POBOX, text, "ADDRESS")
     if digits:
-        out += _group(_COMMA_ADDRESS, text, "ADDRESS")
+        out += _group(_COMMA_ADDRESS, text, "ADDRESS") + _group(_BLOCK_OF, text, "ADDRESS")
+        out += _group(_WORD_TYPE_STREET, text, "ADDRESS")
     return [_with_flat(text, sp) for sp in out]
 
 
