@@ -61,8 +61,8 @@ ANNOTATED = ROOT / "corpora" / "phi" / "annotated.jsonl"
 CLEAN_DOCS = ROOT / "corpora" / "documents"
 HEADING = "## PHI de-identification: rungs vs Presidio vs philter"
 MISS_SAMPLE = 8
-SPLITS = ("dev", "dev2", "dev3", "test", "test2", "test3", "dev4", "test4", "test5", "test6", "test7", "test8", "test9", "test10", "test11", "test12")
-GOAL_SPLIT, GOAL_RECALL, GOAL_PRECISION = "test12", 0.98, 0.95
+SPLITS = ("dev", "dev2", "dev3", "test", "test2", "test3", "dev4", "test4", "test5", "test6", "test7", "test8", "test9", "test10", "test11", "test12", "test13")
+GOAL_SPLIT, GOAL_RECALL, GOAL_PRECISION = "test13", 0.98, 0.95
 # kept out of the learned recogniser's training: test7 (spent) chooses its confidence floor, the goal split measures;
 # every other split, the blind writers' spent ones included, is training data
 HOLD_OUT = ("test7", GOAL_SPLIT)

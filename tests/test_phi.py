@@ -51,7 +51,7 @@ def test_every_annotated_span_matches_its_text(rows):
             total += 1
     assert total >= 200  # the issue asks for at least 200 labelled spans
     splits = {row["split"] for row in rows}
-    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3", "dev4", "test4", "test5", "test6", "test7", "test8", "test9", "test10", "test11", "test12"}
+    assert splits == {"dev", "dev2", "dev3", "test", "test2", "test3", "dev4", "test4", "test5", "test6", "test7", "test8", "test9", "test10", "test11", "test12", "test13"}
     assert len({row["id"] for row in rows}) == len(rows)
 
 

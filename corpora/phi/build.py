@@ -35,6 +35,7 @@ SOURCES = {
     "test10": HERE / "notes_test10.txt",
     "test11": HERE / "notes_test11.txt",
     "test12": HERE / "notes_test12.txt",
+    "test13": HERE / "notes_test13.txt",
 }
 OUT = HERE / "annotated.jsonl"
 _HEADER = re.compile(r"^### id=(\S+) type=(\S+)\s*$")

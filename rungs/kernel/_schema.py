@@ -393,9 +393,9 @@ class DeidConfig:
     with it beside the rules when pipeline.stages lists `deid`."""
 
     data: str = "corpora/phi/annotated.jsonl"  # notes with every identifier marked (corpora/phi/build.py)
-    hold_out: list[str] = field(default_factory=lambda: ["test7", "test12"])  # splits it never trains on
+    hold_out: list[str] = field(default_factory=lambda: ["test7", "test13"])  # splits it never trains on
     floor_split: str = "test7"  # a held-out split: min_confidence is chosen on it
-    test_splits: list[str] = field(default_factory=lambda: ["test12"])  # held-out splits scored in the manifest
+    test_splits: list[str] = field(default_factory=lambda: ["test13"])  # held-out splits scored in the manifest
     base: str = "minilm"  # the shipped sentence embedder it is fine-tuned from
     epochs: float = num(8.0, 0, low_open=True)
     lr: float = num(1e-4, 0, low_open=True)
