@@ -62,40 +62,6 @@ def gemma_base(gemma_base_artifact) -> Path:
     return gemma_base_artifact.path
 
 
-_triage: dict = {}  # the background build of the default triage detector (tests/triage_build.py)
-
-
-def pytest_collection_finish(session):
-    if any("triage" in getattr(item, "fixturenames", ()) for item in session.items):
-        from tests import triage_build
-
-        _triage["root"] = Path(tempfile.mkdtemp(prefix="rungs-test-triage-"))
-        _triage["proc"] = triage_build.start(_triage["root"])
-
-
-def pytest_sessionfinish(session):
-    proc = _triage.get("proc")
-    if proc is not None and proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    if "root" in _triage:
-        import shutil
-
-        shutil.rmtree(_triage["root"], ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def triage():
-    """The default triage artifact: the background build's, once it has finished."""
-    from tests import triage_build
-
-    if "proc" not in _triage:  # selected in a way collection did not foresee
-        return triage_build.build(Path(tempfile.mkdtemp(prefix="rungs-test-triage-")) / "store")
-    if _triage["proc"].wait() != 0:
-        pytest.fail(f"the triage build failed: {(_triage['root'] / triage_build.LOG).read_text()[-3000:]}")
-    return triage_build.build(_triage["root"] / "store")  # found by fingerprint: no second training
-
-
 PREFECT = Path(sys.executable).parent / "prefect"
 
 

@@ -107,6 +107,16 @@ def test_a_sure_pattern_escalates_below_the_floor_and_only_a_pattern_no_harmless
     assert detector.check([{"role": "user", "content": "I've had chest pain"}]) is None  # p = 0.5 < floor 0.6: not sure
 
 
+@pytest.fixture(scope="module")
+def triage(tmp_path_factory):
+    from rungs.kernel import progress_factory
+    from rungs.pipeline import build
+    from rungs.store import Store
+
+    store = Store(tmp_path_factory.mktemp("triage"))
+    return build("triage", compose([]), {}, store, progress=progress_factory(False)).artifact  # the default: tuned
+
+
 def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emergencies(triage):
     m = triage.metrics
     assert m["test_recall_n"] == 240 and m["test_false_alarms_n"] == 180
