@@ -159,12 +159,13 @@ def run(cfg, inputs, out: Path, progress, scratch: Path) -> dict:
     y = {s: np.array([r["label"] == "emergency" for r in rows], dtype=int) for s, rows in data.items()}
     bar.update(1)
     rules = Guardrails(cfg.prompt)
-    ruled = {s: np.array([rules.match(t) is not None for t in text[s]]) for s in ("dev", "test")}
+    matched = {s: [rules.matching(t) for t in text[s]] for s in ("dev", "test")}  # one pass over the patterns
+    ruled = {s: np.array([bool(m) for m in matched[s]]) for s in matched}
     classifier = train_classifier(x, y, ruled["dev"], target_recall=t.target_recall, seed=cfg.seed, embedder=t.embedder,
                                   **classifier_fit(t))
     classifier.sure = tuple(rules.sure(text["train"] + text["dev"], [*y["train"].astype(bool), *y["dev"].astype(bool)],
                                        t.sure_min))
-    sure = {s: np.array([bool(set(rules.matching(t)) & set(classifier.sure)) for t in text[s]]) for s in ("dev", "test")}
+    sure = {s: np.array([classifier.is_sure(m) for m in matched[s]]) for s in matched}
     scores = {s: classifier.probabilities(x[s]) for s in ("dev", "test")}
     bar.update(1)
     metrics: dict = {"threshold": round(classifier.threshold, 4), "rule_floor": round(classifier.rule_floor, 4),

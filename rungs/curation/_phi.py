@@ -965,7 +965,7 @@ _WORD_TYPE_STREET = re.compile(
     rf"{_H}+\d{{1,4}}[A-Za-z]?\b"
 )
 _POBOX = re.compile(
-    r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+(?-i:[A-Z]{1,3}[ \t]+)?\d+(?:-\d{5}\b)?\b"  # Ghana: "P.O. Box KB 77"  # Kenya: "P.O. Box 40217-00100"
+    r"(?i)\b(?:P\.?\s?O\.?\s?Box|Post Office Box)[ \t]+(?-i:[A-Z]{1,3}[ \t]+)?\d+(?:-\d{5}\b)?\b"  # Ghana "P.O. Box KB 77", Kenya "P.O. Box 40217-00100"
     # "RR 18" is a respiratory rate and "HC 34" a head circumference: the abbreviations need a box
     r"|\b(?:Rural Route|Star Route)[ \t]*\d+(?:[ \t,]+Box[ \t]*\d+)?\b|\bRoute[ \t]+\d+,?[ \t]+Box[ \t]+\d+\b|\b(?:RR|HC)[ \t]*\d+[ \t,]+Box[ \t]*\d+\b"
 )
@@ -2066,9 +2066,7 @@ def _spelt_codes(text: str) -> list[PhiSpan]:
         digit_words = sum(len(t) > 1 for t in toks)
         if digit_words < 2 or not any(len(t) == 1 and t not in "aix" for t in toks):
             continue
-        before = text[max(0, m.start() - 80) : m.start()]
-        cued = [(c.start(), kind) for kind, cue in _SPELT_KINDS for c in cue.finditer(before)]
-        out.append(PhiSpan(m.start(), m.end(), max(cued)[1] if cued else "ID"))
+        out.append(PhiSpan(m.start(), m.end(), _spelt_kind(text, m.start())))
     for m in _SPELT_COMMAS.finditer(text):
         letters = m.group().replace(",", "").split()
         # an enumeration ("a, b, c, d, e") runs through the alphabet; a name does not
@@ -2081,10 +2079,15 @@ def _spelt_codes(text: str) -> list[PhiSpan]:
         if all(len(t) == 1 for t in toks):
             out.append(PhiSpan(m.start(), m.end(), "NAME"))
             continue
-        before = text[max(0, m.start() - 80) : m.start()]
-        cued = [(c.start(), kind) for kind, cue in _SPELT_KINDS for c in cue.finditer(before)]
-        out.append(PhiSpan(m.start(), m.end(), max(cued)[1] if cued else "ID"))
+        out.append(PhiSpan(m.start(), m.end(), _spelt_kind(text, m.start())))
     return out
+
+
+def _spelt_kind(text: str, start: int) -> str:
+    """The kind of the last cue word in the 80 characters before `start` ("plate", "member", "lot"), else ID."""
+    before = text[max(0, start - 80) : start]
+    cued = [(c.start(), kind) for kind, cue in _SPELT_KINDS for c in cue.finditer(before)]
+    return max(cued)[1] if cued else "ID"
 
 
 def _ipv6(text: str) -> list[PhiSpan]:

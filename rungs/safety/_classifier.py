@@ -71,6 +71,10 @@ class Classifier:
             out += 1.0 / (1.0 + np.exp(-h[:, 0].astype(np.float64)))
         return out / len(self.members)
 
+    def is_sure(self, matched: Sequence[str]) -> bool:
+        """Whether one of the red-flag patterns `matched` (Guardrails.matching) is a sure one."""
+        return not set(self.sure).isdisjoint(matched)
+
     def escalates(self, scores: np.ndarray, ruled: np.ndarray, sure: np.ndarray | None = None) -> np.ndarray:
         """Which messages escalate: the classifier at its threshold, a red flag at the rule floor, or one of
         the `sure` patterns (where `sure` is true) at any probability."""

@@ -37,7 +37,7 @@ class Detector:
         if self.classifier is None:
             return flag  # no trained detector: the rules alone
         score = self.scores([messages])
-        sure = flag is not None and bool(set(self.rules.matching(text)) & set(self.classifier.sure))
+        sure = flag is not None and self.classifier.is_sure(self.rules.matching(text))
         if not self.classifier.escalates(score, np.array([flag is not None]), np.array([sure]))[0]:
             return None
         return flag if flag is not None and (sure or score[0] >= self.classifier.rule_floor) else ("classifier", None)
