@@ -51,6 +51,12 @@ TUNING_FILE = "tuning.json"
 KS = (1, 5, 10)  # the recall@k the dev metrics report, as evaluate does
 
 
+def own_process(cfg) -> bool:
+    """Its embedder and reranker tune with torch's process-wide random generator and thread count, which
+    cpt, training beside it in the pipeline's threads, would change: a process of its own keeps builds alike."""
+    return True
+
+
 def sources(cfg) -> list[Path]:
     return [resolve_path(p) for p in cfg.retriever.pairs]
 

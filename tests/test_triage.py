@@ -117,6 +117,45 @@ def triage(tmp_path_factory):
     return build("triage", compose([]), {}, store, progress=progress_factory(False)).artifact  # the default: tuned
 
 
+def test_a_tuned_detector_is_the_same_whatever_trains_beside_it_and_bad_input_still_names_its_line(tmp_path):
+    """The pipeline builds independent stages in threads of one process; a stage training there reseeds and
+    draws on torch's one random generator and may change its thread count, which the embedder's tuning reads
+    too. Tuned in a process of its own, the detector's weights are the same bit for bit."""
+    import threading
+
+    import torch
+
+    from rungs.kernel import InputError, progress_factory
+    from rungs.pipeline import build
+    from rungs.store import Store
+    from tests.tiny import TRIAGE
+
+    cfg = compose([*TRIAGE, "triage.epochs=1", "triage.members=1", "triage.batch_size=16"])
+    alone = build("triage", cfg, {}, Store(tmp_path / "alone"), progress=progress_factory(False)).artifact
+    stop, threads = threading.Event(), torch.get_num_threads()
+
+    def train_beside():  # what a training loop in another thread does to the process-wide state
+        while not stop.is_set():
+            torch.manual_seed(int(torch.randint(1000, ())))
+            torch.nn.functional.dropout(torch.ones(1000))
+            torch.set_num_threads(1)
+
+    beside = threading.Thread(target=train_beside)
+    beside.start()
+    try:
+        busy = build("triage", cfg, {}, Store(tmp_path / "busy"), progress=progress_factory(False)).artifact
+    finally:
+        stop.set()
+        beside.join()
+        torch.set_num_threads(threads)
+    for name in ("triage.safetensors", "embedder/model.safetensors"):
+        assert (alone.path / name).read_bytes() == (busy.path / name).read_bytes(), name
+    bad = tmp_path / "dev.jsonl"
+    bad.write_text(resolve_path("tests/data/triage/dev.jsonl").read_text().replace('"emergency"', '"urgent"', 1))
+    with pytest.raises(InputError, match=rf"{bad}:\d+: expected label emergency"):  # raised again as it was in the worker
+        build("triage", compose([*TRIAGE, "triage.epochs=1", f"triage.dev={bad}"]), {}, Store(tmp_path / "bad"))
+
+
 def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emergencies(triage):
     m = triage.metrics
     assert m["test_recall_n"] == 240 and m["test_false_alarms_n"] == 180

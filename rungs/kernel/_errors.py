@@ -19,6 +19,9 @@ class InputError(RungsError):
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self):  # a stage built in a process of its own raises it again in the caller's
+        return type(self), (self.path, self.message, self.line), self.__dict__  # RowError keeps its kind
+
 
 class ConfigError(RungsError):
     """A configuration that cannot work, with the key at fault."""

@@ -96,7 +96,7 @@ def build(kind: str, cfg: RungsConfig, inputs: dict[str, Artifact], store: Store
         module = stage_module(kind)
         scratch = store.scratch(fp)
         with store.staging(kind) as out:
-            if _launch.wanted(kind, cfg):  # a training stage on hardware.processes > 1: one worker per device, via torchrun
+            if _launch.wanted(kind, cfg):  # hardware.processes > 1 (one worker per device, via torchrun) or a process of its own
                 metrics = _launch.launch(kind, cfg, inputs, out, scratch)
             else:
                 metrics = module.run(cfg, inputs, out, progress or progress_factory(), scratch)

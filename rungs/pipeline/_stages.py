@@ -2,7 +2,8 @@
 
 A stage module declares how its kind is built: `VERSION`, `CONFIG` (the config sections that shape the
 artifact), `sources(cfg)` (the raw files it reads), optionally `needs(cfg)` (the inputs this config
-uses), and `run(...)`. What the kind is (its inputs, whether it trains or holds weights) is the ladder's
+uses) and `own_process(cfg)` (whether it builds in a process of its own: rungs.pipeline._launch), and
+`run(...)`. What the kind is (its inputs, whether it trains or holds weights) is the ladder's
 (rungs.kernel). Stage modules import torch and friends inside `run`, so loading one here to fingerprint
 it stays cheap.
 """
