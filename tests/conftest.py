@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,11 +14,53 @@ import pytest
 
 import rungs  # noqa: F401  (sets the offline environment before any HF import)
 
+# One torch/BLAS thread per process: the suite runs as two streams, the tuned triage detector's build in the
+# background (tests/triage_build.py) and the tests beside it, one core each; two threads per stream would
+# make each wait at every parallel region for a core the other holds.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # Compositions remembered between processes go to this session's own directory, not the user's cache.
 os.environ.setdefault("RUNGS_CACHE", tempfile.mkdtemp(prefix="rungs-test-cache-"))
 from rungs.kernel import PROJECT_ROOT, compose, progress_factory
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+TRIAGE_FIXTURE = "triage"  # tests/test_triage.py's fixture: the default detector
+BACKGROUND = pytest.StashKey()  # (process, folder, log) of the background build
+
+
+def pytest_collection_finish(session):
+    """Start the default triage detector's build in the background when a collected test needs it."""
+    if any(TRIAGE_FIXTURE in getattr(item, "fixturenames", ()) for item in session.items):
+        store = Path(tempfile.mkdtemp(prefix="rungs-test-triage-"))
+        log = open(store / "build.log", "wb")  # noqa: SIM115  (closed with the process, in pytest_sessionfinish)
+        proc = subprocess.Popen([sys.executable, "-m", "tests.triage_build", str(store / "store")], cwd=PROJECT_ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        session.config.stash[BACKGROUND] = (proc, store, log)
+
+
+def pytest_sessionfinish(session):
+    """A session that ends before the detector is built (-x, Ctrl-C) leaves no build running."""
+    background = session.config.stash.get(BACKGROUND, None)
+    if background is not None:
+        proc, folder, log = background
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # its worker ends itself once this process is gone
+            proc.wait()
+        log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def background_triage(config) -> Path | None:
+    """The store the background build wrote to, once it has ended (None where none was started)."""
+    background = config.stash.get(BACKGROUND, None)
+    if background is None:
+        return None
+    proc, store, _ = background
+    proc.wait()
+    return store / "store"
+
 
 
 @pytest.fixture

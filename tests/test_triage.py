@@ -108,13 +108,12 @@ def test_a_sure_pattern_escalates_below_the_floor_and_only_a_pattern_no_harmless
 
 
 @pytest.fixture(scope="module")
-def triage(tmp_path_factory):
-    from rungs.kernel import progress_factory
-    from rungs.pipeline import build
-    from rungs.store import Store
+def triage(request, tmp_path_factory):
+    """The default detector (tuned), built in the background while the other tests ran (tests/conftest.py)."""
+    from tests.conftest import background_triage
+    from tests.triage_build import build_default
 
-    store = Store(tmp_path_factory.mktemp("triage"))
-    return build("triage", compose([]), {}, store, progress=progress_factory(False)).artifact  # the default: tuned
+    return build_default(background_triage(request.config) or tmp_path_factory.mktemp("triage"))
 
 
 def test_a_tuned_detector_is_the_same_whatever_trains_beside_it_and_bad_input_still_names_its_line(tmp_path):
@@ -130,7 +129,11 @@ def test_a_tuned_detector_is_the_same_whatever_trains_beside_it_and_bad_input_st
     from rungs.store import Store
     from tests.tiny import TRIAGE
 
-    cfg = compose([*TRIAGE, "triage.epochs=1", "triage.members=1", "triage.batch_size=16"])
+    for split, keep in (("dev", 10), ("test", 10)):  # few to score: the tuning on train is what is checked
+        rows = resolve_path(f"tests/data/triage/{split}.jsonl").read_text().splitlines()
+        (tmp_path / f"{split}.jsonl").write_text("\n".join(rows[:keep] + rows[-keep:]) + "\n")  # both labels
+    small = [TRIAGE[0], f"triage.dev={tmp_path / 'dev.jsonl'}", f"triage.test={tmp_path / 'test.jsonl'}"]
+    cfg = compose([*small, "triage.epochs=1", "triage.members=1", "triage.batch_size=16"])
     alone = build("triage", cfg, {}, Store(tmp_path / "alone"), progress=progress_factory(False)).artifact
     stop, threads = threading.Event(), torch.get_num_threads()
 
@@ -150,10 +153,10 @@ def test_a_tuned_detector_is_the_same_whatever_trains_beside_it_and_bad_input_st
         torch.set_num_threads(threads)
     for name in ("triage.safetensors", "embedder/model.safetensors"):
         assert (alone.path / name).read_bytes() == (busy.path / name).read_bytes(), name
-    bad = tmp_path / "dev.jsonl"
-    bad.write_text(resolve_path("tests/data/triage/dev.jsonl").read_text().replace('"emergency"', '"urgent"', 1))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text((tmp_path / "dev.jsonl").read_text().replace('"emergency"', '"urgent"', 1))
     with pytest.raises(InputError, match=rf"{bad}:\d+: expected label emergency"):  # raised again as it was in the worker
-        build("triage", compose([*TRIAGE, "triage.epochs=1", f"triage.dev={bad}"]), {}, Store(tmp_path / "bad"))
+        build("triage", compose([*small, "triage.epochs=1", f"triage.dev={bad}"]), {}, Store(tmp_path / "bad"))
 
 
 def test_the_default_detector_escalates_at_least_95_percent_of_blind_test_emergencies(triage):
