@@ -62,7 +62,6 @@ def background_triage(config) -> Path | None:
     return store / "store"
 
 
-
 @pytest.fixture
 def store_root(tmp_path, monkeypatch) -> Path:
     """A fresh artifact store for one test, selected the way users do: RUNGS_STORE."""
